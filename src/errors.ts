@@ -1,0 +1,79 @@
+/**
+ * The one error registry of tillsync.
+ *
+ * Every failure a caller can see has a stable UPPER_SNAKE `code`. Messages may
+ * change between versions; codes never do. Each code has an HTTP status (used by
+ * the terminal agent and the cloud) and a one-line hint saying what to do, which
+ * the CLI prints. `test/errors.test.ts` checks that every code here is documented
+ * in README.md and that README documents nothing that is not here.
+ */
+
+export const ERRORS = {
+  // --- bad input (events, sales, wire) ---
+  VALIDATION_FAILED: { status: 400, hint: 'Fix the request: a field is missing, has the wrong type, or is not allowed.' },
+  UNKNOWN_FIELD: { status: 400, hint: 'Remove the field: only documented fields are accepted.' },
+  UNKNOWN_EVENT_TYPE: { status: 400, hint: 'Use one of the documented event types.' },
+  UNSUPPORTED_SCHEMA_VERSION: { status: 400, hint: 'Upgrade the sender: this event schema version is not supported.' },
+  MONEY_NOT_INTEGER: { status: 400, hint: 'Send money as an integer number of cents.' },
+  NEGATIVE_AMOUNT: { status: 400, hint: 'This amount or quantity must not be negative.' },
+  FULL_CARD_NUMBER: { status: 400, hint: 'Never send a card number: send the processor token, brand and last 4 digits only.' },
+  CVV_REJECTED: { status: 400, hint: 'Never send a card security code (CVV/CVC).' },
+  FORBIDDEN_KEY: { status: 400, hint: 'Keys named __proto__, constructor or prototype are not accepted.' },
+  MSGPACK_MALFORMED: { status: 400, hint: 'The body is not valid msgpack.' },
+  JSON_MALFORMED: { status: 400, hint: 'The body is not valid JSON.' },
+  PAYLOAD_TOO_LARGE: { status: 413, hint: 'Send smaller batches.' },
+  NESTING_TOO_DEEP: { status: 400, hint: 'The payload nests too deeply.' },
+  BATCH_TOO_LARGE: { status: 413, hint: 'Send fewer events per batch.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, hint: 'Send application/msgpack or application/json.' },
+  // --- sales and stored value ---
+  EMPTY_SALE: { status: 400, hint: 'Add at least one line to the sale.' },
+  SALE_TOTAL_MISMATCH: { status: 400, hint: 'The sale totals do not add up from its lines.' },
+  PAYMENT_MISMATCH: { status: 400, hint: 'Payments must cover the total exactly; only cash may exceed it (change is given).' },
+  CHANGE_NOT_CASH: { status: 400, hint: 'Only a cash payment can give change.' },
+  ITEM_NOT_FOUND: { status: 404, hint: 'Scan or search again: this item is not in the local catalog.' },
+  CUSTOMER_NOT_FOUND: { status: 404, hint: 'Look the customer up again: not in the local customer list.' },
+  VOUCHER_NOT_FOUND: { status: 404, hint: 'Check the voucher code: it is not known to this terminal.' },
+  SALE_NOT_FOUND: { status: 404, hint: 'Check the sale id: this terminal has no such sale.' },
+  SALE_ALREADY_VOIDED: { status: 409, hint: 'This sale was already voided.' },
+  REFUND_EXCEEDS_SALE: { status: 409, hint: 'Refund at most what is left of the sale.' },
+  INSUFFICIENT_BALANCE: { status: 409, hint: 'The customer account does not hold enough credit.' },
+  INSUFFICIENT_VOUCHER: { status: 409, hint: 'The voucher does not hold enough value.' },
+  OFFLINE_STORED_VALUE_FORBIDDEN: { status: 409, hint: 'Store policy forbids account credit and vouchers while offline: take another tender.' },
+  OFFLINE_STORED_VALUE_CAP: { status: 409, hint: 'Over the store\'s offline cap for account credit and vouchers: take another tender for the rest.' },
+  // --- event log ---
+  LOG_CORRUPTED: { status: 500, hint: 'The local log failed verification: run `tillsync audit`, then restore the data folder or re-enroll the terminal.' },
+  LOG_CLOSED: { status: 503, hint: 'The terminal is shutting down or not started.' },
+  LOG_LOCKED: { status: 503, hint: 'Another process holds this data folder: stop it first.' },
+  STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },
+  DISK_FULL: { status: 507, hint: 'Free disk space on the terminal; nothing was acknowledged that is not on disk.' },
+  WRONG_STORE: { status: 400, hint: 'This data folder belongs to another store or terminal.' },
+} as const satisfies Record<string, { status: number; hint: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class TillsyncError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Structured facts about the failure (expected vs actual, path of a bad field, ...). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TillsyncError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = options.details;
+  }
+
+  get hint(): string {
+    return ERRORS[this.code].hint;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+}
+
+export function isTillsyncError(err: unknown, code?: ErrorCode): err is TillsyncError {
+  return err instanceof TillsyncError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,436 @@
+/**
+ * The terminal's append-only event log on LevelDB.
+ *
+ * Guarantees:
+ * - Ordering: events get a per-terminal gapless `seq` (1, 2, 3, ...) in the order
+ *   their append groups reach the single writer. Each event's `prev` is the
+ *   SHA-256 of the previous event's canonical bytes (GENESIS_HASH for seq 1, or
+ *   the retained base after cleanup).
+ * - Atomicity: one `append(drafts)` call is one group: all of its events land or
+ *   none do. The events, every view change they cause (through the
+ *   `CommitParticipant`), the head and any cursor or meta change are written in
+ *   ONE LevelDB batch across sublevels.
+ * - Durability: a promise resolves only after the batch holding it was written
+ *   with `sync: true` (fsync). Group commit: groups arriving while a write is in
+ *   flight are written together in the next single batch.
+ * - Isolation of refusals: a group refused by validation or by the participant's
+ *   business check is rejected alone; other groups in the same batch commit.
+ *   A refused group changes nothing, on disk or in memory.
+ * - Crash: a kill at any moment leaves either the whole batch or none of it
+ *   (LevelDB's write-ahead log). On open the tail of the log is verified (seq
+ *   continuity, hash chain, head record present); `verify({ full: true })` checks
+ *   everything. Any mismatch puts the log in the `corrupted` state: reads still
+ *   work, appends are refused with LOG_CORRUPTED; nothing is ever skipped.
+ * - A missing key reads as `undefined`, not an error.
+ */
+import { monotonicFactory } from 'ulid';
+import type { ClassicLevel } from 'classic-level';
+import { TillsyncError } from '../errors.ts';
+import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from './codec.ts';
+import type { Change, EventDraft, TillEvent } from './event-types.ts';
+import { EVENT_SCHEMA_VERSION } from './event-types.ts';
+import { parseEvent } from './validate.ts';
+import { BIG_READS, openLevel, seqKey, SYNC, type Bytes, type LevelDb, type Sublevel } from './level-util.ts';
+
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** The part of a chained batch a participant may use. */
+export interface BatchWriter {
+  put(sublevel: Sublevel, key: string, value: Bytes): void;
+  del(sublevel: Sublevel, key: string): void;
+}
+
+/**
+ * Something whose state changes atomically with the log (the projections).
+ * Calls for one commit: for each group `mark()`, then `stageEvents` / `stageChanges`
+ * (may throw to refuse the group, after which `rollbackTo(mark)` is called),
+ * then once `flushInto(batch)`, then `committed()` or, if the write failed, `aborted()`.
+ */
+export interface CommitParticipant {
+  mark(): number;
+  rollbackTo(mark: number): void;
+  stageEvents(events: readonly TillEvent[]): void;
+  stageChanges(changes: readonly Change[]): void;
+  flushInto(batch: BatchWriter): void;
+  committed(): void;
+  aborted(): void;
+}
+
+export interface LoggedEvent {
+  seq: number;
+  hash: string;
+  bytes: Uint8Array;
+  event: TillEvent;
+}
+
+export interface AppendOptions {
+  /** Runs after the group's events were staged; throw to refuse the group. */
+  check?: () => void;
+}
+
+export interface LogHead {
+  seq: number;
+  hash: string;
+}
+
+export type LogHealth = { state: 'ok' } | { state: 'corrupted'; seq: number; reason: string };
+
+export interface VerifyReport {
+  ok: boolean;
+  checked: number;
+  from: number;
+  to: number;
+  problem?: { seq: number; reason: string };
+}
+
+type Work =
+  | { kind: 'events'; drafts: EventDraft[]; opts: AppendOptions; resolve: (e: LoggedEvent[]) => void; reject: (e: unknown) => void }
+  | { kind: 'changes'; changes: Change[]; cursor: number; resolve: (v: void) => void; reject: (e: unknown) => void }
+  | { kind: 'meta'; entries: Record<string, unknown>; resolve: (v: void) => void; reject: (e: unknown) => void };
+
+const MAX_GROUPS_PER_BATCH = 2048;
+const TAIL_VERIFY = 1024;
+
+const NO_PARTICIPANT: CommitParticipant = {
+  mark: () => 0, rollbackTo: () => {}, stageEvents: () => {}, stageChanges: () => {},
+  flushInto: () => {}, committed: () => {}, aborted: () => {},
+};
+
+export interface EventLogOptions {
+  store: string;
+  terminal: string;
+  clock?: Clock;
+  participant?: CommitParticipant;
+  /** Tail length verified on open (default 1024); `Infinity` verifies everything. */
+  verifyOnOpen?: number;
+}
+
+export class EventLog {
+  readonly store: string;
+  readonly terminal: string;
+  readonly db: LevelDb;
+  readonly logDb: Sublevel;
+  readonly metaDb: Sublevel;
+  readonly changeDb: Sublevel;
+  private participant: CommitParticipant;
+  private readonly clock: Clock;
+  private readonly ulid = monotonicFactory();
+  private headState: LogHead = { seq: 0, hash: GENESIS_HASH };
+  private baseState: LogHead = { seq: 0, hash: GENESIS_HASH };
+  private feedCursorState = 0;
+  private healthState: LogHealth = { state: 'ok' };
+  private queue: Work[] = [];
+  private writing: Promise<void> | undefined;
+  private closed = false;
+  private metaCache = new Map<string, unknown>();
+
+  private constructor(db: LevelDb, opts: EventLogOptions) {
+    this.db = db;
+    this.store = opts.store;
+    this.terminal = opts.terminal;
+    this.clock = opts.clock ?? systemClock;
+    this.participant = opts.participant ?? NO_PARTICIPANT;
+    this.logDb = db.sublevel('log', { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Sublevel;
+    this.metaDb = db.sublevel('meta', { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Sublevel;
+    this.changeDb = db.sublevel('changes', { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Sublevel;
+  }
+
+  /** Opens (creating if needed) the log in `location`, bound to one store and terminal. */
+  static async open(location: string | ClassicLevel<string, Bytes>, opts: EventLogOptions): Promise<EventLog> {
+    const db = typeof location === 'string' ? await openLevel(location) : location;
+    const log = new EventLog(db, opts);
+    await log.load(opts.verifyOnOpen ?? TAIL_VERIFY);
+    return log;
+  }
+
+  /** Attach the projections (once, before the first write). */
+  setParticipant(p: CommitParticipant): void {
+    this.participant = p;
+  }
+
+  get head(): LogHead {
+    return { ...this.headState };
+  }
+  /** The seq before the first retained event (0 until cleanup removes a prefix) and its hash. */
+  get base(): LogHead {
+    return { ...this.baseState };
+  }
+  get feedCursor(): number {
+    return this.feedCursorState;
+  }
+  get health(): LogHealth {
+    return this.healthState;
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private async load(verifyTail: number): Promise<void> {
+    const identity = await this.readMeta<{ store: string; terminal: string }>('identity');
+    if (identity && (identity.store !== this.store || identity.terminal !== this.terminal)) {
+      throw new TillsyncError('WRONG_STORE', `data folder belongs to ${identity.store}/${identity.terminal}`, {
+        details: { expected: { store: this.store, terminal: this.terminal }, found: identity },
+      });
+    }
+    if (!identity) await this.metaDb.put('identity', encodeCanonical({ store: this.store, terminal: this.terminal }), SYNC);
+    this.headState = (await this.readMeta<LogHead>('head')) ?? { seq: 0, hash: GENESIS_HASH };
+    this.baseState = (await this.readMeta<LogHead>('base')) ?? { seq: 0, hash: GENESIS_HASH };
+    this.feedCursorState = (await this.readMeta<number>('feedCursor')) ?? 0;
+    const report = await this.verify({ from: Math.max(this.baseState.seq + 1, this.headState.seq - verifyTail + 1) });
+    // A record past the head would mean a write that the head does not account for.
+    const beyond = await this.logDb.get(seqKey(this.headState.seq + 1));
+    if (beyond !== undefined && report.ok) {
+      this.healthState = { state: 'corrupted', seq: this.headState.seq + 1, reason: 'record beyond the head' };
+    }
+  }
+
+  async readMeta<T>(key: string): Promise<T | undefined> {
+    if (this.metaCache.has(key)) return this.metaCache.get(key) as T;
+    const raw = await this.metaDb.get(key);
+    const value = raw === undefined ? undefined : decodeTrusted<T>(raw);
+    this.metaCache.set(key, value);
+    return value;
+  }
+
+  /**
+   * Appends one group of events atomically. Resolves with the stored events once
+   * they are on disk; rejects (changing nothing) if any event is invalid or the
+   * participant's check refuses the group.
+   */
+  append(drafts: EventDraft[], opts: AppendOptions = {}): Promise<LoggedEvent[]> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'events', drafts, opts, resolve, reject }));
+  }
+
+  /** Applies a page of downstream changes and advances the feed cursor, atomically. */
+  applyChanges(changes: Change[], cursor: number): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'changes', changes, cursor, resolve, reject }));
+  }
+
+  /** Writes meta entries (cursors, flags) through the same serialized writer. */
+  setMeta(entries: Record<string, unknown>): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'meta', entries, resolve, reject }));
+  }
+
+  private enqueue(work: Work): void {
+    if (this.closed) {
+      work.reject(new TillsyncError('LOG_CLOSED', 'the event log is closed'));
+      return;
+    }
+    if (work.kind === 'events' && this.healthState.state === 'corrupted') {
+      work.reject(new TillsyncError('LOG_CORRUPTED', `log is corrupted at seq ${this.healthState.seq}: ${this.healthState.reason}`, {
+        details: { seq: this.healthState.seq },
+      }));
+      return;
+    }
+    this.queue.push(work);
+    if (!this.writing) this.writing = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const works = this.queue.splice(0, MAX_GROUPS_PER_BATCH);
+        await this.commit(works);
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async commit(works: Work[]): Promise<void> {
+    const batch = this.db.batch();
+    const writer: BatchWriter = {
+      put: (sublevel, key, value) => batch.put(key, value, { sublevel }),
+      del: (sublevel, key) => batch.del(key, { sublevel }),
+    };
+    const startHead = this.headState;
+    let head = startHead;
+    let feedCursor = this.feedCursorState;
+    const accepted: Array<{ work: Work; result: LoggedEvent[] | undefined }> = [];
+    const meta: Record<string, unknown> = {};
+
+    for (const work of works) {
+      if (this.healthState.state === 'corrupted' && work.kind === 'events') {
+        work.reject(new TillsyncError('LOG_CORRUPTED', 'log is corrupted'));
+        continue;
+      }
+      const mark = this.participant.mark();
+      try {
+        if (work.kind === 'events') {
+          const logged = this.buildEvents(work.drafts, head);
+          this.participant.stageEvents(logged.map((l) => l.event));
+          work.opts.check?.();
+          for (const l of logged) writer.put(this.logDb, seqKey(l.seq), l.bytes);
+          const last = logged[logged.length - 1]!;
+          head = { seq: last.seq, hash: last.hash };
+          accepted.push({ work, result: logged });
+        } else if (work.kind === 'changes') {
+          this.participant.stageChanges(work.changes);
+          for (const c of work.changes) writer.put(this.changeDb, seqKey(c.cursor), encodeCanonical(c));
+          feedCursor = Math.max(feedCursor, work.cursor);
+          accepted.push({ work, result: undefined });
+        } else {
+          Object.assign(meta, work.entries);
+          accepted.push({ work, result: undefined });
+        }
+      } catch (err) {
+        this.participant.rollbackTo(mark);
+        work.reject(err);
+      }
+    }
+    if (accepted.length === 0) return;
+
+    if (head.seq !== startHead.seq) meta.head = head;
+    if (feedCursor !== this.feedCursorState) meta.feedCursor = feedCursor;
+    for (const [k, v] of Object.entries(meta)) writer.put(this.metaDb, k, encodeCanonical(v));
+    this.participant.flushInto(writer);
+
+    try {
+      await batch.write({ sync: true });
+    } catch (err) {
+      this.participant.aborted();
+      const wrapped = toStorageError(err);
+      for (const a of accepted) a.work.reject(wrapped);
+      return;
+    }
+    this.headState = head;
+    this.feedCursorState = feedCursor;
+    for (const [k, v] of Object.entries(meta)) this.metaCache.set(k, v);
+    this.participant.committed();
+    for (const a of accepted) {
+      if (a.work.kind === 'events') a.work.resolve(a.result!);
+      else a.work.resolve();
+    }
+  }
+
+  private buildEvents(drafts: EventDraft[], head: LogHead): LoggedEvent[] {
+    if (drafts.length === 0) throw new TillsyncError('VALIDATION_FAILED', 'an append needs at least one event');
+    const out: LoggedEvent[] = [];
+    let prev = head;
+    const now = this.clock.now();
+    for (const draft of drafts) {
+      const event = parseEvent({
+        id: draft.id ?? this.ulid(now),
+        type: draft.type,
+        v: EVENT_SCHEMA_VERSION,
+        store: this.store,
+        terminal: this.terminal,
+        seq: prev.seq + 1,
+        time: draft.time ?? now,
+        prev: prev.hash,
+        body: draft.body,
+      });
+      const bytes = encodeCanonical(event);
+      const hash = sha256Hex(bytes);
+      out.push({ seq: event.seq, hash, bytes, event });
+      prev = { seq: event.seq, hash };
+    }
+    return out;
+  }
+
+  /** One event by seq, or undefined. */
+  async get(seq: number): Promise<LoggedEvent | undefined> {
+    const bytes = await this.logDb.get(seqKey(seq));
+    if (bytes === undefined) return undefined;
+    return { seq, hash: sha256Hex(bytes), bytes, event: decodeTrusted<TillEvent>(bytes) };
+  }
+
+  /**
+   * Reads events with seq >= from (up to `to`, inclusive) in pages, never holding
+   * more than one page. Decoding is skipped when `decode: false` (for upload).
+   */
+  async *read(from: number, opts: { to?: number; pageSize?: number } = {}): AsyncGenerator<LoggedEvent[]> {
+    const pageSize = opts.pageSize ?? 1000;
+    const it = this.logDb.iterator({
+      gte: seqKey(Math.max(1, from)),
+      ...(opts.to !== undefined ? { lte: seqKey(opts.to) } : {}),
+      ...BIG_READS,
+    });
+    try {
+      for (;;) {
+        const entries = await it.nextv(pageSize);
+        if (entries.length === 0) return;
+        yield entries.map(([k, bytes]) => ({
+          seq: Number(k),
+          hash: sha256Hex(bytes),
+          bytes,
+          event: decodeTrusted<TillEvent>(bytes),
+        }));
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Reads the stored downstream changes in cursor order, in pages. */
+  async *readChanges(pageSize = 1000): AsyncGenerator<Change[]> {
+    const it = this.changeDb.iterator({ ...BIG_READS });
+    try {
+      for (;;) {
+        const entries = await it.nextv(pageSize);
+        if (entries.length === 0) return;
+        yield entries.map(([, bytes]) => decodeTrusted<Change>(bytes));
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /**
+   * Verifies seq continuity and the hash chain from `from` (default: the first
+   * retained event) to the head. A failure marks the log corrupted.
+   */
+  async verify(opts: { from?: number; full?: boolean } = {}): Promise<VerifyReport> {
+    const first = this.baseState.seq + 1;
+    const from = opts.full ? first : Math.max(first, opts.from ?? first);
+    const headSeq = this.headState.seq;
+    const report: VerifyReport = { ok: true, checked: 0, from, to: headSeq };
+    if (headSeq < from) return report;
+    let expectSeq = from;
+    let prevHash: string | undefined;
+    if (from === first) prevHash = this.baseState.hash;
+    else prevHash = (await this.get(from - 1))?.hash;
+    const fail = (seq: number, reason: string): VerifyReport => {
+      this.healthState = { state: 'corrupted', seq, reason };
+      return { ...report, ok: false, problem: { seq, reason } };
+    };
+    try {
+      for await (const page of this.read(from, { to: headSeq, pageSize: 1000 })) {
+        for (const rec of page) {
+          if (rec.seq !== expectSeq) return fail(expectSeq, `missing record (next stored is ${rec.seq})`);
+          const ev = rec.event as Partial<TillEvent> | undefined;
+          if (!ev || typeof ev !== 'object' || ev.seq !== rec.seq) return fail(rec.seq, 'record does not decode to its seq');
+          if (prevHash !== undefined && ev.prev !== prevHash) return fail(rec.seq, 'hash chain broken');
+          if (ev.store !== this.store || ev.terminal !== this.terminal) return fail(rec.seq, 'record of another terminal');
+          prevHash = rec.hash;
+          expectSeq++;
+          report.checked++;
+        }
+      }
+    } catch (err) {
+      return fail(expectSeq, `unreadable record: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (expectSeq <= headSeq) return fail(expectSeq, 'missing record at the tail');
+    if (prevHash !== this.headState.hash) return fail(headSeq, 'head hash does not match the last record');
+    if (opts.full && this.healthState.state === 'corrupted') this.healthState = { state: 'ok' };
+    return report;
+  }
+
+  /** Waits for queued writes, then closes the database. Appends after this fail with LOG_CLOSED. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.writing) await this.writing;
+    await this.db.close();
+  }
+}
+
+function toStorageError(err: unknown): TillsyncError {
+  const e = err as { code?: string; cause?: { code?: string }; message?: string };
+  const text = `${e.message ?? ''} ${String(e.cause?.code ?? '')}`;
+  if (/ENOSPC|No space left/i.test(text)) return new TillsyncError('DISK_FULL', 'disk full: nothing was written', { cause: err });
+  if (e.code === 'LEVEL_DATABASE_NOT_OPEN') return new TillsyncError('LOG_CLOSED', 'the event log is closed', { cause: err });
+  return new TillsyncError('STORAGE_FAILED', `write failed: ${e.message ?? String(err)}`, { cause: err });
+}

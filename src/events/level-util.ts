@@ -1,0 +1,39 @@
+/**
+ * Small helpers over classic-level shared by everything that stores bytes:
+ * opening with the error codes tillsync reports, and sortable seq keys.
+ */
+import { ClassicLevel } from 'classic-level';
+import type { AbstractSublevel } from 'abstract-level';
+import { TillsyncError } from '../errors.ts';
+
+export type Bytes = Uint8Array;
+export type LevelDb = ClassicLevel<string, Bytes>;
+export type Sublevel = AbstractSublevel<LevelDb, string | Buffer | Uint8Array, string, Bytes>;
+
+/** Zero-padded decimal, so LevelDB's byte order is numeric order (up to 10^16). */
+export function seqKey(seq: number): string {
+  return seq.toString().padStart(16, '0');
+}
+
+/** Opens a LevelDB folder with binary values; maps lock and corruption failures to stable codes. */
+export async function openLevel(location: string): Promise<LevelDb> {
+  const db = new ClassicLevel<string, Bytes>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  try {
+    await db.open();
+  } catch (err) {
+    const e = err as { code?: string; cause?: { code?: string; message?: string } };
+    if (e.cause?.code === 'LEVEL_LOCKED') {
+      throw new TillsyncError('LOG_LOCKED', `data folder ${location} is in use by another process`, { cause: err });
+    }
+    if (e.cause?.code === 'LEVEL_CORRUPTION' || /corrupt/i.test(e.cause?.message ?? '')) {
+      throw new TillsyncError('LOG_CORRUPTED', `data folder ${location} is corrupted: ${e.cause?.message ?? ''}`, { cause: err });
+    }
+    throw err;
+  }
+  return db;
+}
+
+/** classic-level options the abstract sublevel types do not declare. */
+export const SYNC = { sync: true } as object;
+/** 1 MiB read-ahead nearly doubles scan speed over the 16 KiB default (PERF-NOTES). */
+export const BIG_READS = { highWaterMarkBytes: 1024 * 1024 } as object;
