@@ -47,6 +47,26 @@ export const ERRORS = {
   STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },
   DISK_FULL: { status: 507, hint: 'Free disk space on the terminal; nothing was acknowledged that is not on disk.' },
   WRONG_STORE: { status: 400, hint: 'This data folder belongs to another store or terminal.' },
+  // --- cloud: auth, tenancy, replication ---
+  UNAUTHORIZED: { status: 401, hint: 'Send a valid credential: Authorization: Bearer <token>.' },
+  CREDENTIAL_REVOKED: { status: 401, hint: 'This terminal credential was revoked: re-enroll the terminal to get a new one.' },
+  FORBIDDEN: { status: 403, hint: 'This credential may not access that store, terminal or route.' },
+  NOT_FOUND: { status: 404, hint: 'No such route or resource.' },
+  STORE_NOT_FOUND: { status: 404, hint: 'Create the store first (tillsync admin store create).' },
+  TERMINAL_NOT_FOUND: { status: 404, hint: 'Create the terminal first (tillsync admin terminal create).' },
+  EXCEPTION_NOT_FOUND: { status: 404, hint: 'List open exceptions to get a valid id.' },
+  ALREADY_EXISTS: { status: 409, hint: 'Pick another id: one with this id exists already.' },
+  SEQ_GAP: { status: 409, hint: 'Resend from the expected seq given in details.expectedSeq.' },
+  CHAIN_BROKEN: { status: 409, hint: 'The event\'s prev hash does not match the stored chain: audit the terminal\'s log.' },
+  EVENT_CONFLICT: { status: 409, hint: 'An event with this id is stored with different content; the stored one is kept.' },
+  WRONG_TERMINAL: { status: 403, hint: 'Events must belong to the store and terminal of the credential.' },
+  IMPORT_INVALID: { status: 400, hint: 'Fix the rows reported by line number; nothing was imported.' },
+  PROTOCOL_VERSION_UNSUPPORTED: { status: 400, hint: 'Upgrade the terminal: the cloud does not speak this protocol version.' },
+  // --- terminal agent and sync ---
+  CLOUD_UNREACHABLE: { status: 503, hint: 'The cloud cannot be reached: the terminal keeps selling offline and syncs later.' },
+  LOCAL_MODE: { status: 409, hint: 'Local mode is on: turn it off to talk to the cloud.' },
+  UNSYNCED_EVENTS: { status: 409, hint: 'Unsynced sales must reach the cloud first; bring the cloud back or use the export override.' },
+  OPERATION_IN_PROGRESS: { status: 409, hint: 'Wait for the running operation to finish.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

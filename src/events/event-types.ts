@@ -174,7 +174,18 @@ export const includesSchema = z.record(entityId, z.number().int().nonnegative())
 export const balanceStateBody = z.strictObject({ customer: entityId, balance: cents, includes: includesSchema });
 export const voucherStateBody = z.strictObject({ voucher: voucherCode, balance: cents, includes: includesSchema });
 
+/** Per-store policy the terminal enforces while offline (F11). */
+export const OFFLINE_STORED_VALUE = ['allow', 'cap', 'forbid'] as const;
+export const storeSettingsBody = z.strictObject({
+  currency,
+  offlineStoredValue: z.enum(OFFLINE_STORED_VALUE),
+  /** With 'cap': most a customer account or voucher may spend offline, unconfirmed by the cloud, in cents. */
+  offlineCap: nonNegativeCents,
+});
+export type StoreSettings = z.infer<typeof storeSettingsBody>;
+
 export const DOWNSTREAM_BODIES = {
+  'store.settings': storeSettingsBody,
   'item.upserted': itemUpsertedBody,
   'item.removed': removedBody,
   'customer.upserted': customerUpsertedBody,

@@ -1,0 +1,126 @@
+/**
+ * The terminal ⇄ cloud wire protocol, as data. Both sides import these schemas;
+ * the cloud validates every request with them and the terminal validates every
+ * response with them.
+ *
+ * PROTOCOL_VERSION history:
+ *   1 — upload batches of canonical event bytes, paged feed by cursor, WebSocket
+ *       "feed advanced" notifications, check endpoint for force-resync dry runs.
+ *
+ * Transport: HTTP, bodies in msgpack (`application/msgpack`) or JSON
+ * (`application/json`); the response uses the request's format (GET: `Accept`).
+ * Auth: `Authorization: Bearer <token>`; a terminal token is bound to one store
+ * and one terminal, which come from the token and never from the body.
+ *
+ * Routes (all under /v1):
+ *   POST /v1/events          UploadRequest  → UploadResponse
+ *   POST /v1/events/check    CheckRequest   → CheckResponse   (F9 dry run)
+ *   GET  /v1/feed?since=N&limit=M            → FeedPage
+ *   GET  /v1/sync-state                      → SyncState
+ *   GET  /v1/stream          WebSocket; server → client text frames ServerMessage
+ */
+import { z } from 'zod';
+import { entityId, ulidString } from '../events/event-types.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export const LIMITS = {
+  /** Largest request body the cloud accepts, bytes. */
+  maxBodyBytes: 8 * 1024 * 1024,
+  /** Most events in one upload batch. */
+  maxBatchEvents: 5000,
+  /** Largest single event, bytes. */
+  maxEventBytes: 64 * 1024,
+  /** Most changes in one feed page. */
+  maxFeedPage: 5000,
+  /** WebSocket maxPayload, bytes. */
+  maxFrameBytes: 64 * 1024,
+} as const;
+
+/**
+ * Upload: events of the authenticated terminal in ascending seq order.
+ * msgpack: `events` holds each event's canonical bytes (bin) exactly as the
+ * terminal stored and hashed them. JSON: `events` holds event objects; the cloud
+ * canonicalises them.
+ */
+export const uploadRequestMsgpack = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  events: z.array(z.instanceof(Uint8Array)).max(LIMITS.maxBatchEvents),
+});
+export const uploadRequestJson = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  events: z.array(z.unknown()).max(LIMITS.maxBatchEvents),
+});
+
+/**
+ * The cloud's answer to an upload. Every event of the batch is accounted for in
+ * exactly one of accepted / duplicates / quarantined / conflicts.
+ * `ackSeq` is the terminal's contiguous high-water seq as stored by the cloud
+ * after this batch: every seq <= ackSeq is stored (accepted or quarantined).
+ */
+export const uploadResponse = z.strictObject({
+  ackSeq: z.number().int().nonnegative(),
+  accepted: z.number().int().nonnegative(),
+  duplicates: z.number().int().nonnegative(),
+  quarantined: z.number().int().nonnegative(),
+  conflicts: z.array(z.strictObject({ id: ulidString, seq: z.number().int(), code: z.string() })),
+});
+export type UploadResponse = z.infer<typeof uploadResponse>;
+
+/**
+ * Errors specific to upload come as the usual error body with these codes:
+ *   SEQ_GAP (409)        details: { expectedSeq } — resend from expectedSeq.
+ *   CHAIN_BROKEN (409)   details: { seq, expected, found } — prev hash mismatch.
+ *   EVENT_CONFLICT       is NOT an error status: conflicts are listed in the response.
+ */
+
+/** F9 dry run: which of these (seq, id, hash) the cloud has, lacks, or holds with different content. */
+export const checkRequest = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  events: z
+    .array(z.strictObject({ seq: z.number().int().positive(), id: ulidString, hash: z.string().regex(/^[0-9a-f]{64}$/) }))
+    .max(LIMITS.maxBatchEvents),
+});
+export const checkResponse = z.strictObject({
+  have: z.number().int().nonnegative(),
+  lack: z.number().int().nonnegative(),
+  different: z.number().int().nonnegative(),
+  /** seqs whose stored content differs (at most 100 listed). */
+  differentSeqs: z.array(z.number().int()),
+});
+export type CheckResponse = z.infer<typeof checkResponse>;
+
+/** A page of the store's downstream feed: changes with cursor > since, ascending. */
+export const feedPage = z.strictObject({
+  changes: z.array(z.unknown()), // each validated with parseChange by the terminal
+  cursor: z.number().int().nonnegative(), // last cursor in this page (or `since` if empty)
+  head: z.number().int().nonnegative(), // the store's latest cursor
+});
+export type FeedPage = { changes: unknown[]; cursor: number; head: number };
+
+/** What the cloud knows about the authenticated terminal. */
+export const syncState = z.strictObject({
+  store: entityId,
+  terminal: entityId,
+  ackSeq: z.number().int().nonnegative(),
+  feedHead: z.number().int().nonnegative(),
+  openExceptions: z.number().int().nonnegative(),
+  quarantined: z.number().int().nonnegative(),
+});
+export type SyncState = z.infer<typeof syncState>;
+
+/** Server → terminal WebSocket messages (JSON text frames). */
+export const serverMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('hello'), v: z.literal(PROTOCOL_VERSION), feedHead: z.number().int().nonnegative() }),
+  z.strictObject({ type: z.literal('feed'), head: z.number().int().nonnegative() }),
+  z.strictObject({ type: z.literal('exceptions'), open: z.number().int().nonnegative() }),
+]);
+export type ServerMessage = z.infer<typeof serverMessage>;
+
+/** WebSocket close codes the cloud uses. */
+export const WS_CLOSE = {
+  unauthorized: 4401,
+  forbidden: 4403,
+  badFrame: 4400,
+  tooLarge: 1009,
+} as const;
