@@ -45,11 +45,13 @@ export interface BatchWriter {
 
 /**
  * Something whose state changes atomically with the log (the projections).
- * Calls for one commit: for each group `mark()`, then `stageEvents` / `stageChanges`
+ * Calls for one commit: for each group `prepare(drafts)` (awaited when it returns a
+ * promise: loads what staging will read), `mark()`, then `stageEvents` / `stageChanges`
  * (may throw to refuse the group, after which `rollbackTo(mark)` is called),
  * then once `flushInto(batch)`, then `committed()` or, if the write failed, `aborted()`.
  */
 export interface CommitParticipant {
+  prepare?(drafts: readonly EventDraft[]): Promise<void> | undefined;
   mark(): number;
   rollbackTo(mark: number): void;
   stageEvents(events: readonly TillEvent[]): void;
@@ -67,7 +69,9 @@ export interface LoggedEvent {
 }
 
 export interface AppendOptions {
-  /** Runs after the group's events were staged; throw to refuse the group. */
+  /** Runs in the writer before the group is staged (state as of the previous group); throw to refuse. */
+  before?: () => void;
+  /** Runs in the writer after the group's events were staged; throw to refuse the group. */
   check?: () => void;
 }
 
@@ -260,6 +264,9 @@ export class EventLog {
       const mark = this.participant.mark();
       try {
         if (work.kind === 'events') {
+          const loading = this.participant.prepare?.(work.drafts);
+          if (loading) await loading;
+          work.opts.before?.();
           const logged = this.buildEvents(work.drafts, head);
           this.participant.stageEvents(logged.map((l) => l.event));
           work.opts.check?.();
