@@ -62,6 +62,10 @@ export const ERRORS = {
   WRONG_TERMINAL: { status: 403, hint: 'Events must belong to the store and terminal of the credential.' },
   IMPORT_INVALID: { status: 400, hint: 'Fix the rows reported by line number; nothing was imported.' },
   PROTOCOL_VERSION_UNSUPPORTED: { status: 400, hint: 'Upgrade the terminal: the cloud does not speak this protocol version.' },
+  NOT_CANONICAL: { status: 400, hint: 'Send each event as its canonical msgpack bytes (sorted keys), exactly as the terminal hashed them.' },
+  CURRENCY_MISMATCH: { status: 409, hint: 'The sale is in another currency than the store\'s; the event is kept in quarantine.' },
+  STORAGE_CLOSED: { status: 503, hint: 'The cloud is shutting down or its storage is not open: retry shortly.' },
+  INTERNAL_ERROR: { status: 500, hint: 'An unexpected server error: retry, and report it with the server log if it persists.' },
   // --- terminal agent and sync ---
   CLOUD_UNREACHABLE: { status: 503, hint: 'The cloud cannot be reached: the terminal keeps selling offline and syncs later.' },
   LOCAL_MODE: { status: 409, hint: 'Local mode is on: turn it off to talk to the cloud.' },

@@ -1,0 +1,218 @@
+/**
+ * The cloud's storage seam. Everything above this file (routes, upload
+ * processing, views, admin) talks only to `CloudStorage`; the default backend is
+ * LevelDB (`level-storage.ts`), `memory-storage.ts` is the second implementation,
+ * and a distributed SQL backend will be the third. All of them run
+ * `test/server/storage-contract.test.ts`.
+ *
+ * Guarantees every implementation gives:
+ * - Atomicity: `commit(ops)` applies all of its ops or none of them. A failure
+ *   anywhere (an op that cannot be encoded, an injected fault, a failed disk
+ *   write) leaves storage exactly as it was and rejects with a TillsyncError
+ *   (STORAGE_FAILED, DISK_FULL, or LOG_CLOSED after close()).
+ * - Ordering: ops of one commit apply in array order (a later op on the same key
+ *   wins). Commits are linearizable: once `commit` resolved, every read sees it.
+ *   Range reads (`readEvents`, `readFeed`, lists) return ascending key order.
+ * - Durability: `commit` resolves only after the data is durable (LevelDB:
+ *   `write({ sync: true })`). The memory backend is durable only for its own
+ *   lifetime, which is all its users (tests, demos) ask of it.
+ * - Crash: a crash at any moment leaves either the whole commit or none of it.
+ * - Concurrency: storage does no read-modify-write of its own. The server is the
+ *   single writer per store and serializes its read → compute → commit steps per
+ *   store (see `StoreLocks` in `store-locks.ts`); a backend shared by several
+ *   server processes must add its own conditional writes then.
+ * - Reads of a missing key return `undefined` (or the documented default), never throw.
+ * - Values come back as equal copies: mutating a returned record changes nothing stored.
+ */
+import type { Change, CustomerRecord, ItemRecord, StoreSettings } from '../events/event-types.ts';
+
+export interface StoreRecord {
+  id: string;
+  name: string;
+  settings: StoreSettings;
+  createdAt: number;
+}
+
+/** Per-store counters, written in the same commit as whatever changes them. */
+export interface StoreCounters {
+  /** Last feed cursor used (0 = empty feed). */
+  feedHead: number;
+  openExceptions: number;
+  /** Last exception number used; exception ids are `exc-<n>`. */
+  lastException: number;
+  quarantined: number;
+}
+export const EMPTY_COUNTERS: StoreCounters = { feedHead: 0, openExceptions: 0, lastException: 0, quarantined: 0 };
+
+export interface TerminalRecord {
+  store: string;
+  id: string;
+  name: string;
+  createdAt: number;
+  /** SHA-256 hex of the current credential; the token itself is never stored. */
+  tokenHash: string;
+  revoked: boolean;
+}
+
+export interface CredentialRecord {
+  tokenHash: string;
+  store: string;
+  terminal: string;
+  revoked: boolean;
+}
+
+/** The terminal's contiguous high-water mark as stored by the cloud. */
+export interface HighWater {
+  seq: number;
+  /** Hash of the event at `seq` (GENESIS_HASH when seq is 0). */
+  hash: string;
+  /** How many of this terminal's events are quarantined. */
+  quarantined: number;
+}
+
+export interface Quarantine {
+  code: string;
+  message: string;
+}
+
+export interface StoredEvent {
+  store: string;
+  terminal: string;
+  seq: number;
+  id: string;
+  /** SHA-256 hex of `bytes`. */
+  hash: string;
+  /** The canonical bytes exactly as received. */
+  bytes: Uint8Array;
+  quarantine?: Quarantine;
+  /**
+   * False for an event whose id is already held by another stored event (a
+   * conflict at a new seq): it keeps the terminal's chain but never the id.
+   * Must then carry a `quarantine`; a commit with such an event otherwise fails.
+   */
+  indexById: boolean;
+}
+
+/** The by-id index entry. */
+export interface EventRef {
+  terminal: string;
+  seq: number;
+  hash: string;
+}
+
+export interface Debit {
+  terminal: string;
+  seq: number;
+  id: string;
+  amount: number;
+}
+
+/** A customer balance or a voucher as the cloud knows it: a sum of deltas. */
+export interface ValueView {
+  balance: number;
+  /** terminal → highest seq of that terminal this balance includes. */
+  includes: Record<string, number>;
+  /** Last few debits from terminals (for exception reports). */
+  recentDebits: Debit[];
+  /** The exception of the incident in progress while below zero. */
+  incident?: string;
+}
+
+export type ExceptionSubject = { kind: 'balance'; customer: string } | { kind: 'voucher'; voucher: string };
+
+export interface ExceptionRecord {
+  id: string;
+  store: string;
+  subject: ExceptionSubject;
+  status: 'open' | 'resolved';
+  /** Balance before the incident's first overspending debit. */
+  balanceBefore: number;
+  /** Lowest balance reached during the incident (negative). */
+  lowest: number;
+  /** How far below zero it went: -lowest. */
+  shortfall: number;
+  terminals: string[];
+  events: Debit[];
+  openedAt: number;
+  updatedAt: number;
+  resolvedAt?: number;
+  note?: string;
+}
+
+export interface QuarantineEntry {
+  terminal: string;
+  seq: number;
+  id: string;
+  type: string;
+  code: string;
+  message: string;
+}
+
+export type WriteOp =
+  | { kind: 'store'; store: StoreRecord }
+  | { kind: 'counters'; store: string; counters: StoreCounters }
+  | { kind: 'terminal'; terminal: TerminalRecord }
+  | { kind: 'credential'; credential: CredentialRecord }
+  | { kind: 'highWater'; store: string; terminal: string; highWater: HighWater }
+  | { kind: 'event'; event: StoredEvent; type: string }
+  | { kind: 'feed'; store: string; change: Change }
+  | { kind: 'balance'; store: string; customer: string; view: ValueView }
+  | { kind: 'voucher'; store: string; voucher: string; view: ValueView }
+  | { kind: 'item'; store: string; item: ItemRecord }
+  | { kind: 'itemRemoved'; store: string; id: string }
+  | { kind: 'customer'; store: string; customer: CustomerRecord }
+  | { kind: 'customerRemoved'; store: string; id: string }
+  | { kind: 'exception'; store: string; exception: ExceptionRecord };
+
+/**
+ * Test seam for fault injection, honoured by every backend: called for each op
+ * while a commit is being prepared; throwing aborts the commit (nothing applies).
+ */
+export interface StorageFaults {
+  beforeOp?(op: WriteOp, index: number): void;
+}
+
+export interface CloudStorage {
+  getStore(store: string): Promise<StoreRecord | undefined>;
+  listStores(): Promise<StoreRecord[]>;
+  /** EMPTY_COUNTERS when the store has none yet. */
+  getCounters(store: string): Promise<StoreCounters>;
+
+  getTerminal(store: string, terminal: string): Promise<TerminalRecord | undefined>;
+  listTerminals(store: string): Promise<TerminalRecord[]>;
+  getCredential(tokenHash: string): Promise<CredentialRecord | undefined>;
+  /** `{ seq: 0, hash: GENESIS_HASH, quarantined: 0 }` for a terminal with no events. */
+  getHighWater(store: string, terminal: string): Promise<HighWater>;
+
+  /** By-id lookups for many ids at once, in the order asked. */
+  getEventRefs(store: string, ids: readonly string[]): Promise<Array<EventRef | undefined>>;
+  /** A terminal's events with seq >= from, ascending, at most `limit`. */
+  readEvents(store: string, terminal: string, from: number, limit: number): Promise<StoredEvent[]>;
+  /** Quarantined events of a store, in (terminal, seq) order, at most `limit`. */
+  listQuarantine(store: string, limit: number): Promise<QuarantineEntry[]>;
+
+  /** Feed changes with cursor > since, ascending, at most `limit`. */
+  readFeed(store: string, since: number, limit: number): Promise<Change[]>;
+
+  getBalances(store: string, customers: readonly string[]): Promise<Array<ValueView | undefined>>;
+  getVouchers(store: string, vouchers: readonly string[]): Promise<Array<ValueView | undefined>>;
+  getItems(store: string, ids: readonly string[]): Promise<Array<ItemRecord | undefined>>;
+  getCustomers(store: string, ids: readonly string[]): Promise<Array<CustomerRecord | undefined>>;
+
+  getException(store: string, id: string): Promise<ExceptionRecord | undefined>;
+  /** Exceptions of a store in id order (oldest first). */
+  listExceptions(store: string, status: 'open' | 'resolved' | 'all'): Promise<ExceptionRecord[]>;
+
+  /** Applies all ops atomically and durably, or none (see the guarantees above). */
+  commit(ops: readonly WriteOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Exception ids sort numerically when zero-padded in keys; this keeps them short for people. */
+export function exceptionId(n: number): string {
+  return `exc-${n}`;
+}
+export function exceptionNumber(id: string): number | undefined {
+  const m = /^exc-([1-9][0-9]{0,15})$/.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
