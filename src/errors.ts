@@ -35,6 +35,7 @@ export const ERRORS = {
   VOUCHER_NOT_FOUND: { status: 404, hint: 'Check the voucher code: it is not known to this terminal.' },
   SALE_NOT_FOUND: { status: 404, hint: 'Check the sale id: this terminal has no such sale.' },
   SALE_ALREADY_VOIDED: { status: 409, hint: 'This sale was already voided.' },
+  SALE_ALREADY_REFUNDED: { status: 409, hint: 'A sale with refunds cannot be voided: refund the rest instead.' },
   REFUND_EXCEEDS_SALE: { status: 409, hint: 'Refund at most what is left of the sale.' },
   INSUFFICIENT_BALANCE: { status: 409, hint: 'The customer account does not hold enough credit.' },
   INSUFFICIENT_VOUCHER: { status: 409, hint: 'The voucher does not hold enough value.' },
@@ -71,6 +72,9 @@ export const ERRORS = {
   LOCAL_MODE: { status: 409, hint: 'Local mode is on: turn it off to talk to the cloud.' },
   UNSYNCED_EVENTS: { status: 409, hint: 'Unsynced sales must reach the cloud first; bring the cloud back or use the export override.' },
   OPERATION_IN_PROGRESS: { status: 409, hint: 'Wait for the running operation to finish.' },
+  CLOUD_BAD_RESPONSE: { status: 502, hint: 'The cloud answered with something this terminal cannot read: check versions; sync retries by itself.' },
+  CLOUD_REFUSED: { status: 502, hint: 'The cloud refused the request with an error this terminal does not know: see the message and the cloud log.' },
+  SYNC_ABORTED: { status: 503, hint: 'Sync was stopped or restarted while this request ran: trigger it again.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
