@@ -73,12 +73,17 @@ function addDelta(store: ViewStore<StoredValue>, key: string, seq: number, delta
   store.put(key, produce(rec, (d) => { d.pending.push([seq, delta]); }));
 }
 
+/**
+ * The cloud's `includes` for a terminal never decreases along the feed (it is
+ * that terminal's acknowledged high-water seq), which is what makes this fold
+ * order-independent.
+ */
 function setCloudState(store: ViewStore<StoredValue>, key: string, balance: number, included: number): void {
   const rec = store.get(key) ?? EMPTY;
   const next = produce(rec, (d) => {
     d.cloud = balance;
     d.included = included;
-    d.pending = d.pending.filter(([s]) => s > included);
+    if (d.pending.some(([s]) => s <= included)) d.pending = d.pending.filter(([s]) => s > included);
   });
   if (next !== rec || !store.has(key)) store.put(key, next);
 }
