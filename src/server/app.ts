@@ -1,0 +1,155 @@
+/**
+ * The cloud server: `build(opts)` returns a ready-to-listen fastify instance
+ * (listening is the caller's business, so tests use `inject()` or port 0).
+ *
+ * Routes (every error is `{ error: { code, message, details? } }`):
+ *   GET  /healthz                                          none
+ *   POST /v1/events            upload batch                terminal
+ *   POST /v1/events/check      F9 dry run                  terminal
+ *   GET  /v1/feed?since=&limit=                            terminal
+ *   GET  /v1/sync-state                                    terminal
+ *   GET  /v1/stream            WebSocket (see stream.ts)   terminal
+ *   /v1/admin/...              back office (admin-routes.ts) admin token
+ *
+ * Auth runs in `onRequest`, before any body is read: an unauthenticated client
+ * cannot make the server parse anything. Each route declares its auth in
+ * `config.auth`; `routeTable(app)` lists every route with it (the tenant
+ * isolation test walks this table).
+ */
+import fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { z } from 'zod';
+import { TillsyncError } from '../errors.ts';
+import { systemClock, type Clock } from '../events/event-log.ts';
+import { parseWith } from '../events/validate.ts';
+import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
+import { AdminOps } from './admin-ops.ts';
+import { Auth } from './auth.ts';
+import type { CloudStorage, CredentialRecord } from './storage.ts';
+import { StoreLocks } from './store-locks.ts';
+import type { ServerContext } from './store-tx.ts';
+import { STREAM_PATH, StreamHub } from './stream.ts';
+import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
+import { MSGPACK, registerWire, send } from './wire.ts';
+
+export type RouteAuth = 'none' | 'terminal' | 'admin';
+export interface RouteEntry {
+  method: string;
+  url: string;
+  auth: RouteAuth;
+}
+
+export interface BuildOptions {
+  storage: CloudStorage;
+  /** Guards /v1/admin; without one the admin API refuses everything (401). */
+  adminToken?: string | undefined;
+  /** WebSocket ping interval; a socket silent for one interval is terminated. Default 30 s. */
+  heartbeatMs?: number;
+  clock?: Clock;
+  logger?: FastifyServerOptions['logger'];
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
+const hubs = new WeakMap<FastifyInstance, StreamHub>();
+
+/** Every route of the app with its auth kind (HEAD routes fastify adds are left out). */
+export function routeTable(app: FastifyInstance): RouteEntry[] {
+  return [...(routeTables.get(app) ?? [])];
+}
+/** The WebSocket hub of an app (tests read its connection count). */
+export function streamHub(app: FastifyInstance): StreamHub | undefined {
+  return hubs.get(app);
+}
+
+/** The terminal credential of a request that passed terminal auth. */
+export function credentialOf(req: FastifyRequest): CredentialRecord {
+  const c = credentials.get(req);
+  if (!c) throw new TillsyncError('UNAUTHORIZED', 'no terminal credential');
+  return c;
+}
+
+const digits = z.string().regex(/^\d{1,15}$/);
+const feedQuery = z.strictObject({ since: digits.optional(), limit: digits.optional() });
+const emptyQuery = z.strictObject({});
+
+export function build(opts: BuildOptions): FastifyInstance {
+  const app = fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: LIMITS.maxBodyBytes,
+    // No route uses a fastify schema; should one appear, it must not strip or coerce.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    return503OnClosing: true,
+  });
+  const table: RouteEntry[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const auth = ((route.config as { auth?: RouteAuth } | undefined)?.auth) ?? 'none';
+    for (const m of methods) if (m !== 'HEAD') table.push({ method: m, url: route.url, auth });
+  });
+
+  const auth = new Auth(opts.storage, opts.adminToken);
+  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000);
+  hubs.set(app, hub);
+  const ctx: ServerContext = { storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub };
+  const locks = new StoreLocks();
+  const admin = new AdminOps(ctx, locks);
+
+  registerWire(app);
+  app.addHook('onRequest', async (req) => {
+    const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
+    if (kind === 'terminal') credentials.set(req, await auth.terminal(req.headers));
+    else if (kind === 'admin') await auth.admin(req.headers);
+  });
+
+  app.server.on('upgrade', (req, socket, head) => {
+    if (!hub.handleUpgrade(req, socket, head)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    }
+  });
+  app.addHook('onClose', async () => hub.close());
+
+  app.get('/healthz', { config: { auth: 'none' } }, async (req, reply) => send(req, reply, { ok: true }));
+
+  app.post('/v1/events', { config: { auth: 'terminal' } }, async (req, reply) => {
+    const cred = credentialOf(req);
+    const format = (req.headers['content-type'] ?? '').startsWith(MSGPACK) ? 'msgpack' : 'json';
+    const events = decodeUpload(req.body, format, cred);
+    const res = await locks.run(cred.store, () => applyUpload(ctx, cred, events));
+    return send(req, reply, res);
+  });
+
+  app.post('/v1/events/check', { config: { auth: 'terminal' } }, async (req, reply) => {
+    return send(req, reply, await checkEvents(ctx, credentialOf(req), req.body));
+  });
+
+  app.get('/v1/feed', { config: { auth: 'terminal' } }, async (req, reply) => {
+    const cred = credentialOf(req);
+    const q = parseWith(feedQuery, req.query, 'query');
+    const since = q.since === undefined ? 0 : Number(q.since);
+    const limit = Math.min(LIMITS.maxFeedPage, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
+    const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);
+    const page: FeedPage = { changes, cursor: changes.length > 0 ? changes[changes.length - 1]!.cursor : since, head: counters.feedHead };
+    return send(req, reply, page);
+  });
+
+  app.get('/v1/sync-state', { config: { auth: 'terminal' } }, async (req, reply) => {
+    const cred = credentialOf(req);
+    parseWith(emptyQuery, req.query, 'query');
+    const [hw, counters] = await Promise.all([opts.storage.getHighWater(cred.store, cred.terminal), opts.storage.getCounters(cred.store)]);
+    const state: SyncState = {
+      store: cred.store, terminal: cred.terminal, ackSeq: hw.seq, feedHead: counters.feedHead,
+      openExceptions: counters.openExceptions, quarantined: hw.quarantined,
+    };
+    return send(req, reply, state);
+  });
+
+  // A plain GET of the stream path (no Upgrade header) is answered, after auth, with a clear error.
+  app.get(STREAM_PATH, { config: { auth: 'terminal' } }, async () => {
+    throw new TillsyncError('VALIDATION_FAILED', `${STREAM_PATH} is a WebSocket endpoint: send an Upgrade request`);
+  });
+
+  registerAdminRoutes(app, admin);
+  return app;
+}

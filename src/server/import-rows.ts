@@ -1,0 +1,174 @@
+/**
+ * Parsing of item and customer imports (JSON array or CSV) into validated
+ * records. Every row is checked before anything is written; any bad row fails
+ * the whole import with IMPORT_INVALID and `details.rows = [{ line, code,
+ * message }]` (the first 100). `line` is the file line for CSV (the header is
+ * line 1) and the 1-based array position for JSON.
+ *
+ * CSV: RFC 4180 (comma separated, double-quoted fields with "" escapes, CRLF or
+ * LF). Items: header `id,sku,name,barcodes,price,taxRate` (barcodes separated
+ * by `|`). Customers: header `id,name,phone,email,openingBalance`, optional
+ * columns may be empty; openingBalance in cents.
+ */
+import { z } from 'zod';
+import { isTillsyncError, TillsyncError } from '../errors.ts';
+import { assertNoCardData } from '../events/card-data.ts';
+import { cents, customerUpsertedBody, itemUpsertedBody, type CustomerRecord, type ItemRecord } from '../events/event-types.ts';
+import { assertSafeShape, parseWith } from '../events/validate.ts';
+
+export const MAX_IMPORT_ROWS = 200_000;
+const MAX_REPORTED = 100;
+
+export interface CustomerImportRow {
+  customer: CustomerRecord;
+  openingBalance: number | undefined;
+}
+
+const customerImportSchema = customerUpsertedBody.extend({ openingBalance: cents.optional() });
+
+interface RawRow {
+  line: number;
+  value: unknown;
+}
+
+/** RFC 4180 CSV → rows of fields, each with the line it starts on. */
+export function parseCsv(text: string): Array<{ line: number; fields: string[] }> {
+  const rows: Array<{ line: number; fields: string[] }> = [];
+  let fields: string[] = [];
+  let field = '';
+  let line = 1;
+  let rowLine = 1;
+  let quoted = false;
+  let i = 0;
+  if (text.charCodeAt(0) === 0xfeff) i = 1; // BOM
+  const endRow = () => {
+    fields.push(field);
+    if (!(fields.length === 1 && fields[0] === '')) rows.push({ line: rowLine, fields });
+    fields = [];
+    field = '';
+  };
+  for (; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else {
+        if (c === '\n') line++;
+        field += c;
+      }
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      endRow();
+      line++;
+      rowLine = line;
+    } else field += c;
+  }
+  if (quoted) throw new TillsyncError('IMPORT_INVALID', `unterminated quoted field starting on line ${rowLine}`, {
+    details: { rows: [{ line: rowLine, code: 'VALIDATION_FAILED', message: 'unterminated quoted field' }] },
+  });
+  if (field !== '' || fields.length > 0) endRow();
+  return rows;
+}
+
+const INT = /^-?\d+$/;
+
+function csvRows(text: string, columns: readonly string[], required: readonly string[], build: (rec: Record<string, string>) => unknown): RawRow[] {
+  const rows = parseCsv(text);
+  const header = rows.shift();
+  if (!header) return [];
+  const names = header.fields.map((f) => f.trim());
+  const bad = names.filter((n) => !columns.includes(n));
+  const missing = required.filter((n) => !names.includes(n));
+  if (bad.length > 0 || missing.length > 0 || new Set(names).size !== names.length) {
+    throw new TillsyncError('IMPORT_INVALID', `bad CSV header: expected columns ${columns.join(',')}`, {
+      details: { rows: [{ line: header.line, code: bad.length > 0 ? 'UNKNOWN_FIELD' : 'VALIDATION_FAILED', message: `unknown ${bad.join(',')} missing ${missing.join(',')}` }] },
+    });
+  }
+  return rows.map((r) => {
+    if (r.fields.length !== names.length) {
+      return { line: r.line, value: new TillsyncError('VALIDATION_FAILED', `expected ${names.length} fields, found ${r.fields.length}`) };
+    }
+    const rec: Record<string, string> = Object.create(null) as Record<string, string>;
+    names.forEach((n, i) => {
+      rec[n] = r.fields[i]!;
+    });
+    return { line: r.line, value: build(rec) };
+  });
+}
+
+function num(s: string | undefined): number | string | undefined {
+  if (s === undefined || s === '') return undefined;
+  return INT.test(s.trim()) ? Number(s.trim()) : s; // a non-integer stays a string and fails the schema
+}
+function money(s: string | undefined): number | string | undefined {
+  if (s === undefined || s === '') return undefined;
+  const t = s.trim();
+  if (INT.test(t)) return Number(t);
+  if (/^-?\d*\.\d+$/.test(t)) return Number(t); // fails as MONEY_NOT_INTEGER
+  return t;
+}
+const opt = <T>(k: string, v: T | undefined): Record<string, T> => (v === undefined || v === '' ? {} : { [k]: v });
+
+function jsonRows(body: unknown): RawRow[] {
+  assertSafeShape(body);
+  const arr = parseWith(z.array(z.unknown()).max(MAX_IMPORT_ROWS), body, 'body');
+  return arr.map((value, i) => ({ line: i + 1, value }));
+}
+
+function validate<T>(rows: RawRow[], parse: (v: unknown) => T, idOf: (t: T) => string): Array<{ line: number; value: T }> {
+  if (rows.length > MAX_IMPORT_ROWS) throw new TillsyncError('IMPORT_INVALID', `more than ${MAX_IMPORT_ROWS} rows`, { details: { rows: [] } });
+  const problems: Array<{ line: number; code: string; message: string }> = [];
+  const out: Array<{ line: number; value: T }> = [];
+  const seen = new Map<string, number>();
+  for (const r of rows) {
+    try {
+      if (r.value instanceof TillsyncError) throw r.value;
+      assertNoCardData(r.value);
+      const value = parse(r.value);
+      const id = idOf(value);
+      const first = seen.get(id);
+      if (first !== undefined) throw new TillsyncError('VALIDATION_FAILED', `id ${id} repeats line ${first}`);
+      seen.set(id, r.line);
+      out.push({ line: r.line, value });
+    } catch (err) {
+      if (!isTillsyncError(err)) throw err;
+      problems.push({ line: r.line, code: err.code, message: err.message });
+    }
+  }
+  if (problems.length > 0) {
+    throw new TillsyncError('IMPORT_INVALID', `${problems.length} bad row(s), first on line ${problems[0]!.line}; nothing was imported`, {
+      details: { count: problems.length, rows: problems.slice(0, MAX_REPORTED) },
+    });
+  }
+  return out;
+}
+
+export function parseItemImport(body: unknown, format: 'json' | 'csv'): ItemRecord[] {
+  const rows = format === 'json'
+    ? jsonRows(body)
+    : csvRows(String(body), ['id', 'sku', 'name', 'barcodes', 'price', 'taxRate'], ['id', 'sku', 'name', 'price'], (r) => ({
+        id: r.id, sku: r.sku, name: r.name,
+        barcodes: r.barcodes ? r.barcodes.split('|').map((b) => b.trim()).filter(Boolean) : [],
+        price: money(r.price), taxRate: num(r.taxRate) ?? 0,
+      }));
+  return validate(rows, (v) => parseWith(itemUpsertedBody, v, ''), (i) => i.id).map((r) => r.value);
+}
+
+export function parseCustomerImport(body: unknown, format: 'json' | 'csv'): CustomerImportRow[] {
+  const rows = format === 'json'
+    ? jsonRows(body)
+    : csvRows(String(body), ['id', 'name', 'phone', 'email', 'openingBalance'], ['id', 'name'], (r) => ({
+        id: r.id, name: r.name, ...opt('phone', r.phone), ...opt('email', r.email), ...opt('openingBalance', money(r.openingBalance)),
+      }));
+  return validate(rows, (v) => parseWith(customerImportSchema, v, ''), (c) => c.id).map(({ value }) => {
+    const { openingBalance, ...customer } = value;
+    return { customer, openingBalance };
+  });
+}

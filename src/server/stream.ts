@@ -1,0 +1,129 @@
+/**
+ * WebSocket `/v1/stream`: the cloud tells connected terminals "new feed data up
+ * to cursor N" and "open exceptions: N". Server → client JSON text frames only
+ * (`serverMessage` in protocol.ts); any frame from the client is a protocol
+ * error (closed with 4400), an oversized one is closed by ws with 1009.
+ *
+ * Auth is the terminal's bearer token on the upgrade request. A bad token still
+ * completes the handshake and is then closed with 4401 (4403 for the admin
+ * token), so a client sees a stable close code instead of a bare HTTP failure.
+ *
+ * Heartbeat: every `heartbeatMs` each socket that has not answered the previous
+ * ping with a pong is terminated (a half-open TCP connection never answers);
+ * the others are pinged again.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { isTillsyncError } from '../errors.ts';
+import { LIMITS, PROTOCOL_VERSION, WS_CLOSE, type ServerMessage } from '../replication/protocol.ts';
+import type { Auth } from './auth.ts';
+import type { CloudStorage } from './storage.ts';
+import type { Notifier } from './store-tx.ts';
+
+interface Peer {
+  ws: WebSocket;
+  store: string;
+  terminal: string;
+  alive: boolean;
+}
+
+export const STREAM_PATH = '/v1/stream';
+
+export class StreamHub implements Notifier {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxFrameBytes, perMessageDeflate: false });
+  private readonly peers = new Set<Peer>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly auth: Auth,
+    private readonly storage: CloudStorage,
+    heartbeatMs: number,
+  ) {
+    this.timer = setInterval(() => this.heartbeat(), heartbeatMs);
+    this.timer.unref();
+  }
+
+  get connections(): number {
+    return this.peers.size;
+  }
+
+  /** Handles an HTTP upgrade; returns false when the path is not ours. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== STREAM_PATH) return false;
+    socket.on('error', () => socket.destroy());
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => ws.terminate());
+      void this.accept(ws, req);
+    });
+    return true;
+  }
+
+  private async accept(ws: WebSocket, req: IncomingMessage): Promise<void> {
+    let cred;
+    try {
+      cred = await this.auth.terminal(req.headers);
+    } catch (err) {
+      const code = isTillsyncError(err, 'FORBIDDEN') ? WS_CLOSE.forbidden : WS_CLOSE.unauthorized;
+      ws.close(code, isTillsyncError(err) ? err.code : 'UNAUTHORIZED');
+      return;
+    }
+    const peer: Peer = { ws, store: cred.store, terminal: cred.terminal, alive: true };
+    this.peers.add(peer);
+    ws.on('pong', () => {
+      peer.alive = true;
+    });
+    ws.on('message', () => ws.close(WS_CLOSE.badFrame, 'VALIDATION_FAILED'));
+    ws.on('close', () => this.peers.delete(peer));
+    try {
+      const counters = await this.storage.getCounters(cred.store);
+      this.sendTo(peer, { type: 'hello', v: PROTOCOL_VERSION, feedHead: counters.feedHead });
+      this.sendTo(peer, { type: 'exceptions', open: counters.openExceptions });
+    } catch {
+      ws.close(1011, 'STORAGE_FAILED');
+    }
+  }
+
+  private sendTo(peer: Peer, msg: ServerMessage): void {
+    if (peer.ws.readyState === peer.ws.OPEN) peer.ws.send(JSON.stringify(msg));
+  }
+
+  private broadcast(store: string, msg: ServerMessage): void {
+    for (const p of this.peers) if (p.store === store) this.sendTo(p, msg);
+  }
+
+  feed(store: string, head: number): void {
+    this.broadcast(store, { type: 'feed', head });
+  }
+
+  exceptions(store: string, open: number): void {
+    this.broadcast(store, { type: 'exceptions', open });
+  }
+
+  credentialRevoked(store: string, terminal: string): void {
+    for (const p of this.peers) {
+      if (p.store === store && p.terminal === terminal) p.ws.close(WS_CLOSE.unauthorized, 'CREDENTIAL_REVOKED');
+    }
+  }
+
+  private heartbeat(): void {
+    for (const p of this.peers) {
+      if (!p.alive) {
+        p.ws.terminate();
+        this.peers.delete(p);
+        continue;
+      }
+      p.alive = false;
+      p.ws.ping();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const p of this.peers) p.ws.close(1001, 'SHUTTING_DOWN');
+    for (const p of this.peers) p.ws.terminate();
+    this.peers.clear();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * HTTP wire format: body parsing (msgpack, JSON, CSV for imports), response
+ * encoding by content negotiation, and the mapping of every failure to
+ * `{ error: { code, message, details? } }` with the status from src/errors.ts.
+ *
+ * fastify's own parsers are removed: JSON goes through a nesting pre-scan (so a
+ * hostile `[[[[...` cannot cost stack or time) and `assertSafeShape`
+ * (`__proto__`, `constructor`, `prototype` refused); msgpack through
+ * `decodeUntrusted`. No fastify schema is used anywhere, so nothing is stripped
+ * or coerced: every body and query is validated with zod by the route.
+ */
+import { Encoder } from '@msgpack/msgpack';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERRORS, TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import { decodeUntrusted } from '../events/codec.ts';
+import { assertSafeShape, MAX_NESTING } from '../events/validate.ts';
+import { LIMITS } from '../replication/protocol.ts';
+
+export const MSGPACK = 'application/msgpack';
+/** Imports may be larger than upload batches (a 100k-item catalog). */
+export const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
+const responseEncoder = new Encoder({ ignoreUndefined: true });
+
+/** Throws NESTING_TOO_DEEP when brackets outside strings nest deeper than `max`. */
+export function assertJsonDepth(text: string, max = MAX_NESTING): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > max) throw new TillsyncError('NESTING_TOO_DEEP', `nesting deeper than ${max}`);
+    } else if (c === 93 || c === 125) depth--;
+  }
+}
+
+export function parseJsonText(text: string): unknown {
+  assertJsonDepth(text);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new TillsyncError('JSON_MALFORMED', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  assertSafeShape(value);
+  return value;
+}
+
+export function registerWire(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonText((body as Buffer).toString('utf8')));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, decodeUntrusted(body as Buffer, { maxBytes: LIMITS.maxBodyBytes }));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setNotFoundHandler((req, reply) => {
+    sendError(req, reply, new TillsyncError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
+  });
+  app.setErrorHandler((err: FastifyError | TillsyncError, req, reply) => {
+    const mapped = toTillsyncError(err);
+    if (mapped.status >= 500) req.log.error({ err }, 'request failed');
+    sendError(req, reply, mapped);
+  });
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'JSON_MALFORMED',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_NOT_FOUND: 'NOT_FOUND',
+};
+
+export function toTillsyncError(err: unknown): TillsyncError {
+  if (isTillsyncError(err)) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string };
+  const code = e.code !== undefined ? FASTIFY_CODES[e.code] : undefined;
+  if (code) return new TillsyncError(code, e.message ?? code, { cause: err });
+  // Any other client error fastify raises (aborted body, bad header...) is bad input.
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new TillsyncError(e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED', e.message ?? 'bad request', { cause: err });
+  }
+  return new TillsyncError('INTERNAL_ERROR', 'internal error', { cause: err });
+}
+
+/** msgpack when the request body was msgpack or the client accepts it; JSON otherwise. */
+export function wantsMsgpack(req: FastifyRequest): boolean {
+  const ct = req.headers['content-type'];
+  if (typeof ct === 'string' && ct.startsWith(MSGPACK)) return true;
+  const accept = req.headers.accept;
+  return typeof accept === 'string' && accept.includes(MSGPACK) && !/application\/json/.test(accept.split(MSGPACK)[0] ?? '');
+}
+
+export function send(req: FastifyRequest, reply: FastifyReply, payload: unknown, status = 200): FastifyReply {
+  reply.code(status);
+  if (wantsMsgpack(req)) {
+    // Copy: the reused encoder may hand back a view over its own buffer.
+    return reply.type(MSGPACK).send(Buffer.from(responseEncoder.encode(payload)));
+  }
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(payload));
+}
+
+export function sendError(req: FastifyRequest, reply: FastifyReply, err: TillsyncError): FastifyReply {
+  const status = ERRORS[err.code].status;
+  return send(req, reply, err.toJSON(), status);
+}
