@@ -93,7 +93,8 @@ export interface VerifyReport {
 type Work =
   | { kind: 'events'; drafts: EventDraft[]; opts: AppendOptions; resolve: (e: LoggedEvent[]) => void; reject: (e: unknown) => void }
   | { kind: 'changes'; changes: Change[]; cursor: number; resolve: (v: void) => void; reject: (e: unknown) => void }
-  | { kind: 'meta'; entries: Record<string, unknown>; resolve: (v: void) => void; reject: (e: unknown) => void };
+  | { kind: 'meta'; entries: Record<string, unknown>; resolve: (v: void) => void; reject: (e: unknown) => void }
+  | { kind: 'exclusive'; fn: () => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 const MAX_GROUPS_PER_BATCH = 2048;
 const TAIL_VERIFY = 1024;
@@ -218,6 +219,45 @@ export class EventLog {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'meta', entries, resolve, reject }));
   }
 
+  /**
+   * Runs `fn` with the writer to itself: every write queued before has
+   * committed, and nothing queued after commits until `fn` settles. For
+   * maintenance that must see a still log (snapshots, cleanup, resync, rebuild).
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.enqueue({ kind: 'exclusive', fn, resolve: resolve as (v: unknown) => void, reject }),
+    );
+  }
+
+  /**
+   * Moves the start of the retained log to `seq` (cleanup, F10): records up to
+   * it are outside the log from now on. Call inside `exclusive`. The base is
+   * written first (synced); the records below it are deleted afterwards, so a
+   * crash in between leaves only unreachable garbage, which `deleteBelowBase`
+   * removes on the next run.
+   */
+  async moveBase(base: LogHead): Promise<void> {
+    if (base.seq <= this.baseState.seq) return;
+    if (base.seq > this.headState.seq) throw new TillsyncError('VALIDATION_FAILED', 'cannot move the base past the head');
+    await this.metaDb.put('base', encodeCanonical(base), SYNC);
+    this.metaCache.set('base', base);
+    this.baseState = { ...base };
+  }
+
+  /** Deletes stored records at or below the base, in chunks. Returns how many. */
+  async deleteBelowBase(): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const keys = await this.logDb.keys({ lte: seqKey(this.baseState.seq), limit: 10_000 }).all();
+      if (keys.length === 0) return deleted;
+      const batch = this.db.batch();
+      for (const k of keys) batch.del(k, { sublevel: this.logDb });
+      await batch.write();
+      deleted += keys.length;
+    }
+  }
+
   private enqueue(work: Work): void {
     if (this.closed) {
       work.reject(new TillsyncError('LOG_CLOSED', 'the event log is closed'));
@@ -236,8 +276,19 @@ export class EventLog {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const works = this.queue.splice(0, MAX_GROUPS_PER_BATCH);
-        await this.commit(works);
+        const first = this.queue[0]!;
+        if (first.kind === 'exclusive') {
+          this.queue.shift();
+          try {
+            first.resolve(await first.fn());
+          } catch (err) {
+            first.reject(err);
+          }
+          continue;
+        }
+        let n = this.queue.findIndex((w) => w.kind === 'exclusive');
+        if (n < 0 || n > MAX_GROUPS_PER_BATCH) n = Math.min(this.queue.length, MAX_GROUPS_PER_BATCH);
+        await this.commit(this.queue.splice(0, n));
       }
     } finally {
       this.writing = undefined;
@@ -257,6 +308,7 @@ export class EventLog {
     const meta: Record<string, unknown> = {};
 
     for (const work of works) {
+      if (work.kind === 'exclusive') continue; // never batched (see drain)
       if (this.healthState.state === 'corrupted' && work.kind === 'events') {
         work.reject(new TillsyncError('LOG_CORRUPTED', 'log is corrupted'));
         continue;
@@ -372,9 +424,9 @@ export class EventLog {
     }
   }
 
-  /** Reads the stored downstream changes in cursor order, in pages. */
-  async *readChanges(pageSize = 1000): AsyncGenerator<Change[]> {
-    const it = this.changeDb.iterator({ ...BIG_READS });
+  /** Reads the stored downstream changes with cursor > `after`, in cursor order, in pages. */
+  async *readChanges(pageSize = 1000, after = 0): AsyncGenerator<Change[]> {
+    const it = this.changeDb.iterator({ gt: seqKey(after), ...BIG_READS });
     try {
       for (;;) {
         const entries = await it.nextv(pageSize);

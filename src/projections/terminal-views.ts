@@ -147,13 +147,12 @@ export class TerminalViews implements CommitParticipant {
       pendingInChunk = 0;
     };
     let changes = 0;
-    if (!snap) {
-      for await (const page of log.readChanges(1000)) {
-        this.stageChanges(page);
-        changes += page.length;
-        pendingInChunk += page.length;
-        if (pendingInChunk >= REBUILD_CHUNK) await flush();
-      }
+    // The snapshot already holds every change up to its feed cursor.
+    for await (const page of log.readChanges(1000, snap?.feedCursor ?? 0)) {
+      this.stageChanges(page);
+      changes += page.length;
+      pendingInChunk += page.length;
+      if (pendingInChunk >= REBUILD_CHUNK) await flush();
     }
     let events = 0;
     const from = Math.max(log.base.seq, snap?.seq ?? 0) + 1;
