@@ -33,8 +33,7 @@ const untrustedDecoder = new Decoder(LIMITS);
 const trustedDecoder = new Decoder();
 
 export function encodeCanonical(value: unknown): Uint8Array {
-  // Encoder.encode returns a view over its reused buffer in some versions: copy to own the bytes.
-  return canonicalEncoder.encode(value).slice();
+  return canonicalEncoder.encode(value);
 }
 
 export function decodeTrusted<T = unknown>(bytes: Uint8Array): T {

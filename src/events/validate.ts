@@ -2,7 +2,7 @@
  * Boundary validation: turns untrusted decoded data into typed events and
  * changes, or throws a TillsyncError with a stable code. Parse, don't cast.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { TillsyncError, type ErrorCode } from '../errors.ts';
 import { assertNoCardData } from './card-data.ts';
 import {
@@ -11,12 +11,15 @@ import {
   envelopeSchema,
   EVENT_SCHEMA_VERSION,
   UPSTREAM_BODIES,
+  ulidString,
   type Change,
   type DownstreamType,
+  type EventDraft,
   type TillEvent,
   type UpstreamType,
 } from './event-types.ts';
 
+const eventTime = z.number().int().nonnegative();
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 export const MAX_NESTING = 12;
 
@@ -122,6 +125,26 @@ export function parseEvent(raw: unknown): TillEvent {
   } as TillEvent;
   checkEventConsistency(event);
   return event;
+}
+
+/**
+ * Validates what a caller hands to the log: the type, the body (with card data,
+ * shape and consistency checks) and the optional id and time. The log makes the
+ * rest of the envelope itself (store, terminal, seq, prev, v), so an event built
+ * from a validated draft is a valid event without parsing it again.
+ */
+export function parseDraft(draft: { type: unknown; body: unknown; id?: unknown; time?: unknown }): EventDraft {
+  assertSafeShape(draft);
+  assertNoCardData(draft.body);
+  const type = draft.type;
+  if (typeof type !== 'string' || !isUpstreamType(type)) throw new TillsyncError('UNKNOWN_EVENT_TYPE', `unknown event type "${String(type)}"`);
+  const body = parseWith(UPSTREAM_BODIES[type], draft.body, 'body');
+  const out = { type, body } as EventDraft;
+  if (draft.id !== undefined) out.id = parseWith(ulidString, draft.id, 'id');
+  if (draft.time !== undefined) out.time = parseWith(eventTime, draft.time, 'time');
+  // Consistency rules look only at type and body.
+  checkEventConsistency(out as unknown as TillEvent);
+  return out;
 }
 
 /** Validates one downstream change from the cloud feed. */

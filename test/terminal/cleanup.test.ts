@@ -1,0 +1,94 @@
+/**
+ * F10 on a 200k-event log: only acknowledged events older than the retention go;
+ * views, search and balances are identical after; disk space is reclaimed; a
+ * rebuild after cleanup still equals the live views; SIGKILL mid-cleanup is harmless.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cleanupOldEvents, folderBytes } from '../../src/terminal/cleanup.ts';
+import { TerminalViews, diffViews } from '../../src/projections/terminal-views.ts';
+import { appendHistory } from '../helpers/history.ts';
+import { openSmallStore } from '../helpers/small-store.ts';
+
+const DAY = 86_400_000;
+const NOW = Date.UTC(2026, 10, 27);
+
+t.test('cleanup of a 200k-event log', async (t) => {
+  const dir = t.testdir();
+  const term = await openSmallStore(dir, { clock: { now: () => NOW - 60 * DAY } });
+  t.teardown(() => term.close());
+  await appendHistory(term, 200_000, { time: NOW - 60 * DAY });
+  await term.log.setMeta({ ackSeq: 150_000 });
+  const fresh = await term.completeSale({ lines: [{ item: 'itm-cafe', qty: 1 }], payments: [{ tender: 'cash', tendered: 500 }] });
+  t.equal(term.log.head.seq, 200_002);
+
+  const digest = await term.views.digest();
+  const search = term.searchItems('cola');
+  const balance = term.customerAccount('cus-ana').balance;
+  const report = await cleanupOldEvents({ log: term.log, views: term.views, dir, olderThanMs: 30 * DAY, now: NOW });
+  t.comment(`cleanup: ${report.events} events, ${report.bytesBefore} → ${report.bytesAfter} bytes (${report.bytesFreed} freed)`);
+  t.equal(report.events, 150_000, 'exactly the acknowledged prefix');
+  t.equal(report.base, 150_000);
+  t.equal(report.stoppedAt, 150_001, 'stopped at the first unacknowledged event');
+  t.equal(report.keptUnacknowledged, 50_002);
+  t.ok(report.bytesFreed > 0 && report.bytesAfter < report.bytesBefore, 'disk space reclaimed');
+  t.equal(report.bytesAfter, await folderBytes(dir));
+
+  t.equal(await term.log.get(150_000), undefined, 'removed');
+  t.ok(await term.log.get(150_001), 'first unacknowledged event kept');
+  t.ok(await term.sale(fresh.sale), 'the recent sale is still there');
+  t.same(await term.views.digest(), digest, 'views identical');
+  t.same(term.searchItems('cola'), search, 'search identical');
+  t.equal(term.customerAccount('cus-ana').balance, balance);
+  t.equal((await term.log.verify({ full: true })).ok, true, 'retained log verifies from the new base');
+
+  // A rebuild after cleanup starts from the snapshot and still equals the live views.
+  const scratch = new TerminalViews(term.log.db, 'till-1', 'after-cleanup');
+  await scratch.rebuildFrom(term.log);
+  t.same(await diffViews(term.views, scratch), []);
+  await scratch.clear();
+
+  // Unacknowledged events are never removed, however old: a second run removes nothing.
+  const again = await cleanupOldEvents({ log: term.log, views: term.views, dir, olderThanMs: 0, now: NOW + DAY });
+  t.equal(again.events, 0);
+  t.equal(term.log.base.seq, 150_000);
+  // Appends continue on top of the retained chain.
+  await term.adjustBalance({ customer: 'cus-ana', delta: 5 });
+  t.equal((await term.log.verify({ full: true })).ok, true);
+});
+
+t.test('SIGKILL in the middle of cleanup is harmless', async (t) => {
+  const base = t.testdir();
+  const term = await openSmallStore(base, { clock: { now: () => NOW - 60 * DAY } });
+  await appendHistory(term, 30_000, { time: NOW - 60 * DAY });
+  await term.log.setMeta({ ackSeq: 20_000 });
+  const digest = await term.views.digest();
+  await term.close();
+  const child = fileURLToPath(new URL('./fixtures/cleanup-child.ts', import.meta.url));
+  for (const delay of [5, 40, 120, 250, 500]) {
+    const dir = mkdtempSync(join(tmpdir(), 'tillsync-cleanup-kill-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    cpSync(base, dir, { recursive: true });
+    const p = spawn(process.execPath, ['--import=tsx', child, dir, String(NOW)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
+    await new Promise((r) => setTimeout(r, delay));
+    p.kill('SIGKILL');
+    await new Promise((r) => p.once('exit', r));
+    const after = await openSmallStore(dir, { verifyOnOpen: Infinity });
+    t.equal(after.log.health.state, 'ok', `kill after ${delay} ms: log healthy`);
+    t.ok(after.log.base.seq === 0 || after.log.base.seq === 20_000, `base is all or nothing (${after.log.base.seq})`);
+    t.ok(await after.log.get(20_001), 'unacknowledged events intact');
+    t.equal(after.log.head.seq, 30_000);
+    t.same(await after.views.digest(), digest, 'views intact');
+    const report = await cleanupOldEvents({ log: after.log, views: after.views, dir, olderThanMs: 30 * DAY, now: NOW });
+    t.equal(after.log.base.seq, 20_000, 'a rerun completes the cleanup');
+    t.equal(await after.log.get(1), undefined, 'leftovers below the base are gone');
+    t.ok(report.events === 0 || report.events === 20_000);
+    t.equal((await after.log.verify({ full: true })).ok, true);
+    await after.close();
+  }
+});
