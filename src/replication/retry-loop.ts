@@ -68,6 +68,9 @@ export class RetryLoop<T> {
   private wanted = false;
   private waiters: Array<Waiter<T>> = [];
   private draining: Promise<void> | undefined;
+  private active = false;
+  /** A forced kick or a trigger arrived since the pass started: it may skip the backoff wait. */
+  private urgent = false;
   private timer: TimerHandle | undefined;
   private controller: AbortController | undefined;
   /** Settles (never rejects) when the pass in flight has settled. */
@@ -116,6 +119,7 @@ export class RetryLoop<T> {
     if (this.stateValue === 'blocked') this.setState('idle');
     this.clearTimer();
     this.wanted = true;
+    if (opts.force) this.urgent = true;
     this.ensureDraining();
   }
 
@@ -164,15 +168,42 @@ export class RetryLoop<T> {
   }
 
   private ensureDraining(): void {
-    if (this.draining) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-    });
+    // `active` is cleared synchronously when drain() leaves its loop, so a kick
+    // arriving after the last `wanted` check always starts a new drain.
+    if (this.active) return;
+    this.active = true;
+    const p = this.drain();
+    this.draining = p;
+    p.then(() => {
+      if (this.draining === p) this.draining = undefined;
+    }, () => {});
   }
 
   private async drain(): Promise<void> {
-    while (this.wanted && this.stateValue !== 'stopped') {
+    try {
+      await this.drainLoop();
+    } catch {
+      // drainLoop handles every pass failure; a throwing callback must not kill the loop.
+    }
+  }
+
+  private async drainLoop(): Promise<void> {
+    // No await may sit between the last `wanted` check and clearing `active`.
+    try {
+      await this.loopBody();
+    } finally {
+      this.active = false;
+    }
+  }
+
+  private async loopBody(): Promise<void> {
+    for (;;) {
+      if (!this.wanted || this.stateValue === 'stopped') {
+        this.active = false;
+        return;
+      }
       this.wanted = false;
+      this.urgent = false;
       const waiters = this.waiters.splice(0);
       const refused = this.opts.gate();
       if (refused) {
@@ -199,6 +230,7 @@ export class RetryLoop<T> {
             // Interrupted: the same waiters get the next pass.
             this.waiters.unshift(...waiters);
             this.wanted = true;
+            this.urgent = true;
           }
           continue;
         }
@@ -210,6 +242,8 @@ export class RetryLoop<T> {
         } else {
           const delay = Math.max(this.opts.backoff.next(), e.retryAfterMs ?? 0);
           this.setState('waiting');
+          // Background requests that came in meanwhile wait for the backoff too.
+          if (!this.urgent) this.wanted = false;
           if (!this.wanted) this.schedule(delay);
           this.opts.onFailure?.(e, this.opts.clock.now() + delay);
         }
