@@ -69,8 +69,10 @@ export const ERRORS = {
   INTERNAL_ERROR: { status: 500, hint: 'An unexpected server error: retry, and report it with the server log if it persists.' },
   // --- terminal agent and sync ---
   CLOUD_UNREACHABLE: { status: 503, hint: 'The cloud cannot be reached: the terminal keeps selling offline and syncs later.' },
+  AGENT_UNREACHABLE: { status: 503, hint: 'Start the terminal agent (tillsync terminal) or pass --agent with its URL.' },
   LOCAL_MODE: { status: 409, hint: 'Local mode is on: turn it off to talk to the cloud.' },
   UNSYNCED_EVENTS: { status: 409, hint: 'Unsynced sales must reach the cloud first; bring the cloud back or use the export override.' },
+  RESYNC_VERIFY_FAILED: { status: 502, hint: 'The re-downloaded data does not match the cloud: run the full resync again, then call support.' },
   OPERATION_IN_PROGRESS: { status: 409, hint: 'Wait for the running operation to finish.' },
   CLOUD_BAD_RESPONSE: { status: 502, hint: 'The cloud answered with something this terminal cannot read: check versions; sync retries by itself.' },
   CLOUD_REFUSED: { status: 502, hint: 'The cloud refused the request with an error this terminal does not know: see the message and the cloud log.' },

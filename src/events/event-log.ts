@@ -132,6 +132,7 @@ export class EventLog {
   private writing: Promise<void> | undefined;
   private closed = false;
   private metaCache = new Map<string, unknown>();
+  private readonly commitListeners = new Set<(head: LogHead) => void>();
 
   private constructor(db: LevelDb, opts: EventLogOptions) {
     this.db = db;
@@ -150,6 +151,32 @@ export class EventLog {
     const log = new EventLog(db, opts);
     await log.load(opts.verifyOnOpen ?? TAIL_VERIFY);
     return log;
+  }
+
+  /** Called after every successful commit (events, changes or meta). Returns an unsubscribe function. */
+  onCommit(fn: (head: LogHead) => void): () => void {
+    this.commitListeners.add(fn);
+    return () => this.commitListeners.delete(fn);
+  }
+
+  /**
+   * Writes meta entries at once (synced), bypassing the writer queue. Only for
+   * use inside `exclusive`, where queueing through the writer would deadlock.
+   */
+  async putMetaNow(entries: Record<string, unknown>): Promise<void> {
+    const batch = this.db.batch();
+    for (const [k, v] of Object.entries(entries)) {
+      if (v === undefined) batch.del(this.metaDb.prefix + k);
+      else batch.put(this.metaDb.prefix + k, encodeCanonical(v));
+    }
+    await batch.write({ sync: true });
+    for (const [k, v] of Object.entries(entries)) this.metaCache.set(k, v);
+    if ('feedCursor' in entries) this.feedCursorState = typeof entries.feedCursor === 'number' ? entries.feedCursor : 0;
+  }
+
+  /** Deletes every stored downstream change (full resync). Only inside `exclusive`. */
+  async clearChanges(): Promise<void> {
+    await this.changeDb.clear();
   }
 
   /** Attach the projections (once, before the first write). */
@@ -224,7 +251,7 @@ export class EventLog {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'changes', changes, cursor, resolve, reject }));
   }
 
-  /** Writes meta entries (cursors, flags) through the same serialized writer. */
+  /** Writes meta entries (cursors, flags) through the same serialized writer; `undefined` deletes. */
   setMeta(entries: Record<string, unknown>): Promise<void> {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'meta', entries, resolve, reject }));
   }
@@ -356,7 +383,10 @@ export class EventLog {
 
     if (head.seq !== startHead.seq) meta.head = head;
     if (feedCursor !== this.feedCursorState) meta.feedCursor = feedCursor;
-    for (const [k, v] of Object.entries(meta)) writer.put(this.metaDb, k, encodeCanonical(v));
+    for (const [k, v] of Object.entries(meta)) {
+      if (v === undefined) writer.del(this.metaDb, k);
+      else writer.put(this.metaDb, k, encodeCanonical(v));
+    }
     this.participant.flushInto(writer);
 
     try {
@@ -371,6 +401,7 @@ export class EventLog {
     this.feedCursorState = feedCursor;
     for (const [k, v] of Object.entries(meta)) this.metaCache.set(k, v);
     this.participant.committed();
+    for (const fn of this.commitListeners) fn(head);
     for (const a of accepted) {
       if (a.work.kind === 'events') a.work.resolve(a.result!);
       else a.work.resolve();

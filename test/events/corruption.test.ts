@@ -34,7 +34,7 @@ t.test('flipped bytes in a stored record: detected on open, appends refused', as
   await withRawLog(dir, async (db) => {
     const v = Buffer.from((await db.get(logKey(150)))!);
     const at = v.indexOf('note 150');
-    v[at + 5] ^= 0x01; // "note 150" → "note 050": still valid msgpack, different bytes
+    v[at + 5]! ^= 0x01; // "note 150" → "note 050": still valid msgpack, different bytes
     await db.put(logKey(150), v);
   });
   const log = await EventLog.open(dir, { store: 's1', terminal: 't1' });
@@ -53,7 +53,7 @@ t.test('a flipped byte in the last record is caught by the head hash', async (t)
   await makeLog(dir, 100);
   await withRawLog(dir, async (db) => {
     const v = Buffer.from((await db.get(logKey(100)))!);
-    v[v.indexOf('note 100') + 6] ^= 0x01;
+    v[v.indexOf('note 100') + 6]! ^= 0x01;
     await db.put(logKey(100), v);
   });
   const log = await EventLog.open(dir, { store: 's1', terminal: 't1' });
@@ -85,7 +85,7 @@ t.test('corruption beyond the verified tail is found by a full verify', async (t
   await makeLog(dir, 300);
   await withRawLog(dir, async (db) => {
     const v = Buffer.from((await db.get(logKey(10)))!);
-    v[v.indexOf('note 10') + 6] ^= 0x01;
+    v[v.indexOf('note 10') + 6]! ^= 0x01;
     await db.put(logKey(10), v);
   });
   const log = await EventLog.open(dir, { store: 's1', terminal: 't1', verifyOnOpen: 100 });
@@ -106,7 +106,7 @@ t.test('flipped bytes inside a LevelDB table file are detected', async (t) => {
   t.ok(tables.length > 0, 'table files exist');
   const file = tables[0]!;
   const bytes = readFileSync(file);
-  for (let i = 100; i < Math.min(bytes.length - 100, 4000); i += 97) bytes[i] ^= 0xff;
+  for (let i = 100; i < Math.min(bytes.length - 100, 4000); i += 97) bytes[i]! ^= 0xff;
   writeFileSync(file, bytes);
   let code: string | undefined;
   try {

@@ -32,7 +32,7 @@ t.test('appends get gapless seqs and a verifiable hash chain', async (t) => {
     seen += page.length;
   }
   t.equal(seen, 403);
-  t.equal((await again.get(502))?.event.body.delta, 509);
+  t.equal(((await again.get(502))?.event.body as { delta?: number }).delta, 509);
   t.equal(await again.get(503), undefined, 'missing key is undefined, not an error');
   await again.close();
 });
@@ -61,7 +61,7 @@ t.test('a refused group changes nothing and does not block its neighbours', asyn
   t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled']);
   t.equal((results[1] as PromiseRejectedResult).reason.code, 'MONEY_NOT_INTEGER');
   t.equal(log.head.seq, 2);
-  t.equal((await log.get(2))?.event.body.delta, 4);
+  t.equal(((await log.get(2))?.event.body as { delta?: number }).delta, 4);
   t.equal((await log.verify({ full: true })).ok, true);
   await t.rejects(log.append([]), { code: 'VALIDATION_FAILED' });
 });

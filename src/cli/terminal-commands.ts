@@ -1,0 +1,244 @@
+/**
+ * CLI verbs for the terminal side: run the agent, and every Sync Manager
+ * operation against a running agent (`--agent URL`, default 127.0.0.1:7420).
+ */
+import { createInterface } from 'node:readline/promises';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { TillsyncError } from '../errors.ts';
+import type { AuditReport } from '../terminal/audit.ts';
+import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
+import { TerminalAgent, readAgentConfig, writeAgentConfig, type AgentConfig, type AgentStatus } from '../terminal/agent.ts';
+import type { CleanupReport } from '../terminal/cleanup.ts';
+import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
+import type { FullResyncReport } from '../terminal/full-resync.ts';
+import { Terminal } from '../terminal/terminal.ts';
+import { AgentClient, DEFAULT_AGENT_URL } from './agent-client.ts';
+import { CliExit, EXIT, Progress, formatAge, formatBytes, formatTime, usageError } from './output.ts';
+
+interface AgentFlags {
+  agent: string;
+  json?: boolean;
+}
+
+const agentOption = () => new Option('--agent <url>', 'terminal agent URL').default(process.env.TILLSYNC_AGENT ?? DEFAULT_AGENT_URL);
+const jsonOption = () => new Option('--json', 'print JSON for scripts');
+
+function print(json: boolean | undefined, value: unknown, human: () => string): void {
+  console.log(json ? JSON.stringify(value, null, 2) : human());
+}
+
+/** "30d", "12h", "90m" or a bare number of days → days. */
+export function parseRetention(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(d|h|m)?$/.exec(text.trim());
+  if (!m) throw usageError(`--older-than takes a duration like 30d, 12h or 90m (got "${text}")`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'd';
+  return unit === 'd' ? n : unit === 'h' ? n / 24 : n / 1440;
+}
+
+async function confirm(question: string, yes: boolean | undefined): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) throw usageError(`${question} — pass --yes to confirm when not running interactively`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`${question} [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) throw new CliExit(EXIT.failed, 'cancelled');
+}
+
+export function describeStatus(s: AgentStatus): string {
+  const c = s.sync.connection;
+  const conn = c.state === 'local' ? `local mode${c.until ? ` until ${formatTime(c.until)}` : ''}`
+    : c.state === 'offline' ? `offline${c.error ? ` (${c.error})` : ''}${c.retryAt ? `, retry at ${formatTime(c.retryAt)}` : ''}`
+    : c.state === 'stuck' ? `stuck (${c.error}: ${c.message})`
+    : c.state === 'revoked' ? `credential revoked (${c.error})` : 'online';
+  const up = s.sync.lastUp ? `${formatTime(s.sync.lastUp.at)}: ${s.sync.lastUp.uploaded} uploaded, ${s.sync.lastUp.duplicates} duplicates` : 'never';
+  const down = s.sync.lastDown ? `${formatTime(s.sync.lastDown.at)}: ${s.sync.lastDown.changes} changes, cursor ${s.sync.lastDown.cursor}` : 'never';
+  const lines = [
+    `store ${s.store}, terminal ${s.terminal}, cloud ${s.cloudUrl}`,
+    `connection:        ${conn}`,
+    `uploaded:          ${s.sync.uploaded} transactions (events) acknowledged by the cloud`,
+    `pending upload:    ${s.sync.pending}`,
+    `quarantined:       ${s.sync.quarantined}   conflicts: ${s.sync.conflicts}`,
+    `last sync up:      ${up}${s.sync.lastUpError ? `   last error ${s.sync.lastUpError.code}` : ''}`,
+    `last sync down:    ${down}${s.sync.lastDownError ? `   last error ${s.sync.lastDownError.code}` : ''}`,
+    `oldest unsynced payment: ${formatAge(s.sync.oldestUnsyncedPaymentAgeMs)}`,
+    `log:               seq ${s.log.base + 1}..${s.log.head} (${s.log.health}), ${formatBytes(s.sync.logBytes)} on disk`,
+    `open exceptions:   ${s.sync.openExceptions ?? 'unknown'}`,
+  ];
+  if (s.operation) lines.push(`running:           ${s.operation.name} (${s.operation.phase} ${s.operation.done}/${s.operation.total})`);
+  if (s.lastOperation) lines.push(`last operation:    ${s.lastOperation.name} ${s.lastOperation.ok ? 'ok' : `failed ${s.lastOperation.error?.code}`} at ${formatTime(s.lastOperation.at)}`);
+  return lines.join('\n');
+}
+
+function printAudit(report: AuditReport, json: boolean | undefined): void {
+  print(json, report, () => [
+    `audit of ${report.store}/${report.terminal}: ${report.events} events checked (seq ${report.from}..${report.to})`,
+    ...(report.findings.length === 0 ? ['clean: sequence gapless, hash chain intact, views equal a rebuild from history']
+      : report.findings.map((f) => `FINDING ${f.code}${f.seq !== undefined ? ` at seq ${f.seq}` : ''}${f.view ? ` in ${f.view}/${f.key}` : ''}: ${f.detail}`)),
+  ].join('\n'));
+  if (!report.ok) throw new CliExit(EXIT.findings);
+}
+
+/** Opens a terminal data folder directly (the agent must be stopped: LevelDB allows one process). */
+async function openFolder(dataDir: string): Promise<Terminal> {
+  const config = await readAgentConfig(dataDir);
+  if (!config) throw usageError(`${dataDir} holds no ${'agent.json'}: is it a terminal data folder?`);
+  return Terminal.open(join(dataDir, 'db'), { store: config.store, terminal: config.terminal, verifyOnOpen: 0 });
+}
+
+export function registerTerminalCommands(program: Command): void {
+  program
+    .command('terminal')
+    .description('run the terminal agent: event log, sync worker, local API, Sync Manager and checkout pages')
+    .requiredOption('--data <dir>', 'terminal data folder (created if missing)')
+    .option('--store <id>', 'store id (first start / re-enrollment)')
+    .option('--terminal <id>', 'terminal id (first start / re-enrollment)')
+    .option('--cloud <url>', 'cloud server URL')
+    .option('--token <token>', 'terminal credential (or env TILLSYNC_TOKEN)')
+    .option('--host <host>', 'address to serve on', '127.0.0.1')
+    .option('--port <port>', 'port to serve on', '7420')
+    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string }) => {
+      const saved = await readAgentConfig(o.data);
+      const token = o.token ?? process.env.TILLSYNC_TOKEN ?? saved?.token;
+      const merged = { store: o.store ?? saved?.store, terminal: o.terminal ?? saved?.terminal, cloudUrl: o.cloud ?? saved?.cloudUrl, token };
+      if (!merged.store || !merged.terminal || !merged.cloudUrl || !merged.token) {
+        throw usageError('first start needs --store, --terminal, --cloud and --token (or TILLSYNC_TOKEN)');
+      }
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
+      const config = merged as AgentConfig;
+      if (!saved || JSON.stringify(saved) !== JSON.stringify(config)) await writeAgentConfig(o.data, config);
+      const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port });
+      console.log(`terminal ${config.store}/${config.terminal} agent on ${agent.url}`);
+      console.log(`  Sync Manager: ${agent.url}/`);
+      console.log(`  Checkout:     ${agent.url}/checkout`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await agent.stop();
+    });
+
+  program.command('status').description('sync state of a running terminal (F1)').addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags) => {
+      const s = await new AgentClient(o.agent).status();
+      print(o.json, s, () => describeStatus(s));
+    });
+
+  const local = program.command('local-mode').description('work offline from local storage (F2)');
+  local.command('on').description('turn local mode on, optionally for N hours').option('--hours <n>', 'turn off by itself after N hours')
+    .addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { hours?: string }) => {
+      const hours = o.hours === undefined ? undefined : Number(o.hours);
+      if (hours !== undefined && !(hours > 0 && hours <= 336)) throw usageError('--hours takes a number of hours from 0 to 336');
+      const s = await new AgentClient(o.agent).request<AgentStatus>('POST', '/api/local-mode', hours === undefined ? { on: true } : { on: true, hours });
+      print(o.json, s, () => describeStatus(s));
+    });
+  local.command('off').description('turn local mode off and sync at once').addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags) => {
+      const s = await new AgentClient(o.agent).request<AgentStatus>('POST', '/api/local-mode', { on: false });
+      print(o.json, s, () => describeStatus(s));
+    });
+
+  const sync = program.command('sync').description('trigger a sync now (F5, F6)');
+  sync.command('up').description('upload sales and payments now').addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags) => {
+      const r = await new AgentClient(o.agent).request<Record<string, number>>('POST', '/api/sync/up');
+      print(o.json, r, () => `sync up: ${r.uploaded ?? 0} uploaded, ${r.duplicates ?? 0} already on the cloud, ${r.quarantined ?? 0} quarantined; cloud has up to seq ${r.ackSeq ?? '?'}`);
+    });
+  sync.command('down').description('download items, customers and balances now').addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags) => {
+      const r = await new AgentClient(o.agent).request<Record<string, number>>('POST', '/api/sync/down');
+      print(o.json, r, () => `sync down: ${r.changes ?? 0} changes applied, cursor ${r.cursor ?? '?'}`);
+    });
+
+  program.command('resync').description('full data resync (--full, F7) or force re-upload of local transactions (--force, F9)')
+    .option('--full', 'discard downloaded data and download everything again')
+    .option('--export-unsynced <file>', 'with --full: if unsynced sales cannot be uploaded, export them to this file and go on')
+    .option('--force', 're-upload the whole retained log; the cloud skips what it has')
+    .option('--dry-run', 'with --force: only report what the cloud has, lacks or holds differently')
+    .option('--yes', 'do not ask for confirmation')
+    .addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { full?: boolean; force?: boolean; dryRun?: boolean; yes?: boolean; exportUnsynced?: string }) => {
+      if (!!o.full === !!o.force) throw usageError('choose exactly one of --full or --force');
+      const client = new AgentClient(o.agent);
+      if (o.full) {
+        if (o.dryRun) throw usageError('--dry-run goes with --force');
+        await confirm('Discard all downloaded data and download everything again?', o.yes);
+        const r = await client.withProgress<FullResyncReport>('/api/resync/full', o.exportUnsynced ? { exportUnsyncedTo: o.exportUnsynced } : {}, new Progress('full resync', !!o.json));
+        print(o.json, r, () => [
+          `full resync done: ${r.digest.items.count} items, ${r.digest.customers.count} customers, ${r.digest.balances.count} balances, ${r.digest.vouchers.count} vouchers; verified against the cloud`,
+          r.uploadedFirst ? 'all sales were uploaded first' : `override: ${r.exportedEvents} unsynced events exported to ${r.exportedTo}`,
+        ].join('\n'));
+        return;
+      }
+      if (o.exportUnsynced) throw usageError('--export-unsynced goes with --full');
+      const dry = await client.withProgress<ForceResyncDryRun>('/api/resync/force', { dryRun: true }, new Progress('checking', !!o.json));
+      const dryText = `the cloud has ${dry.have}, lacks ${dry.lack}, holds ${dry.different} with different content (of ${dry.total} retained events)${dry.different ? `; different at seq ${dry.differentSeqs.join(', ')}` : ''}`;
+      if (o.dryRun) {
+        print(o.json, dry, () => `dry run: ${dryText}`);
+        return;
+      }
+      if (!o.json) console.error(`dry run: ${dryText}`);
+      await confirm(`Re-upload all ${dry.total} events?`, o.yes);
+      const r = await client.withProgress<ForceResyncReport>('/api/resync/force', { dryRun: false }, new Progress('re-upload', !!o.json));
+      print(o.json, { dryRun: dry, result: r }, () => `force resync done: ${r.uploaded} uploaded, ${r.skipped} skipped (already on the cloud), ${r.quarantined} quarantined, ${r.conflicts} conflicts`);
+    });
+
+  program.command('restore').description('abort in-flight sync and restart both directions (F8)').addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags) => {
+      const s = await new AgentClient(o.agent).request<AgentStatus['sync']>('POST', '/api/restore');
+      print(o.json, s, () => `sync service restarted (${s.restarts} restarts, ${s.watchdogRestarts} by the watchdog); connection ${s.connection.state}`);
+    });
+
+  program.command('cleanup').description('remove old transactions the cloud already has (F10)')
+    .option('--older-than <duration>', 'retention: keep everything younger than this (e.g. 30d, 12h)', '30d')
+    .option('--yes', 'do not ask for confirmation')
+    .addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { olderThan: string; yes?: boolean }) => {
+      const days = parseRetention(o.olderThan);
+      await confirm(`Remove acknowledged transactions older than ${o.olderThan} from this terminal?`, o.yes);
+      const r = await new AgentClient(o.agent).withProgress<CleanupReport>('/api/cleanup', { olderThanDays: days }, new Progress('cleanup', !!o.json));
+      print(o.json, r, () => `cleanup: ${r.events} events removed, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
+    });
+
+  program.command('replay').description("stream a terminal's history as JSON lines, in order (F12)")
+    .option('--data <dir>', 'read a terminal data folder directly (agent stopped)')
+    .option('--from <seq>', 'start at this seq', '1')
+    .addOption(agentOption())
+    .action(async (o: { data?: string; from: string; agent: string }) => {
+      const from = Number(o.from);
+      if (!Number.isInteger(from) || from < 1) throw usageError('--from takes a seq (1, 2, ...)');
+      if (o.data) {
+        const term = await openFolder(o.data);
+        try {
+          for await (const line of replayTerminal(term.log, from)) process.stdout.write(`${line}\n`);
+        } finally {
+          await term.close();
+        }
+        return;
+      }
+      const res = await fetch(`${o.agent}/api/replay?from=${from}`).catch((err: unknown) => {
+        throw new TillsyncError('AGENT_UNREACHABLE', `no terminal agent answers at ${o.agent}`, { cause: err });
+      });
+      process.stdout.write(await res.text());
+    });
+
+  program.command('audit').description("verify a terminal's history and views (F12); exit 3 on findings")
+    .option('--data <dir>', 'audit a terminal data folder directly (agent stopped; e.g. a copied folder)')
+    .addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { data?: string }) => {
+      if (o.data) {
+        const term = await openFolder(o.data);
+        try {
+          printAudit(await auditTerminal(term.log, term.views), o.json);
+        } finally {
+          await term.close();
+        }
+        return;
+      }
+      printAudit(await new AgentClient(o.agent).withProgress<AuditReport>('/api/audit', {}, new Progress('audit', !!o.json)), o.json);
+    });
+}

@@ -1,0 +1,317 @@
+/**
+ * The terminal agent: one per POS computer. Runs the terminal (event log,
+ * views), the sync worker, and the local HTTP API + WebSocket status stream +
+ * pages on 127.0.0.1.
+ *
+ * Maintenance operations (full resync, force resync, cleanup, audit, restore)
+ * run one at a time; a second one is refused with OPERATION_IN_PROGRESS. Their
+ * progress is part of the status, which is pushed to every stream subscriber on
+ * every change.
+ */
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import type { CatalogDigest } from '../events/catalog-digest.ts';
+import { entityId } from '../events/event-types.ts';
+import { parseWith } from '../events/validate.ts';
+import { HttpTransport } from '../replication/http-transport.ts';
+import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
+import type { SyncStatus } from '../replication/sync-status.ts';
+import { registerWire } from '../server/wire.ts';
+import { auditTerminal, type AuditReport } from './audit.ts';
+import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
+import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
+import { fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncMarker } from './full-resync.ts';
+import { registerOpsRoutes } from './ops-routes.ts';
+import { registerPages } from './pages.ts';
+import { registerPosRoutes } from './pos-routes.ts';
+import { StatusStream } from './status-stream.ts';
+import { Terminal } from './terminal.ts';
+
+export const AGENT_CONFIG_FILE = 'agent.json';
+
+/** What an enrolled terminal keeps next to its LevelDB folder. */
+export const agentConfigSchema = z.strictObject({
+  store: entityId,
+  terminal: entityId,
+  cloudUrl: z.string().url(),
+  token: z.string().min(16).max(200),
+});
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export async function readAgentConfig(dataDir: string): Promise<AgentConfig | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, AGENT_CONFIG_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new TillsyncError('JSON_MALFORMED', `${AGENT_CONFIG_FILE} is not valid JSON`, { cause: err });
+  }
+  return parseWith(agentConfigSchema, raw, AGENT_CONFIG_FILE);
+}
+
+/** Writes the config atomically (temp file + rename), readable by the owner only: it holds the credential. */
+export async function writeAgentConfig(dataDir: string, config: AgentConfig): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const tmp = join(dataDir, `${AGENT_CONFIG_FILE}.tmp`);
+  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, join(dataDir, AGENT_CONFIG_FILE));
+}
+
+export interface AgentOptions extends AgentConfig {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  worker?: Partial<Omit<SyncWorkerOptions, 'log' | 'transport'>>;
+  /** Request timeout towards the cloud, ms. */
+  cloudTimeoutMs?: number;
+}
+
+export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit';
+
+export interface OperationState {
+  name: OperationName;
+  phase: string;
+  done: number;
+  total: number;
+  started: number;
+}
+
+export interface OperationOutcome {
+  name: OperationName;
+  ok: boolean;
+  at: number;
+  result?: unknown;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface AgentStatus {
+  store: string;
+  terminal: string;
+  cloudUrl: string;
+  sync: SyncStatus;
+  log: { head: number; base: number; health: string; ackSeq: number };
+  operation: OperationState | null;
+  lastOperation: OperationOutcome | null;
+  resyncInProgress: boolean;
+}
+
+export class TerminalAgent {
+  readonly terminal: Terminal;
+  readonly worker: SyncWorker;
+  readonly transport: HttpTransport;
+  readonly app: FastifyInstance;
+  readonly stream: StatusStream;
+  private readonly opts: AgentOptions;
+  private operation: OperationState | null = null;
+  private lastOperation: OperationOutcome | null = null;
+  private ackSeq = 0;
+  private listening = false;
+  private readonly unsubscribers: Array<() => void> = [];
+
+  private constructor(opts: AgentOptions, terminal: Terminal, transport: HttpTransport, worker: SyncWorker) {
+    this.opts = opts;
+    this.terminal = terminal;
+    this.transport = transport;
+    this.worker = worker;
+    this.app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+    this.stream = new StatusStream(() => this.status());
+    registerWire(this.app);
+    registerPosRoutes(this.app, terminal);
+    registerOpsRoutes(this.app, this);
+    registerPages(this.app);
+    this.app.server.on('upgrade', (req, socket, head) => this.stream.handleUpgrade(req, socket, head));
+  }
+
+  /** Opens the data folder, finishes any interrupted full resync, starts syncing and serving. */
+  static async start(opts: AgentOptions): Promise<TerminalAgent> {
+    await mkdir(opts.dataDir, { recursive: true });
+    const terminal = await Terminal.open(join(opts.dataDir, 'db'), { store: opts.store, terminal: opts.terminal });
+    const transport = new HttpTransport({ baseUrl: opts.cloudUrl, token: opts.token, ...(opts.cloudTimeoutMs ? { timeoutMs: opts.cloudTimeoutMs } : {}) });
+    const worker = new SyncWorker({ log: terminal.log, transport, ...opts.worker });
+    const agent = new TerminalAgent(opts, terminal, transport, worker);
+    // Stored-value policy applies whenever the cloud cannot confirm balances right now.
+    terminal.setOfflineProbe(() => worker.status().connection.state !== 'online');
+    agent.unsubscribers.push(terminal.log.onCommit(() => {
+      worker.notifyAppended();
+      void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; });
+      agent.stream.changed();
+    }));
+    agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
+    agent.ackSeq = await readAckSeq(terminal.log);
+    await worker.start();
+    await agent.app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
+    agent.listening = true;
+    const marker = await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY);
+    if (marker) {
+      // A full resync was interrupted (crash, kill): finish it before anything else maintenance-like.
+      void agent.run('full-resync', () => resumeFullResync(agent.resyncDeps())).catch(() => {});
+    }
+    return agent;
+  }
+
+  get url(): string {
+    const addr = this.app.server.address();
+    if (!addr || typeof addr === 'string') return String(addr);
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return `http://${host}:${addr.port}`;
+  }
+
+  get dataDir(): string {
+    return this.opts.dataDir;
+  }
+
+  status(): AgentStatus {
+    const log = this.terminal.log;
+    return {
+      store: this.terminal.store,
+      terminal: this.terminal.terminal,
+      cloudUrl: this.opts.cloudUrl,
+      sync: this.worker.status(),
+      log: { head: log.head.seq, base: log.base.seq, health: log.health.state, ackSeq: this.ackSeq },
+      operation: this.operation ? { ...this.operation } : null,
+      lastOperation: this.lastOperation,
+      resyncInProgress: this.operation?.name === 'full-resync',
+    };
+  }
+
+  /** Runs one maintenance operation at a time, with progress in the status. */
+  async run<T>(name: OperationName, fn: () => Promise<T>): Promise<T> {
+    if (this.operation) {
+      throw new TillsyncError('OPERATION_IN_PROGRESS', `${this.operation.name} is running`, { details: { running: this.operation.name } });
+    }
+    this.operation = { name, phase: name, done: 0, total: 0, started: Date.now() };
+    this.stream.changed();
+    try {
+      const result = await fn();
+      this.lastOperation = { name, ok: true, at: Date.now(), result };
+      return result;
+    } catch (err) {
+      const te = isTillsyncError(err) ? err : new TillsyncError('INTERNAL_ERROR', err instanceof Error ? err.message : String(err), { cause: err });
+      this.lastOperation = { name, ok: false, at: Date.now(), error: { code: te.code, message: te.message } };
+      throw te;
+    } finally {
+      this.operation = null;
+      this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);
+      this.stream.changed();
+    }
+  }
+
+  private progress(phase: string, done: number, total: number): void {
+    if (!this.operation) return;
+    this.operation = { ...this.operation, phase, done, total };
+    this.stream.changed();
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  setLocalMode(req: { on: boolean; hours?: number }) {
+    if (req.on && req.hours !== undefined) {
+      return this.worker.setLocalMode({ on: true, until: Date.now() + req.hours * 3_600_000 });
+    }
+    return this.worker.setLocalMode(req.on ? { on: true } : { on: false });
+  }
+
+  syncUp() {
+    return this.run('sync-up', () => this.worker.syncUp());
+  }
+
+  syncDown() {
+    return this.run('sync-down', () => this.worker.syncDown());
+  }
+
+  restore(): Promise<SyncStatus> {
+    return this.run('restore', async () => {
+      await this.worker.restart();
+      return this.worker.status();
+    });
+  }
+
+  fullResync(opts: { exportUnsyncedTo?: string } = {}): Promise<FullResyncReport> {
+    return this.run('full-resync', () => fullResync(this.resyncDeps(), opts));
+  }
+
+  forceResync(opts: { dryRun: boolean }): Promise<ForceResyncDryRun | ForceResyncReport> {
+    this.assertOnline();
+    const onProgress = (done: number, total: number) => this.progress(opts.dryRun ? 'checking' : 'uploading', done, total);
+    return opts.dryRun
+      ? this.run('force-resync-dry-run', () => forceResyncDryRun(this.terminal.log, this.transport, onProgress))
+      : this.run('force-resync', () => forceResync(this.terminal.log, this.transport, onProgress));
+  }
+
+  cleanup(opts: { olderThanDays: number }): Promise<CleanupReport> {
+    return this.run('cleanup', () => cleanupOldEvents({
+      log: this.terminal.log,
+      views: this.terminal.views,
+      dir: join(this.opts.dataDir, 'db'),
+      olderThanMs: opts.olderThanDays * 86_400_000,
+      now: Date.now(),
+      onProgress: (d, t) => this.progress('removing', d, t),
+    }));
+  }
+
+  audit(): Promise<AuditReport> {
+    return this.run('audit', () => auditTerminal(this.terminal.log, this.terminal.views, (d, t) => this.progress('rebuilding', d, t)));
+  }
+
+  /** Replaces the credential (re-enrollment after a revocation) and persists it. */
+  async setCredential(token: string): Promise<void> {
+    const { dataDir, host, port, worker, cloudTimeoutMs, ...config } = this.opts;
+    void host; void port; void worker; void cloudTimeoutMs;
+    const next = parseWith(agentConfigSchema, { ...config, token }, 'credential');
+    await writeAgentConfig(dataDir, next);
+    this.opts.token = token;
+    this.worker.setCredential(token);
+  }
+
+  private assertOnline(): void {
+    if (this.worker.status().localMode.on) throw new TillsyncError('LOCAL_MODE', 'local mode is on: turn it off to talk to the cloud');
+  }
+
+  private resyncDeps() {
+    return {
+      log: this.terminal.log,
+      views: this.terminal.views,
+      syncUp: () => this.worker.syncUp(),
+      syncDown: () => this.worker.syncDown(),
+      pauseSync: () => this.worker.stop(),
+      resumeSync: () => this.worker.start(),
+      cloudDigest: () => this.cloudDigest(),
+      now: () => Date.now(),
+      onProgress: (phase: string, done: number, total: number) => this.progress(phase, done, total),
+    };
+  }
+
+  private async cloudDigest(): Promise<{ head: number; digest: CatalogDigest }> {
+    this.assertOnline();
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.cloudUrl}/v1/digest`, {
+        headers: { authorization: `Bearer ${this.opts.token}` },
+        signal: AbortSignal.timeout(this.opts.cloudTimeoutMs ?? 30_000),
+      });
+    } catch (err) {
+      throw new TillsyncError('CLOUD_UNREACHABLE', 'the cloud cannot be reached', { cause: err });
+    }
+    const body = (await res.json().catch(() => undefined)) as { head?: unknown; digest?: unknown; error?: { code?: string } } | undefined;
+    if (!res.ok || !body || typeof body.head !== 'number' || typeof body.digest !== 'object') {
+      throw new TillsyncError('CLOUD_BAD_RESPONSE', `digest request failed with ${res.status}`);
+    }
+    return { head: body.head, digest: body.digest as CatalogDigest };
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribers) u();
+    this.stream.close();
+    if (this.listening) await this.app.close();
+    await this.worker.stop();
+    await this.terminal.close();
+  }
+}
