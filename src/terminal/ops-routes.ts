@@ -3,6 +3,7 @@
  * the page and the CLI offer goes through here.
  *
  *   GET  /api/status                      AgentStatus (also pushed on /api/status/stream)
+ *   GET  /api/errors                      error code → what to do (for the pages)
  *   POST /api/local-mode                  { on: boolean, hours?: number }
  *   POST /api/sync/up                     run an upload pass now
  *   POST /api/sync/down                   run a download pass now
@@ -16,6 +17,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { ERRORS } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
 import { replayTerminal } from './audit.ts';
 import type { TerminalAgent } from './agent.ts';
@@ -32,6 +34,8 @@ const bodyOf = (b: unknown): unknown => (b === undefined || b === null ? {} : b)
 
 export function registerOpsRoutes(app: FastifyInstance, agent: TerminalAgent): void {
   app.get('/api/status', async () => agent.status());
+  // The pages show a refusal in plain words: code → what to do.
+  app.get('/api/errors', async () => Object.fromEntries(Object.entries(ERRORS).map(([code, e]) => [code, e.hint])));
   app.post('/api/local-mode', async (req) => {
     const b = parseWith(localModeBody, bodyOf(req.body), 'body');
     await agent.setLocalMode(b.hours !== undefined ? { on: b.on, hours: b.hours } : { on: b.on });

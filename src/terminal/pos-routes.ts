@@ -12,6 +12,7 @@
  *   POST /api/vouchers/:code/redeem      { amount }
  *   POST /api/vouchers/:code/issue       { amount }
  *   POST /api/sales                      SaleInput → SaleReceipt (201, after fsync)
+ *   POST /api/sales/quote                { lines } → priced lines and totals, nothing stored
  *   GET  /api/sales/:id                  the sale as this terminal knows it
  *   POST /api/sales/:id/refund           { amount, tender, customer?, voucher?, reason }
  *   POST /api/sales/:id/void             { reason }
@@ -87,6 +88,7 @@ export function registerPosRoutes(app: FastifyInstance, terminal: Terminal): voi
     const receipt = await terminal.completeSale(body(req) as never);
     return reply.code(201).send(receipt);
   });
+  app.post('/api/sales/quote', async (req) => terminal.quote(body(req) as never));
   app.get('/api/sales/:id', async (req) => {
     const p = parseWith(saleParam, req.params, 'params');
     const sale = await terminal.sale(p.id);

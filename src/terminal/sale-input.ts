@@ -30,6 +30,7 @@ export const saleInput = z.strictObject({
   payments: z.array(paymentInput).min(1).max(10),
 });
 export type SaleInput = z.input<typeof saleInput>;
+export const quoteInput = z.strictObject({ lines: z.array(saleLineInput).min(1).max(500) });
 export type PaymentInput = z.infer<typeof paymentInput>;
 
 export const refundInput = z.strictObject({

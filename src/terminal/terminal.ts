@@ -13,13 +13,14 @@ import { monotonicFactory } from 'ulid';
 import { TillsyncError } from '../errors.ts';
 import { assertNoCardData } from '../events/card-data.ts';
 import { EventLog, type Clock, type LoggedEvent } from '../events/event-log.ts';
-import type { CustomerRecord, EventDraft, ItemRecord, StoreSettings } from '../events/event-types.ts';
+import type { z } from 'zod';
+import type { CustomerRecord, EventDraft, ItemRecord, SaleLine, StoreSettings } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { openLevel } from '../events/level-util.ts';
 import { storedValueBalance, unconfirmedSpend, type SaleRecord, type StoredValue } from '../projections/reducers.ts';
 import { TerminalViews } from '../projections/terminal-views.ts';
 import {
-  adjustInput, priceLine, refundInput, saleInput, voidInput, voucherAmountInput,
+  adjustInput, priceLine, quoteInput, refundInput, saleInput, saleLineInput, voidInput, voucherAmountInput,
   type RefundInput, type SaleInput,
 } from './sale-input.ts';
 
@@ -40,6 +41,14 @@ export interface SaleReceipt {
   total: number;
   change: number;
   events: number;
+}
+
+export interface SaleQuote {
+  lines: SaleLine[];
+  subtotal: number;
+  discount: number;
+  tax: number;
+  total: number;
 }
 
 export interface CustomerAccount {
@@ -147,13 +156,14 @@ export class Terminal {
    * voucher.redeemed for stored-value tenders. Payments must cover the total
    * exactly; only cash may exceed it (change is returned).
    */
-  async completeSale(raw: SaleInput): Promise<SaleReceipt> {
-    assertNoCardData(raw);
-    const input = parseWith(saleInput, raw, '');
-    if (input.customer !== undefined && !this.views.customer(input.customer)) {
-      throw new TillsyncError('CUSTOMER_NOT_FOUND', `customer ${input.customer} is not known to this terminal`);
-    }
-    const lines = input.lines.map((l) => {
+  /** Prices lines from the local catalog exactly as completeSale will, without appending anything. */
+  quote(raw: { lines: unknown }): SaleQuote {
+    const input = parseWith(quoteInput, raw, '');
+    return this.priceLines(input.lines);
+  }
+
+  private priceLines(inputs: ReadonlyArray<z.infer<typeof saleLineInput>>): SaleQuote {
+    const lines = inputs.map((l) => {
       const item = this.views.item(l.item);
       if (!item) throw new TillsyncError('ITEM_NOT_FOUND', `item ${l.item} is not in the local catalog`);
       const line = priceLine(item, l);
@@ -163,7 +173,16 @@ export class Terminal {
     const subtotal = lines.reduce((s, l) => s + l.qty * l.unitPrice, 0);
     const discount = lines.reduce((s, l) => s + l.discount, 0);
     const tax = lines.reduce((s, l) => s + l.tax, 0);
-    const total = subtotal - discount + tax;
+    return { lines, subtotal, discount, tax, total: subtotal - discount + tax };
+  }
+
+  async completeSale(raw: SaleInput): Promise<SaleReceipt> {
+    assertNoCardData(raw);
+    const input = parseWith(saleInput, raw, '');
+    if (input.customer !== undefined && !this.views.customer(input.customer)) {
+      throw new TillsyncError('CUSTOMER_NOT_FOUND', `customer ${input.customer} is not known to this terminal`);
+    }
+    const { lines, subtotal, discount, tax, total } = this.priceLines(input.lines);
 
     const saleId = this.ulid(this.clock.now());
     const cash = input.payments.filter((p) => p.tender === 'cash');
