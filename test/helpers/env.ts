@@ -1,0 +1,48 @@
+/**
+ * A real cloud and enrolled terminal agents on loopback for end-to-end tests,
+ * with a small exact catalog, and helpers to wait for a condition (never for a time).
+ */
+import type { Environment } from '../../src/cli/demo-env.ts';
+import { startEnvironment } from '../../src/cli/demo-env.ts';
+import type { StoreSettings } from '../../src/events/event-types.ts';
+import { CUSTOMERS, ITEMS } from './small-store.ts';
+
+export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number } = {}): Promise<Environment> {
+  return startEnvironment({
+    dir,
+    store: 'store-1',
+    terminals: opts.terminals ?? ['till-1', 'till-2'],
+    settings: { offlineStoredValue: 'allow', ...opts.settings },
+    seed: () => ({
+      items: ITEMS,
+      customers: CUSTOMERS.map((c, i) => ({ record: c, openingBalance: i === 0 ? 10_000 : 500 })),
+      vouchers: [{ code: 'GV-TEST-0001', amount: 2_500 }],
+    }),
+    worker: { uploadPollMs: 200, download: { intervalMs: 500 }, stallMs: opts.stallMs ?? 5_000, backoff: { initialMs: 50, maxMs: 1_000 } },
+  });
+}
+
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`, naming what it waited for). */
+export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function api<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
