@@ -8,6 +8,7 @@
  *   POST /v1/events/check      F9 dry run                  terminal
  *   GET  /v1/feed?since=&limit=                            terminal
  *   GET  /v1/sync-state                                    terminal
+ *   GET  /v1/digest            feed digest for full resync  terminal (store-digest.ts)
  *   GET  /v1/stream            WebSocket (see stream.ts)   terminal
  *   /v1/admin/...              back office (admin-routes.ts) admin token
  *
@@ -28,6 +29,7 @@ import { Auth } from './auth.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
 import { StoreLocks } from './store-locks.ts';
 import type { ServerContext } from './store-tx.ts';
+import { storeDigest } from './store-digest.ts';
 import { STREAM_PATH, StreamHub } from './stream.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from './wire.ts';
@@ -108,7 +110,8 @@ export function build(opts: BuildOptions): FastifyInstance {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     }
   });
-  app.addHook('onClose', async () => hub.close());
+  // preClose: upgraded sockets count as server connections, so they must go before the server can close.
+  app.addHook('preClose', async () => hub.close());
 
   app.get('/healthz', { config: { auth: 'none' } }, async (req, reply) => send(req, reply, { ok: true }));
 
@@ -132,6 +135,12 @@ export function build(opts: BuildOptions): FastifyInstance {
     const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);
     const page: FeedPage = { changes, cursor: changes.length > 0 ? changes[changes.length - 1]!.cursor : since, head: counters.feedHead };
     return send(req, reply, page);
+  });
+
+  app.get('/v1/digest', { config: { auth: 'terminal' } }, async (req, reply) => {
+    const cred = credentialOf(req);
+    parseWith(emptyQuery, req.query, 'query');
+    return send(req, reply, await storeDigest(opts.storage, cred.store));
   });
 
   app.get('/v1/sync-state', { config: { auth: 'terminal' } }, async (req, reply) => {

@@ -60,6 +60,12 @@ function atIndex(err: unknown, index: number): unknown {
 /** Phase 1: turns a decoded request body into validated events of this terminal. */
 export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: CredentialRecord): IncomingEvent[] {
   const out: IncomingEvent[] = [];
+  const events = (body as { events?: unknown } | null | undefined)?.events;
+  if (Array.isArray(events) && events.length > LIMITS.maxBatchEvents) {
+    throw new TillsyncError('BATCH_TOO_LARGE', `${events.length} events in one batch; at most ${LIMITS.maxBatchEvents}`, {
+      details: { max: LIMITS.maxBatchEvents, found: events.length },
+    });
+  }
   if (format === 'msgpack') {
     const req = parseWith(uploadRequestMsgpack, body, 'body');
     req.events.forEach((bytes, i) => {

@@ -137,7 +137,8 @@ t.test('non-canonical bytes (duplicate key hiding data) are refused', async (t) 
   const { tokens } = await setupStore(t, app);
   const log = await terminalLog(t, 's1', 't1');
   const [ev] = await log.append([sale()]);
-  const reordered = encode({ body: ev!.event.body, ...ev!.event }); // same content, unsorted keys
+  const { body: b, ...rest } = ev!.event;
+  const reordered = encode({ body: b, ...rest }); // same content, unsorted keys
   const r = await upload(app, tokens.t1!, [reordered]);
   t.equal(r.status, 400);
   t.equal(r.body.error.code, 'NOT_CANONICAL');
