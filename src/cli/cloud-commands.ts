@@ -1,0 +1,258 @@
+/**
+ * CLI verbs of the cloud: `tillsync cloud` runs the server; `tillsync admin ...`
+ * talks to a running cloud over HTTP with the admin token.
+ *
+ *   tillsync cloud [--port 8080] [--host 127.0.0.1] [--data ./tillsync-cloud] [--admin-token T]
+ *   tillsync admin store create --id S --name N --currency EUR [--offline allow|cap|forbid] [--cap CENTS]
+ *   tillsync admin terminal create --store S --id T [--name N] [--json]     (prints the token once)
+ *   tillsync admin terminal reissue --store S --id T [--json]               (re-enrol: new token)
+ *   tillsync admin terminal revoke --store S --id T
+ *   tillsync admin import items FILE --store S        (JSON or CSV by extension)
+ *   tillsync admin import customers FILE --store S
+ *   tillsync admin voucher issue --store S --code C --amount CENTS
+ *   tillsync admin exceptions --store S [--all] [--json]
+ *   tillsync admin exceptions resolve ID --store S [--note TEXT]
+ * Every admin verb takes --cloud URL (env TILLSYNC_CLOUD, default http://127.0.0.1:8080)
+ * and --admin-token (env TILLSYNC_ADMIN_TOKEN). Errors print the code and its hint
+ * (src/cli/output.ts) and exit non-zero.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { ERRORS, TillsyncError, type ErrorCode } from '../errors.ts';
+import { entityId, OFFLINE_STORED_VALUE, voucherCode } from '../events/event-types.ts';
+import { parseWith } from '../events/validate.ts';
+import { build } from '../server/app.ts';
+import { LevelStorage } from '../server/level-storage.ts';
+import type { ExceptionRecord } from '../server/storage.ts';
+
+const DEFAULT_CLOUD = 'http://127.0.0.1:8080';
+
+interface AdminFlags {
+  cloud?: string;
+  adminToken?: string;
+  json?: boolean;
+}
+
+const intFlag = (name: string) => (v: string): number => {
+  if (!/^-?\d{1,15}$/.test(v)) throw new TillsyncError('VALIDATION_FAILED', `--${name} must be an integer, got "${v}"`);
+  return Number(v);
+};
+const idFlag = (name: string, schema: z.ZodType<string> = entityId) => (v: string): string => parseWith(schema, v, `--${name}`);
+
+function adminToken(flags: AdminFlags): string {
+  const token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
+  if (!token) throw new TillsyncError('UNAUTHORIZED', 'no admin token: pass --admin-token or set TILLSYNC_ADMIN_TOKEN');
+  return token;
+}
+
+/** One admin HTTP call; a refusal becomes the server's TillsyncError (code, message, details). */
+async function call(flags: AdminFlags, method: string, path: string, body?: { json: unknown } | { csv: string }): Promise<any> {
+  const base = (flags.cloud ?? process.env.TILLSYNC_CLOUD ?? DEFAULT_CLOUD).replace(/\/+$/, '');
+  const headers: Record<string, string> = { authorization: `Bearer ${adminToken(flags)}`, accept: 'application/json' };
+  let payload: string | undefined;
+  if (body && 'json' in body) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body.json);
+  } else if (body) {
+    headers['content-type'] = 'text/csv';
+    payload = body.csv;
+  }
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+  } catch (err) {
+    throw new TillsyncError('CLOUD_UNREACHABLE', `cannot reach the cloud at ${base}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!res.ok) {
+    const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined)?.error;
+    const code = e?.code && Object.hasOwn(ERRORS, e.code) ? (e.code as ErrorCode) : 'INTERNAL_ERROR';
+    throw new TillsyncError(code, e?.message ?? `HTTP ${res.status}`, e?.details ? { details: e.details } : {});
+  }
+  return parsed;
+}
+
+function print(flags: AdminFlags, value: unknown, human: () => string): void {
+  console.log(flags.json ? JSON.stringify(value, null, 2) : human());
+}
+
+function importDetails(err: unknown): never {
+  // IMPORT_INVALID lists the bad rows: show them before the generic error line.
+  if (err instanceof TillsyncError && err.code === 'IMPORT_INVALID') {
+    const rows = (err.details?.rows ?? []) as Array<{ line: number; code: string; message: string }>;
+    for (const r of rows) console.error(`  line ${r.line}: ${r.code} ${r.message}`);
+  }
+  throw err;
+}
+
+async function readImport(file: string): Promise<{ json: unknown } | { csv: string }> {
+  const ext = extname(file).toLowerCase();
+  if (ext !== '.json' && ext !== '.csv') throw new TillsyncError('VALIDATION_FAILED', `import files must end in .json or .csv: ${file}`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new TillsyncError('VALIDATION_FAILED', `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (ext === '.csv') return { csv: text };
+  try {
+    return { json: JSON.parse(text) as unknown };
+  } catch (err) {
+    throw new TillsyncError('JSON_MALFORMED', `${file} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+function describeException(e: ExceptionRecord): string {
+  const what = e.subject.kind === 'balance' ? `customer ${e.subject.customer}` : `voucher ${e.subject.voucher}`;
+  const events = e.events.map((d) => `${d.terminal}#${d.seq} -${d.amount}`).join(', ');
+  return `${e.id} [${e.status}] ${what}: ${e.shortfall} cents below zero (terminals ${e.terminals.join(', ')}; debits ${events})`;
+}
+
+function withAdminFlags(cmd: Command): Command {
+  return cmd
+    .option('--cloud <url>', 'cloud base URL (env TILLSYNC_CLOUD)')
+    .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)');
+}
+
+export function registerCloudCommands(program: Command): void {
+  program
+    .command('cloud')
+    .description('run the cloud server')
+    .option('--port <port>', 'port to listen on', intFlag('port'), 8080)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--data <dir>', 'data folder (LevelDB)', './tillsync-cloud')
+    .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN); generated and printed when absent')
+    .action(async (flags: { port: number; host: string; data: string; adminToken?: string }) => {
+      if (flags.port < 0 || flags.port > 65535) throw new TillsyncError('VALIDATION_FAILED', `--port out of range: ${flags.port}`);
+      let token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
+      const generated = !token;
+      token ??= randomBytes(24).toString('base64url');
+      const storage = await LevelStorage.open(flags.data);
+      const app = build({ storage, adminToken: token, logger: { level: 'warn' } });
+      try {
+        await app.listen({ port: flags.port, host: flags.host });
+      } catch (err) {
+        await app.close();
+        await storage.close();
+        throw err;
+      }
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : flags.port;
+      const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
+      console.log(`tillsync cloud listening on http://${host}:${port} (data: ${flags.data})`);
+      if (generated) console.log(`admin token (generated, not stored): ${token}`);
+      await new Promise<void>((resolve) => {
+        let closing = false;
+        const stop = () => {
+          if (closing) return;
+          closing = true;
+          void app.close().then(() => storage.close()).finally(resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      console.log('tillsync cloud stopped');
+    });
+
+  const admin = program.command('admin').description('back office: stores, terminals, imports, vouchers, exceptions (talks to a running cloud)');
+
+  const store = admin.command('store').description('stores');
+  withAdminFlags(store.command('create').description('create a store'))
+    .requiredOption('--id <id>', 'store id', idFlag('id'))
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--currency <ISO>', 'currency, e.g. EUR')
+    .option('--offline <policy>', `stored value while offline: ${OFFLINE_STORED_VALUE.join('|')}`, 'allow')
+    .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { id: string; name: string; currency: string; offline: string; cap?: number }) => {
+      const res = await call(f, 'POST', '/v1/admin/stores', {
+        json: { id: f.id, name: f.name, currency: f.currency, offlineStoredValue: f.offline, ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) },
+      });
+      print(f, res, () => `store ${res.id} created (${res.settings.currency}, offline stored value: ${res.settings.offlineStoredValue})`);
+    });
+
+  const terminal = admin.command('terminal').description('terminals and their credentials');
+  withAdminFlags(terminal.command('create').description('create a terminal; prints its token ONCE'))
+    .requiredOption('--store <id>', 'store id', idFlag('store'))
+    .requiredOption('--id <id>', 'terminal id', idFlag('id'))
+    .option('--name <name>', 'display name')
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store: string; id: string; name?: string }) => {
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals`, { json: { id: f.id, ...(f.name ? { name: f.name } : {}) } });
+      print(f, res, () => `terminal ${res.store}/${res.terminal} created\ntoken (shown once, store it now): ${res.token}`);
+    });
+  withAdminFlags(terminal.command('reissue').description('re-enrol a terminal: new token, the old one is revoked'))
+    .requiredOption('--store <id>', 'store id', idFlag('store'))
+    .requiredOption('--id <id>', 'terminal id', idFlag('id'))
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store: string; id: string }) => {
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals/${f.id}/token`);
+      print(f, res, () => `terminal ${res.store}/${res.terminal} re-enrolled\ntoken (shown once, store it now): ${res.token}`);
+    });
+  withAdminFlags(terminal.command('revoke').description("revoke a terminal's credential"))
+    .requiredOption('--store <id>', 'store id', idFlag('store'))
+    .requiredOption('--id <id>', 'terminal id', idFlag('id'))
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store: string; id: string }) => {
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals/${f.id}/revoke`);
+      print(f, res, () => `terminal ${f.store}/${f.id} revoked`);
+    });
+
+  const imp = admin.command('import').description('import items or customers from a JSON or CSV file');
+  for (const kind of ['items', 'customers'] as const) {
+    withAdminFlags(imp.command(`${kind} <file>`).description(`import ${kind} (nothing is imported if any row is bad)`))
+      .requiredOption('--store <id>', 'store id', idFlag('store'))
+      .option('--json', 'print JSON')
+      .action(async (file: string, f: AdminFlags & { store: string }) => {
+        const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/${kind}`, await readImport(file)).catch(importDetails);
+        print(f, res, () => {
+          const extra = kind === 'customers' ? `, opening balances applied ${res.openingBalancesApplied}, skipped ${res.openingBalancesSkipped}` : '';
+          return `${res.imported} ${kind} imported (${res.changed} changed${extra}); feed head ${res.feedHead}`;
+        });
+      });
+  }
+
+  const voucher = admin.command('voucher').description('vouchers (gift cards)');
+  withAdminFlags(voucher.command('issue').description('issue a new voucher'))
+    .requiredOption('--store <id>', 'store id', idFlag('store'))
+    .requiredOption('--code <code>', 'voucher code', idFlag('code', voucherCode))
+    .requiredOption('--amount <cents>', 'value in cents', intFlag('amount'))
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store: string; code: string; amount: number }) => {
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/vouchers`, { json: { code: f.code, amount: f.amount } });
+      print(f, res, () => `voucher ${res.voucher} issued: ${res.balance} cents`);
+    });
+
+  const exceptions = withAdminFlags(admin.command('exceptions').description('list overspend exceptions (open by default)'))
+    .option('--store <id>', 'store id (required)', idFlag('store'))
+    .option('--all', 'include resolved ones')
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store?: string; all?: boolean }) => {
+      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      const res = await call(f, 'GET', `/v1/admin/stores/${f.store}/exceptions?status=${f.all ? 'all' : 'open'}`);
+      const list = res.exceptions as ExceptionRecord[];
+      print(f, res, () => (list.length === 0 ? 'no exceptions' : list.map(describeException).join('\n')));
+    });
+  withAdminFlags(exceptions.command('resolve <id>').description('mark an exception resolved'))
+    .option('--store <id>', 'store id (required)', idFlag('store'))
+    .option('--note <text>', 'what was done')
+    .option('--json', 'print JSON')
+    .action(async (id: string, own: AdminFlags & { store?: string; note?: string }) => {
+      // commander may hand flags written after `resolve` to the parent `exceptions`: merge both.
+      const f = { ...(exceptions.opts() as AdminFlags & { store?: string }), ...own };
+      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/exceptions/${encodeURIComponent(id)}/resolve`, {
+        json: f.note ? { note: f.note } : {},
+      });
+      print(f, res, () => `${res.id} resolved`);
+    });
+}
