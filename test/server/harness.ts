@@ -138,3 +138,14 @@ export async function get(app: FastifyInstance, token: string, url: string) {
   const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
   return { status: res.statusCode, body: body(res), res };
 }
+
+// tap runs every file under test/ as a test; when run directly, this file checks itself.
+if (process.argv[1]?.endsWith('harness.ts')) {
+  const { default: tap } = await import('tap');
+  tap.test('harness: a store is set up and accepts a sale from its terminal', async (t) => {
+    const { app } = await startCloud(t, { backend: 'memory' });
+    const { tokens } = await setupStore(t, app);
+    const log = await terminalLog(t, 's1', 't1');
+    t.equal((await upload(app, tokens.t1!, await log.append([sale(), delta('c1', -1), redeem('GIFT-1', 1)]))).body.accepted, 3);
+  });
+}
