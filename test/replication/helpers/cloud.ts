@@ -1,8 +1,6 @@
 // A real cloud on loopback (fastify on 127.0.0.1:0, LevelDB in a temp folder)
 // and real terminals: an EventLog in its own temp folder + SyncWorker over
 // HttpTransport, optionally behind a FaultProxy.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { EventLog } from '../../../src/events/event-log.ts';
@@ -10,6 +8,7 @@ import { HttpTransport } from '../../../src/replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../../../src/replication/sync-worker.ts';
 import { build } from '../../../src/server/app.ts';
 import { LevelStorage } from '../../../src/server/level-storage.ts';
+import { freshDir } from './dirs.ts';
 import { FaultProxy } from './fault-proxy.ts';
 
 export const ADMIN = 'admin-token-for-replication-tests-0123';
@@ -24,12 +23,7 @@ export interface RealCloud {
   close(): Promise<void>;
 }
 
-let n = 0;
-export function freshDir(t: Test, name: string): string {
-  const dir = join(t.testdir(), `${name}-${++n}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+export { freshDir };
 
 export async function startCloud(t: Test, dir = freshDir(t, 'cloud')): Promise<RealCloud> {
   const storage = await LevelStorage.open(dir);

@@ -4,6 +4,7 @@
 //   responses are swallowed and the connection is cut (a lost acknowledgement)
 // - cutUploadBodies: the next N POST /v1/events are cut after `cutAfterBytes`
 //   body bytes (connection dropped mid-body)
+// - refuseNew: reset new connections, keep the open ones
 // The target port can change (cloud restarted elsewhere).
 import net from 'node:net';
 
@@ -15,6 +16,8 @@ export class FaultProxy {
   private readonly sockets = new Set<net.Socket>();
   port = 0;
   down = false;
+  /** Refuse new connections but let the open ones run (a server going away under them). */
+  refuseNew = false;
   dropUploadResponses = 0;
   cutUploadBodies = 0;
   cutAfterBytes = 200;
@@ -65,7 +68,7 @@ export class FaultProxy {
 
   private onConnection(c: net.Socket): void {
     this.track(c);
-    if (this.down) {
+    if (this.down || this.refuseNew) {
       c.resetAndDestroy();
       return;
     }

@@ -1,16 +1,15 @@
 // Real terminal logs in temp folders, filled with real sale groups.
-import { join } from 'node:path';
 import type { Test } from 'tap';
 import { monotonicFactory } from 'ulid';
 import { EventLog, type Clock } from '../../../src/events/event-log.ts';
 import type { EventDraft } from '../../../src/events/event-types.ts';
+import { freshDir } from './dirs.ts';
 import { saleToDrafts, type PaymentInput } from '../../../src/fixtures/sales.ts';
 
 const ulid = monotonicFactory();
-let n = 0;
 
 export async function openLog(t: Test, opts: { store?: string; terminal?: string; dir?: string; clock?: Clock } = {}): Promise<EventLog> {
-  const log = await EventLog.open(opts.dir ?? join(t.testdir(), `log-${++n}`), {
+  const log = await EventLog.open(opts.dir ?? freshDir(t, 'log'), {
     store: opts.store ?? 's1',
     terminal: opts.terminal ?? 't1',
     ...(opts.clock ? { clock: opts.clock } : {}),
