@@ -1,0 +1,28 @@
+/**
+ * `tillsync` — runs the cloud and the terminal agent, and exposes every Sync
+ * Manager operation, admin and audit task. `tillsync <verb> --help` for each.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerCloudCommands } from './cloud-commands.ts';
+import { registerDemoCommand } from './demo-command.ts';
+import { EXIT, reportError } from './output.ts';
+import { registerTerminalCommands } from './terminal-commands.ts';
+
+const program = new Command('tillsync')
+  .description('offline-first, event-sourced sync engine for point-of-sale terminals')
+  .showHelpAfterError()
+  .exitOverride();
+registerTerminalCommands(program);
+registerCloudCommands(program);
+registerDemoCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with exit code 0.
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else {
+    process.exitCode = reportError(err, process.argv.includes('--json'));
+  }
+}

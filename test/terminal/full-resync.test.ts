@@ -1,0 +1,141 @@
+/**
+ * F7 full data resync: refuses (and changes nothing) while unsynced sales
+ * cannot reach the cloud; uploads first, rebuilds and verifies when it can; the
+ * override exports the unsynced events to a file; and SIGKILL at random points
+ * of a resync (real child process) always ends, on the next start, in a
+ * complete store verified against the cloud with no sale lost.
+ */
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { generateCatalog } from '../../src/fixtures/catalog.ts';
+import { createRng, seedFromEnv } from '../../src/fixtures/prng.ts';
+import { startEnvironment } from '../../src/cli/demo-env.ts';
+import { storeDigest } from '../../src/server/store-digest.ts';
+import { readAgentConfig, writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
+import { localDigest, RESYNC_META_KEY } from '../../src/terminal/full-resync.ts';
+import { Terminal } from '../../src/terminal/terminal.ts';
+import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { dumpDb } from '../helpers/small-store.ts';
+
+t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  await until('catalog', () => agent.terminal.searchItems('cola').length === 1);
+  await agent.setLocalMode({ on: true });
+  await agent.terminal.completeSale({ lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  const before = await dumpDb(agent.terminal);
+  const r = await api<{ error: { code: string; details: { pending: number } } }>(agent.url, 'POST', '/api/resync/full', {});
+  t.equal(r.status, 409);
+  t.equal(r.body.error.code, 'UNSYNCED_EVENTS');
+  t.equal(r.body.error.details.pending, 2);
+  t.same([...(await dumpDb(agent.terminal)).entries()], [...before.entries()], 'nothing changed');
+
+  // The explicit override exports the unsynced events first (they stay in the log and upload later).
+  const file = join(t.testdir(), 'unsynced.jsonl');
+  await agent.setLocalMode({ on: false });
+  await env.cloud.close(); // cloud down from here
+  const over = await api<{ error?: { code: string } }>(agent.url, 'POST', '/api/resync/full', { exportUnsyncedTo: file });
+  // With the cloud down the download cannot finish, but the export happened first.
+  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number });
+  t.same(lines.map((l) => l.seq), [1, 2], 'unsynced events exported');
+  t.ok(over.status >= 400, 'reported as failed while the cloud is down');
+  t.equal(agent.terminal.log.head.seq, 2, 'the sale is still in the log');
+});
+
+t.test('uploads first, rebuilds, verifies against the cloud', async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  await until('catalog', () => agent.terminal.searchItems('cola').length === 1);
+  await agent.setLocalMode({ on: true });
+  const sale = await agent.terminal.completeSale({ customer: 'cus-ana', lines: [{ item: 'itm-cola', qty: 2 }], payments: [{ tender: 'account', amount: 300 }] });
+  await agent.setLocalMode({ on: false });
+  const r = await api<{ uploadedFirst: boolean; digest: { items: { count: number }; customers: { count: number } } }>(agent.url, 'POST', '/api/resync/full', {});
+  t.equal(r.status, 200);
+  t.equal(r.body.uploadedFirst, true);
+  t.equal(r.body.digest.items.count, 5);
+  t.equal(r.body.digest.customers.count, 2);
+  t.equal(agent.status().sync.pending, 0, 'everything uploaded');
+  t.equal(agent.terminal.customerAccount('cus-ana').balance, 9_700, 'balance = cloud + nothing pending, counted once');
+  t.ok(await agent.terminal.sale(sale.sale));
+  t.equal(await agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'marker cleared');
+  const cloud = await storeDigest(env.storage, 'store-1');
+  t.same(localDigest(agent.terminal.views), cloud.digest);
+});
+
+t.test('SIGKILL at random points of a full resync: the next start finishes it', async (t) => {
+  const seed = seedFromEnv();
+  t.comment(`seed ${seed}`);
+  const rng = createRng(seed);
+  const dir = t.testdir();
+  const items = generateCatalog({ seed: 7, items: 3_000 });
+  const env = await startEnvironment({ dir, store: 'store-1', terminals: [], settings: { offlineStoredValue: 'allow' }, seed: () => ({ items, customers: [], vouchers: [] }) });
+  t.teardown(() => env.stop());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
+  const dataDir = join(dir, 'till-1');
+  await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token });
+  const childPath = fileURLToPath(new URL('./fixtures/agent-child.ts', import.meta.url));
+  const start = async (): Promise<{ child: ChildProcess; url: string }> => {
+    const child = spawn(process.execPath, ['--import=tsx', childPath, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('url ')) resolve(l.slice(4)); });
+      child.once('exit', (code) => reject(new Error(`agent exited ${code}`)));
+    });
+    return { child, url };
+  };
+  const kill = async (child: ChildProcess, signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    await new Promise((r) => child.once('exit', r));
+  };
+  const acked: string[] = [];
+  let kills = 0;
+  const ROUNDS = Number(process.env.RESYNC_KILLS ?? 20);
+  for (let round = 0; round < ROUNDS; round++) {
+    const roundStart = Date.now();
+    const { child, url } = await start();
+    t.teardown(() => kill(child, 'SIGKILL'));
+    const settled = async () => {
+      const s = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+      return s.operation === null && s.sync.connection.state === 'online' && s.sync.pending === 0 && s.sync.feedHead !== null && s.sync.feedCursor >= s.sync.feedHead;
+    };
+    await until(`round ${round}: agent settled`, settled, 60_000);
+    // A sale, then a full resync killed at a random moment.
+    const sale = await api<{ sale: string }>(url, 'POST', '/api/sales', { lines: [{ item: items[round]!.id, qty: 1 }], payments: [{ tender: 'cash', tendered: 100_000 }] });
+    t.equal(sale.status, 201);
+    acked.push(sale.body.sale);
+    const resync = fetch(`${url}/api/resync/full`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, rng.int(0, 250)));
+    await kill(child, 'SIGKILL');
+    kills++;
+    await resync;
+    t.comment(`round ${round}: ${Date.now() - roundStart} ms`);
+  }
+  // Last start: it must finish any interrupted resync by itself and settle.
+  const { child, url } = await start();
+  let lastSeen: AgentStatus | undefined;
+  await until('final agent settled', async () => {
+    const s = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+    lastSeen = s;
+    return s.operation === null && s.sync.pending === 0 && s.sync.feedHead !== null && s.sync.feedCursor >= s.sync.feedHead;
+  }, 60_000).catch((err: unknown) => {
+    t.comment(JSON.stringify(lastSeen));
+    throw err;
+  });
+  await kill(child, 'SIGTERM');
+  t.equal(kills, ROUNDS);
+
+  const config = (await readAgentConfig(dataDir))!;
+  const term = await Terminal.open(join(dataDir, 'db'), { store: config.store, terminal: config.terminal, verifyOnOpen: Infinity });
+  t.teardown(() => term.close());
+  t.equal(await term.log.readMeta(RESYNC_META_KEY), undefined, 'no resync left half done');
+  t.equal(term.log.health.state, 'ok');
+  for (const id of acked) t.ok(await term.sale(id), `sale ${id} kept`);
+  t.same(localDigest(term.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
+  t.equal(term.searchItems(items[0]!.name).length > 0, true, 'search works');
+});
