@@ -21,8 +21,8 @@ import type { BenchModule, BenchOptions, BenchRow } from './lib.ts';
 
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   append: () => import('./append.ts'),
-  // rebuild: () => import('./rebuild.ts'),
-  // search: () => import('./search.ts'),
+  rebuild: () => import('./rebuild.ts'),
+  search: () => import('./search.ts'),
 };
 
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
