@@ -6,7 +6,7 @@
  * (simulated reader: token and last 4 only) and cash gives the right change.
  */
 import t from 'tap';
-import { numberOf, screenshot, see, startBrowserEnv, STORE, textOf } from './helpers/browser-env.ts';
+import { numberOf, screenshot, see, startBrowserEnv, STORE, textOf, until } from './helpers/browser-env.ts';
 
 t.test('checkout on two terminals: account credit seen across terminals, split payments', async (t) => {
   const env = await startBrowserEnv(t.testdir());
@@ -114,16 +114,15 @@ t.test('checkout on two terminals: account credit seen across terminals, split p
   await see(p2, '#sync-pending', '0 pending');
 
   // What reached the cloud: a processor token, brand and last 4 — and the voucher's new balance.
-  const stored = await env.admin<{ events: Array<{ event: { type: string; body: { tender?: string; card?: Record<string, string> } } }> }>(
-    'GET', `/v1/admin/stores/${STORE}/events?terminal=till-2`,
-  );
-  const card = stored.events.map((e) => e.event).find((e) => e.type === 'payment.taken' && e.body.tender === 'card')?.body.card;
-  t.ok(card, 'the card payment is on the cloud');
+  type Stored = { events: Array<{ event: { type: string; body: { tender?: string; card?: Record<string, string> } } }> };
+  const card = await until('the card payment on the cloud', async () => {
+    const stored = await env.admin<Stored>('GET', `/v1/admin/stores/${STORE}/events?terminal=till-2`);
+    return stored.events.map((e) => e.event).find((e) => e.type === 'payment.taken' && e.body.tender === 'card')?.body.card;
+  });
   t.same(Object.keys(card ?? {}).sort(), ['authCode', 'brand', 'last4', 'token'], 'only token, brand, last 4 and auth code');
   t.equal(card?.last4, last4, 'the last 4 the page showed');
   t.match(card?.token, /^tok_sim_[0-9a-f]{16}$/, 'a processor token from the simulated reader');
-  const voucher = await env.admin<{ balance: number }>('GET', `/v1/admin/stores/${STORE}/vouchers/GV-TEST-0001`);
-  t.equal(voucher.balance, 2_000, 'the voucher holds $20.00 on the cloud');
+  await until('the voucher at $20.00 on the cloud', async () => (await env.admin<{ balance: number }>('GET', `/v1/admin/stores/${STORE}/vouchers/GV-TEST-0001`)).balance === 2_000);
 
   // Terminal 1 sees the voucher's new balance after sync.
   await p1.click('#tab-voucher');
@@ -147,4 +146,14 @@ t.test('checkout on two terminals: account credit seen across terminals, split p
   await p1.fill('#cash-tendered', '10');
   await see(p1, '#cash-change', 'Change due: $3.12');
   await screenshot(p1, 'checkout.png');
+
+  // A revoked credential is shown as such on terminal 2's Sync Manager and badge; selling goes on.
+  const sm2 = await env.open(a2, '/');
+  await see(sm2, '#conn-label', 'Online');
+  await env.admin('POST', `/v1/admin/stores/${STORE}/terminals/till-2/revoke`);
+  await sm2.click('#btn-sync-up');
+  await see(sm2, '#result-sync-up', 'CREDENTIAL_REVOKED');
+  await see(sm2, '#result-sync-up', 'Refused: This terminal credential was revoked: re-enroll the terminal to get a new one.');
+  await see(sm2, '#conn-label', 'Credential revoked');
+  await see(p2, '#sync-state', 'Credential revoked');
 });

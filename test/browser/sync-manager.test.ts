@@ -140,5 +140,5 @@ t.test('Sync Manager: local mode, a scanned cash sale, and every option', async 
 
   await see(sm, '#activity-label', 'Idle');
   await screenshot(sm, 'sync-manager.png');
-  await screenshot(co, 'checkout.png');
+  await screenshot(co, 'checkout-after-sale.png');
 });
