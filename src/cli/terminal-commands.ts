@@ -39,7 +39,7 @@ export function parseRetention(text: string): number {
 
 async function confirm(question: string, yes: boolean | undefined): Promise<void> {
   if (yes) return;
-  if (!process.stdin.isTTY) throw usageError(`${question} — pass --yes to confirm when not running interactively`);
+  if (!process.stdin.isTTY) throw new CliExit(EXIT.usage, `${question} — pass --yes to confirm when not running interactively`);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const answer = await rl.question(`${question} [y/N] `);
   rl.close();
@@ -170,7 +170,7 @@ export function registerTerminalCommands(program: Command): void {
         const r = await client.withProgress<FullResyncReport>('/api/resync/full', o.exportUnsynced ? { exportUnsyncedTo: o.exportUnsynced } : {}, new Progress('full resync', !!o.json));
         print(o.json, r, () => [
           `full resync done: ${r.digest.items.count} items, ${r.digest.customers.count} customers, ${r.digest.balances.count} balances, ${r.digest.vouchers.count} vouchers; verified against the cloud`,
-          r.uploadedFirst ? 'all sales were uploaded first' : `override: ${r.exportedEvents} unsynced events exported to ${r.exportedTo}`,
+          r.exportedTo ? `override: ${r.exportedEvents} unsynced events exported to ${r.exportedTo}` : r.uploadedFirst ? `${r.pendingBefore} unsynced events were uploaded first` : 'nothing was waiting to upload',
         ].join('\n'));
         return;
       }
@@ -189,8 +189,8 @@ export function registerTerminalCommands(program: Command): void {
 
   program.command('restore').description('abort in-flight sync and restart both directions (F8)').addOption(agentOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
-      const s = await new AgentClient(o.agent).request<AgentStatus['sync']>('POST', '/api/restore');
-      print(o.json, s, () => `sync service restarted (${s.restarts} restarts, ${s.watchdogRestarts} by the watchdog); connection ${s.connection.state}`);
+      const s = await new AgentClient(o.agent).request<AgentStatus>('POST', '/api/restore');
+      print(o.json, s, () => `sync service restarted (${s.sync.restarts} restarts, ${s.sync.watchdogRestarts} by the watchdog); connection ${s.sync.connection.state}`);
     });
 
   program.command('cleanup').description('remove old transactions the cloud already has (F10)')

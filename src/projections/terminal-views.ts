@@ -156,8 +156,7 @@ export class TerminalViews implements CommitParticipant {
     }
     let events = 0;
     const from = Math.max(log.base.seq, snap?.seq ?? 0) + 1;
-    for await (const page of log.read(from, { to: log.head.seq, pageSize: 1000 })) {
-      const evs = page.map((p) => p.event);
+    for await (const evs of log.readEvents(from, { to: log.head.seq, pageSize: 1000 })) {
       const keys = salesReferenced(evs);
       if (keys.length > 0) await this.views.sales.preload(keys);
       this.stageEvents(evs);

@@ -52,6 +52,9 @@ export interface ResyncDeps {
 }
 
 export interface FullResyncReport {
+  /** Events that were not on the cloud when the resync started. */
+  pendingBefore: number;
+  /** They were all uploaded before anything was discarded (false when there were none or the override was used). */
   uploadedFirst: boolean;
   exportedTo: string | null;
   exportedEvents: number;
@@ -89,7 +92,8 @@ export async function exportUnsynced(log: EventLog, path: string): Promise<numbe
 
 export async function fullResync(deps: ResyncDeps, opts: { exportUnsyncedTo?: string } = {}): Promise<FullResyncReport> {
   const { log } = deps;
-  let uploadedFirst = true;
+  const pendingBefore = log.head.seq - (await readAckSeq(log));
+  let uploadedFirst = false;
   let exportedTo: string | null = null;
   let exportedEvents = 0;
   if (log.head.seq > (await readAckSeq(log))) {
@@ -99,8 +103,8 @@ export async function fullResync(deps: ResyncDeps, opts: { exportUnsyncedTo?: st
       // Reported below from the cursor, which is what matters.
     }
     const ack = await readAckSeq(log);
+    uploadedFirst = log.head.seq <= ack;
     if (log.head.seq > ack) {
-      uploadedFirst = false;
       if (opts.exportUnsyncedTo === undefined) {
         throw new TillsyncError('UNSYNCED_EVENTS', `${log.head.seq - ack} events are not on the cloud yet and could not be uploaded`, {
           details: { pending: log.head.seq - ack, ackSeq: ack, head: log.head.seq },
@@ -113,7 +117,7 @@ export async function fullResync(deps: ResyncDeps, opts: { exportUnsyncedTo?: st
   }
   await log.setMeta({ [RESYNC_META_KEY]: { phase: 'wipe', started: deps.now() } satisfies ResyncMarker });
   const rest = await resumeFullResync(deps);
-  return { uploadedFirst, exportedTo, exportedEvents, ...rest };
+  return { pendingBefore, uploadedFirst, exportedTo, exportedEvents, ...rest };
 }
 
 /** Finishes a resync whose marker is present (after a crash, or from fullResync). */

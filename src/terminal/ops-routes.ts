@@ -55,7 +55,8 @@ export function registerOpsRoutes(app: FastifyInstance, agent: TerminalAgent): v
   });
   app.post('/api/restore', async (req) => {
     parseWith(empty, bodyOf(req.body), 'body');
-    return agent.restore();
+    await agent.restore();
+    return agent.status();
   });
   app.post('/api/resync/force', async (req) => {
     const b = parseWith(forceBody, bodyOf(req.body), 'body');

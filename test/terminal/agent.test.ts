@@ -45,9 +45,9 @@ t.test('agent operations end to end', async (t) => {
   await until('new item searchable', async () => (await api<{ items: Array<{ id: string }> }>(base, 'GET', '/api/items?q=brand')).body.items[0]?.id === 'itm-new');
 
   // Restore restarts both directions.
-  const restored = await api<{ restarts: number }>(base, 'POST', '/api/restore');
+  const restored = await api<AgentStatus>(base, 'POST', '/api/restore');
   t.equal(restored.status, 200);
-  t.ok(restored.body.restarts >= 1);
+  t.ok(restored.body.sync.restarts >= 1);
 
   // Force resync: dry run, then real run; the cloud skips what it has.
   const dry = await api<{ total: number; have: number; lack: number; different: number }>(base, 'POST', '/api/resync/force', { dryRun: true });

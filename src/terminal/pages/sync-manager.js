@@ -227,7 +227,7 @@ $('btn-sync-down').addEventListener('click', () => runOp('sync-down', 'Downloadi
 }));
 
 $('btn-restore').addEventListener('click', () => runOp('restore', 'Restarting the sync service…', async () => {
-  const s = await api('POST', '/api/restore', {});
+  const { sync: s } = await api('POST', '/api/restore', {});
   return `Sync service restarted (restart ${s.restarts} since the agent started). Connection: ${describeConnection(s).label}.`;
 }));
 

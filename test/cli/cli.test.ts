@@ -1,0 +1,110 @@
+/**
+ * Every terminal-side CLI verb as a real child process against a real agent and
+ * cloud: output for people, --json for scripts, error codes with what to do, and
+ * the documented exit codes (0 ok, 1 refused, 2 usage, 3 audit findings, 4 unreachable).
+ */
+import t from 'tap';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { seqKey } from '../../src/events/level-util.ts';
+import { smallEnvironment, until } from '../helpers/env.ts';
+import { runCli } from './run-cli.ts';
+
+t.test('terminal verbs through the CLI', async (t) => {
+  const dir = t.testdir();
+  const env = await smallEnvironment(dir, { terminals: ['till-1'] });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  const a = ['--agent', agent.url];
+  await until('catalog', () => agent.terminal.searchItems('cola').length === 1);
+
+  let r = await runCli(['status', ...a]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /connection:\s+online/);
+  r = await runCli(['status', ...a, '--json']);
+  t.equal(JSON.parse(r.stdout).terminal, 'till-1');
+
+  r = await runCli(['local-mode', 'on', '--hours', '2', ...a, '--json']);
+  t.equal(r.code, 0);
+  t.equal(JSON.parse(r.stdout).sync.connection.state, 'local');
+  await agent.terminal.completeSale({ lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  r = await runCli(['sync', 'up', ...a, '--json']);
+  t.equal(r.code, 1, 'refused in local mode');
+  t.equal(JSON.parse(r.stdout).error.code, 'LOCAL_MODE');
+  r = await runCli(['sync', 'up', ...a]);
+  t.match(r.stderr, /error LOCAL_MODE/);
+  t.match(r.stderr, /what to do: /);
+  r = await runCli(['local-mode', 'off', ...a]);
+  t.equal(r.code, 0);
+  await until('uploaded', () => agent.status().sync.pending === 0);
+
+  r = await runCli(['sync', 'up', ...a, '--json']);
+  t.equal(r.code, 0);
+  t.type(JSON.parse(r.stdout).ackSeq, 'number');
+  r = await runCli(['sync', 'down', ...a]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /sync down: \d+ changes applied/);
+  r = await runCli(['restore', ...a]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /sync service restarted/);
+
+  r = await runCli(['resync', '--force', '--dry-run', ...a, '--json']);
+  t.equal(r.code, 0);
+  t.same(JSON.parse(r.stdout), { total: 2, have: 2, lack: 0, different: 0, differentSeqs: [] });
+  r = await runCli(['resync', '--force', ...a]);
+  t.equal(r.code, 2, 'destructive operations need --yes when not interactive');
+  r = await runCli(['resync', '--force', '--yes', ...a, '--json']);
+  t.equal(r.code, 0);
+  t.equal(JSON.parse(r.stdout).result.skipped, 2);
+  r = await runCli(['resync', '--full', '--yes', ...a]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /full resync done: 5 items, 2 customers/);
+  t.match(r.stdout, /verified against the cloud/);
+
+  r = await runCli(['audit', ...a]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /clean: sequence gapless/);
+  r = await runCli(['replay', ...a]);
+  t.same(r.stdout.trim().split('\n').map((l) => JSON.parse(l).seq), [1, 2]);
+
+  r = await runCli(['cleanup', '--older-than', '30d', '--yes', ...a, '--json']);
+  t.equal(r.code, 0);
+  t.equal(JSON.parse(r.stdout).events, 0, 'nothing that old');
+  r = await runCli(['cleanup', '--older-than', 'soon', '--yes', ...a]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /VALIDATION_FAILED/);
+
+  // Usage errors and help.
+  r = await runCli(['resync', ...a]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /choose exactly one of --full or --force/);
+  r = await runCli(['no-such-verb']);
+  t.equal(r.code, 2);
+  for (const verb of ['status', 'local-mode', 'sync', 'resync', 'restore', 'cleanup', 'replay', 'audit', 'terminal', 'cloud', 'admin', 'demo']) {
+    r = await runCli([verb, '--help']);
+    t.equal(r.code, 0, `${verb} --help`);
+    t.match(r.stdout, /Usage: tillsync/);
+  }
+
+  // Audit of a copied data folder with a damaged record: findings, exit 3.
+  await agent.stop();
+  env.agents.length = 0;
+  const copy = mkdtempSync(join(tmpdir(), 'tillsync-audit-copy-'));
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }));
+  cpSync(join(dir, 'till-1'), copy, { recursive: true });
+  r = await runCli(['audit', '--data', copy, '--json']);
+  t.equal(r.code, 0, 'the copy audits clean');
+  const db = new ClassicLevel<string, Uint8Array>(join(copy, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' });
+  await db.del(`!log!${seqKey(1)}`);
+  await db.close();
+  r = await runCli(['audit', '--data', copy, '--json']);
+  t.equal(r.code, 3);
+  t.equal(JSON.parse(r.stdout).findings[0].code, 'SEQ_GAP');
+  r = await runCli(['replay', '--data', copy]);
+  t.same(r.stdout.trim().split('\n').map((l) => JSON.parse(l).seq), [2], 'replay reads what is there');
+
+  r = await runCli(['status', '--agent', agent.url]);
+  t.equal(r.code, 4, 'agent gone: unreachable');
+});
