@@ -23,6 +23,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   append: () => import('./append.ts'),
   rebuild: () => import('./rebuild.ts'),
   search: () => import('./search.ts'),
+  sync: () => import('./sync.ts'),
 };
 
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');

@@ -1,0 +1,361 @@
+/**
+ * Bench (issue 3): sync-up from terminals to the cloud over loopback, with the
+ * cloud and the terminal(s) in separate child processes (bench/tools/
+ * sync-cloud.ts, sync-terminal.ts), so each has its own CPU and peak RSS.
+ *
+ * (a) 1M events (× --scale) from ONE terminal, end to end: a real Terminal
+ *     (log built beforehand with `term.log.append` of large fixture sale groups),
+ *     a real SyncWorker + HttpTransport, a real cloud (build() over
+ *     LevelStorage, listening on 127.0.0.1:0). Time from `worker.start()` until
+ *     the terminal's cursor equals its head. Baseline, same run, same bytes and
+ *     batches: a raw sender POSTing the log's bytes (1000 per batch, 4 in
+ *     flight) to a bare fastify route that writes them as received into one
+ *     chained LevelDB batch (sync) per request. Target ≥ 0.5× the baseline.
+ * (b) 50 terminals × 20k events (× --scale), one store, all reconnecting at
+ *     once (one terminal process hosting 50 Terminals + SyncWorkers): aggregate
+ *     events/s and the time until every cursor is acknowledged. Baseline: the
+ *     raw sender for the same 50 logs at once.
+ * (c) autocannon against POST /v1/events (10 connections, 5 s, batches of 1000
+ *     events as the worker sends them; terminals of (b)):
+ *     - duplicates: each connection resends one already stored batch of its
+ *       terminal (decode + validate + by-id lookup, nothing written);
+ *     - fresh: each connection sends, in order, the not yet stored batches of
+ *       its own terminals (every request commits 1000 new events).
+ *     requests/s and p99 latency; no baseline (autocannon shares the 2 cores).
+ * (d) peak RSS (VmHWM from /proc/<pid>/status) of the cloud and the terminal
+ *     process during (a) and (b). Target ≤ 300 MB each.
+ *
+ * Each run gets a fresh cloud folder and a fresh copy of the pristine terminal
+ * folders (built once per bench invocation).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cp, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Encoder } from '@msgpack/msgpack';
+import { monotonicFactory } from 'ulid';
+import { BIG_READS, openLevel, type Sublevel } from '../src/events/level-util.ts';
+import type { EventDraft } from '../src/events/event-types.ts';
+import { generateCatalog } from '../src/fixtures/catalog.ts';
+import { generateCustomers, generateVouchers } from '../src/fixtures/customers.ts';
+import { generateSales, saleToDrafts } from '../src/fixtures/sales.ts';
+import { Terminal } from '../src/terminal/terminal.ts';
+import { perSecond, rowFromSamples, withTempDir, type BenchOptions, type BenchRow } from './lib.ts';
+import type { CloudReply, CloudSetup } from './tools/sync-cloud.ts';
+import type { TerminalJob, TerminalReply } from './tools/sync-terminal.ts';
+
+const TOOLS = join(dirname(fileURLToPath(import.meta.url)), 'tools');
+const STORE = 'bench-store';
+const ONE_EVENTS = 1_000_000;
+const MANY_TERMINALS = 50;
+const MANY_EVENTS = 20_000;
+const RSS_LIMIT_MB = 300;
+const CANNON_CONNECTIONS = 10;
+const CANNON_SECONDS = 5;
+/** Events per append group when building logs (one atomic group each). */
+const BUILD_GROUP = 2000;
+const CHILD_TIMEOUT_MS = 15 * 60_000;
+
+// ------------------------------------------------------------------ children
+
+function forkTs(file: string, args: string[], extraExecArgv: string[] = []): ChildProcess {
+  return fork(join(TOOLS, file), args, { execArgv: [...extraExecArgv, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+/** Sends `msg` (if any) and waits for the child's next message. */
+function ask<T>(child: ChildProcess, msg: object | undefined, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`${what}: no answer within ${CHILD_TIMEOUT_MS / 1000} s`)), CHILD_TIMEOUT_MS);
+    const onMessage = (m: unknown): void => {
+      const e = (m as { error?: string }).error;
+      done(e === undefined ? undefined : new Error(`${what}: ${e}`), m as T);
+    };
+    const onExit = (code: number | null): void => done(new Error(`${what}: child exited with ${code}`));
+    const done = (err: Error | undefined, value?: T): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    if (msg) child.send(msg);
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.send({ stop: true });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Peak resident set size (VmHWM) of a live process, in MB. */
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmHWM:\s+(\d+)\s+kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+// ------------------------------------------------------------------ fixtures
+
+interface Fixtures {
+  setup: Omit<CloudSetup, 'terminals'>;
+  catalog: ReturnType<typeof generateCatalog>;
+  customers: ReturnType<typeof generateCustomers>;
+  vouchers: ReturnType<typeof generateVouchers>;
+}
+
+export function fixtures(seed: number): Fixtures {
+  const catalog = generateCatalog({ seed, items: 20_000 });
+  const customers = generateCustomers({ seed: seed + 1, count: 2000 });
+  const vouchers = generateVouchers({ seed: seed + 2, count: 500 });
+  // Every terminal's stream spends at most the opening balances; ×100 in the cloud
+  // so 50 terminals together do not overspend (exceptions are another bench's business).
+  return {
+    catalog, customers, vouchers,
+    setup: {
+      store: STORE, currency: 'USD',
+      customers: customers.map((c) => ({ id: c.record.id, name: c.record.name, openingBalance: c.openingBalance * 100 })),
+      vouchers: vouchers.map((v) => ({ code: v.code, amount: v.amount * 100 })),
+    },
+  };
+}
+
+/** Builds a terminal folder holding at least `events` events (large atomic append groups). */
+export async function buildTerminal(dir: string, terminal: string, events: number, seed: number, fx: Fixtures): Promise<number> {
+  const term = await Terminal.open(dir, { store: STORE, terminal });
+  const ulid = monotonicFactory();
+  try {
+    const sales = generateSales({ seed, catalog: fx.catalog, customers: fx.customers, vouchers: fx.vouchers, count: Number.MAX_SAFE_INTEGER });
+    const inFlight = new Set<Promise<unknown>>();
+    let made = 0;
+    let group: EventDraft[] = [];
+    const flush = async (): Promise<void> => {
+      while (inFlight.size >= 4) await Promise.race(inFlight);
+      const p = term.log.append(group).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      group = [];
+    };
+    for (const sale of sales) {
+      if (made >= events) break;
+      const drafts = saleToDrafts(sale, ulid());
+      group.push(...drafts);
+      made += drafts.length;
+      if (group.length >= BUILD_GROUP) await flush();
+    }
+    if (group.length > 0) await flush();
+    await Promise.all(inFlight);
+    return term.log.head.seq;
+  } finally {
+    await term.close();
+  }
+}
+
+// ------------------------------------------------------------------ one sync-up
+
+export interface SyncRun {
+  ms: number;
+  events: number;
+  cloudMb: number;
+  terminalMb: number;
+}
+
+/** One sync-up in child processes; `execArgv` adds node flags to them (e.g. --cpu-prof, see tools/profile-sync.ts). */
+export async function syncUp(
+  mode: 'worker' | 'raw',
+  root: string,
+  pristine: Array<{ dir: string; terminal: string }>,
+  fx: Fixtures,
+  execArgv: { cloud?: string[]; terminal?: string[] } = {},
+): Promise<SyncRun> {
+  const cloudDir = join(root, `cloud-${mode}`);
+  const copies = pristine.map((p) => ({ ...p, dir: join(root, `term-${p.terminal}`) }));
+  await Promise.all(copies.map((c, i) => cp(pristine[i]!.dir, c.dir, { recursive: true })));
+  const cloud = forkTs('sync-cloud.ts', [mode === 'worker' ? 'real' : 'raw', cloudDir], execArgv.cloud);
+  const term = forkTs('sync-terminal.ts', [], execArgv.terminal);
+  try {
+    const setup: CloudSetup = { ...fx.setup, terminals: pristine.map((p) => p.terminal) };
+    const started = await ask<Extract<CloudReply, { port: number }>>(cloud, { setup }, 'cloud start');
+    const job: TerminalJob = {
+      mode,
+      baseUrl: `http://127.0.0.1:${started.port}`,
+      terminals: copies.map((c) => ({ dir: c.dir, store: STORE, terminal: c.terminal, token: started.tokens[c.terminal] ?? '' })),
+    };
+    await ask<TerminalReply>(term, { open: job }, 'terminal open');
+    const res = await ask<Extract<TerminalReply, { done: unknown }>>(term, { go: true }, 'sync');
+    const [cloudMb, terminalMb] = await Promise.all([peakRssMb(cloud.pid!), peakRssMb(term.pid!)]);
+    return { ...res.done, cloudMb, terminalMb };
+  } finally {
+    await Promise.all([stopChild(term), stopChild(cloud)]);
+    await Promise.all([rm(cloudDir, { recursive: true, force: true }), ...copies.map((c) => rm(c.dir, { recursive: true, force: true }))]);
+  }
+}
+
+// ------------------------------------------------------------------ autocannon
+
+interface CannonResult {
+  reqPerSec: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<{
+  requests: { average: number };
+  latency: { p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}>;
+
+/** The first `n` upload bodies (batches of `size` events) of a terminal folder, exactly as the worker encodes them. */
+async function uploadBodies(dir: string, size: number, n: number): Promise<Buffer[]> {
+  const db = await openLevel(dir);
+  const logDb = db.sublevel('log', { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Sublevel;
+  const it = logDb.iterator({ ...BIG_READS });
+  const enc = new Encoder({ ignoreUndefined: true });
+  const out: Buffer[] = [];
+  try {
+    while (out.length < n) {
+      const page = await it.nextv(size);
+      if (page.length === 0) break;
+      out.push(Buffer.from(enc.encode({ v: 1, events: page.map(([, v]) => v) })));
+    }
+  } finally {
+    await it.close();
+    await db.close();
+  }
+  return out;
+}
+
+async function cannon(root: string, pristine: Array<{ dir: string; terminal: string }>, fx: Fixtures, batchSize: number): Promise<{ dup: CannonResult; fresh: CannonResult }> {
+  const autocannon = (await import('autocannon' as string)).default as Autocannon;
+  const cloudDir = join(root, 'cloud-cannon');
+  const cloud = forkTs('sync-cloud.ts', ['real', cloudDir]);
+  try {
+    const setup: CloudSetup = { ...fx.setup, terminals: pristine.map((p) => p.terminal) };
+    const { port, tokens } = await ask<Extract<CloudReply, { port: number }>>(cloud, { setup }, 'cloud start');
+    const url = `http://127.0.0.1:${port}`;
+    const bodies = await Promise.all(pristine.map((p) => uploadBodies(p.dir, batchSize, Number.MAX_SAFE_INTEGER)));
+    const headers = (t: string) => ({ authorization: `Bearer ${tokens[t]}`, 'content-type': 'application/msgpack', accept: 'application/msgpack' });
+    // Store every terminal's first batch, so resending it is the duplicates path.
+    for (const [i, p] of pristine.entries()) {
+      const res = await fetch(`${url}/v1/events`, { method: 'POST', headers: headers(p.terminal), body: bodies[i]![0]! });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`storing the first batch of ${p.terminal}: HTTP ${res.status}`);
+    }
+    const run = async (requestsOf: (client: number) => Array<{ headers: Record<string, string>; body: Buffer }>): Promise<CannonResult> => {
+      let next = 0;
+      const r = await autocannon({
+        url: `${url}/v1/events`, method: 'POST', connections: CANNON_CONNECTIONS, duration: CANNON_SECONDS, pipelining: 1,
+        setupClient: (client: { setRequests(r: unknown[]): void }) => {
+          client.setRequests(requestsOf(next++).map((q) => ({ method: 'POST', path: '/v1/events', ...q })));
+        },
+      });
+      return { reqPerSec: r.requests.average, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+    };
+    // Duplicates: connection k resends the stored first batch of terminal k.
+    const dup = await run((k) => {
+      const p = pristine[k % pristine.length]!;
+      return [{ headers: headers(p.terminal), body: bodies[k % pristine.length]![0]! }];
+    });
+    // Fresh: connection k owns terminals k, k+C, k+2C...: their batches 2.. in order.
+    const fresh = await run((k) => {
+      const out: Array<{ headers: Record<string, string>; body: Buffer }> = [];
+      for (let i = k; i < pristine.length; i += CANNON_CONNECTIONS) {
+        for (const body of bodies[i]!.slice(1)) out.push({ headers: headers(pristine[i]!.terminal), body });
+      }
+      return out;
+    });
+    return { dup, fresh };
+  } finally {
+    await stopChild(cloud);
+    await rm(cloudDir, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------ run
+
+export async function run(opts: BenchOptions): Promise<BenchRow[]> {
+  const oneEvents = Math.max(1000, Math.round(ONE_EVENTS * opts.scale));
+  const manyEvents = Math.max(1000, Math.round(MANY_EVENTS * opts.scale));
+  const cannonBatch = Math.max(50, Math.min(1000, Math.round(1000 * opts.scale)));
+  const fx = fixtures(opts.seed);
+
+  return withTempDir('sync', async (root) => {
+    let t0 = performance.now();
+    const one = [{ dir: join(root, 'pristine-one'), terminal: 't-one' }];
+    const oneHead = await buildTerminal(one[0]!.dir, 't-one', oneEvents, opts.seed + 10, fx);
+    const many = Array.from({ length: MANY_TERMINALS }, (_, i) => ({ dir: join(root, `pristine-many-${i}`), terminal: `t-${String(i).padStart(2, '0')}` }));
+    let manyTotal = 0;
+    for (const [i, m] of many.entries()) manyTotal += await buildTerminal(m.dir, m.terminal, manyEvents, opts.seed + 100 + i, fx);
+    opts.log(`built 1 log of ${oneHead} events and ${MANY_TERMINALS} of ~${manyEvents} (${manyTotal} in all) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    const s = {
+      oneReal: [] as number[], oneRaw: [] as number[], oneSecs: [] as number[], oneCloudMb: [] as number[], oneTermMb: [] as number[],
+      manyReal: [] as number[], manyRaw: [] as number[], manySecs: [] as number[], manyCloudMb: [] as number[], manyTermMb: [] as number[],
+      dupRps: [] as number[], dupP99: [] as number[], freshRps: [] as number[], freshP99: [] as number[],
+    };
+    for (let r = 1; r <= opts.runs; r++) {
+      t0 = performance.now();
+      const a = await syncUp('worker', root, one, fx);
+      const aRaw = await syncUp('raw', root, one, fx);
+      s.oneReal.push(perSecond(a.events, a.ms));
+      s.oneRaw.push(perSecond(aRaw.events, aRaw.ms));
+      s.oneSecs.push(a.ms / 1000);
+      s.oneCloudMb.push(a.cloudMb);
+      s.oneTermMb.push(a.terminalMb);
+      opts.log(
+        `run ${r}/${opts.runs} (a) ${a.events} events: worker ${Math.round(s.oneReal.at(-1)!)} ev/s (${(a.ms / 1000).toFixed(1)} s), ` +
+          `raw ${Math.round(s.oneRaw.at(-1)!)} ev/s; peak RSS cloud ${a.cloudMb.toFixed(0)} MB, terminal ${a.terminalMb.toFixed(0)} MB`,
+      );
+
+      const b = await syncUp('worker', root, many, fx);
+      const bRaw = await syncUp('raw', root, many, fx);
+      s.manyReal.push(perSecond(b.events, b.ms));
+      s.manyRaw.push(perSecond(bRaw.events, bRaw.ms));
+      s.manySecs.push(b.ms / 1000);
+      s.manyCloudMb.push(b.cloudMb);
+      s.manyTermMb.push(b.terminalMb);
+      opts.log(
+        `run ${r}/${opts.runs} (b) ${MANY_TERMINALS}×${manyEvents}: worker ${Math.round(s.manyReal.at(-1)!)} ev/s (all acked in ${(b.ms / 1000).toFixed(1)} s), ` +
+          `raw ${Math.round(s.manyRaw.at(-1)!)} ev/s; peak RSS cloud ${b.cloudMb.toFixed(0)} MB, terminals ${b.terminalMb.toFixed(0)} MB`,
+      );
+
+      const c = await cannon(root, many, fx, cannonBatch);
+      for (const [name, x] of [['duplicates', c.dup], ['fresh', c.fresh]] as const) {
+        if (x.non2xx > 0 || x.errors > 0) throw new Error(`autocannon ${name}: ${x.non2xx} non-2xx answers, ${x.errors} errors`);
+      }
+      s.dupRps.push(c.dup.reqPerSec);
+      s.dupP99.push(c.dup.p99);
+      s.freshRps.push(c.fresh.reqPerSec);
+      s.freshP99.push(c.fresh.p99);
+      opts.log(
+        `run ${r}/${opts.runs} (c) batches of ${cannonBatch}: duplicates ${c.dup.reqPerSec.toFixed(1)} req/s p99 ${c.dup.p99} ms, ` +
+          `fresh ${c.fresh.reqPerSec.toFixed(1)} req/s p99 ${c.fresh.p99} ms (${((performance.now() - t0) / 1000).toFixed(0)} s for the run)`,
+      );
+    }
+
+    const benchmark = 'sync';
+    const k = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${Math.round(n / 1000)}k` : String(n));
+    const rss = { benchmark, unit: 'MB', target: { of: 'value', op: '<=', threshold: RSS_LIMIT_MB } as const };
+    return [
+      rowFromSamples({ benchmark, case: `(a) sync-up ${k(oneHead)} events, 1 terminal, end to end`, unit: 'events/s', baselineLabel: 'raw POST → LevelDB', target: { of: 'ratio', op: '>=', threshold: 0.5 } }, s.oneReal, s.oneRaw),
+      rowFromSamples({ benchmark, case: `(a) time until ackSeq == head (${k(oneHead)})`, unit: 's' }, s.oneSecs),
+      rowFromSamples({ benchmark, case: `(b) ${MANY_TERMINALS} terminals × ${k(manyEvents)} at once, aggregate`, unit: 'events/s', baselineLabel: 'raw POST → LevelDB' }, s.manyReal, s.manyRaw),
+      rowFromSamples({ benchmark, case: `(b) time until all ${MANY_TERMINALS} cursors acked`, unit: 's' }, s.manySecs),
+      rowFromSamples({ benchmark, case: `(c) autocannon duplicates (${cannonBatch}/batch, ${CANNON_CONNECTIONS} conn)`, unit: 'req/s' }, s.dupRps),
+      rowFromSamples({ benchmark, case: `(c) autocannon duplicates p99`, unit: 'ms' }, s.dupP99),
+      rowFromSamples({ benchmark, case: `(c) autocannon fresh (${cannonBatch}/batch, ${CANNON_CONNECTIONS} conn)`, unit: 'req/s' }, s.freshRps),
+      rowFromSamples({ benchmark, case: `(c) autocannon fresh p99`, unit: 'ms' }, s.freshP99),
+      rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (a)` }, s.oneCloudMb),
+      rowFromSamples({ ...rss, case: `(d) peak RSS terminal during (a)` }, s.oneTermMb),
+      rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (b)` }, s.manyCloudMb),
+      rowFromSamples({ ...rss, case: `(d) peak RSS terminal process (${MANY_TERMINALS} terminals) during (b)` }, s.manyTermMb),
+    ];
+  });
+}
+
