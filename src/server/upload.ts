@@ -29,6 +29,15 @@
  * Resent seqs are looked up to tell duplicates from conflicts; new seqs are
  * looked up too, so an id is never stored twice. All lookups of a batch are
  * one `getEventRefs` call.
+ *
+ * Fast path of phase 1 (`decodeCanonical`): one pass over each event's bytes
+ * decodes it AND checks that they are exactly what `encodeCanonical` makes of
+ * the decoded value (keys strictly ascending, so no duplicates; shortest
+ * headers and number forms; well-formed UTF-8), instead of decoding with the
+ * generic decoder and re-encoding to compare. Anything it is not sure about
+ * (non-canonical bytes, malformed input, limits, `__proto__`, bin, ext, NaN,
+ * non-ASCII keys...) falls back to the original steps, which then answer
+ * exactly as before (same codes, same order of checks).
  */
 import { TillsyncError, isTillsyncError } from '../errors.ts';
 import { decodeUntrusted, encodeCanonical, sha256Hex } from '../events/codec.ts';
@@ -73,10 +82,16 @@ export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: Cr
         if (bytes.byteLength > LIMITS.maxEventBytes) {
           throw new TillsyncError('PAYLOAD_TOO_LARGE', `event of ${bytes.byteLength} bytes exceeds ${LIMITS.maxEventBytes}`);
         }
-        const event = parseEvent(decodeUntrusted(bytes));
-        const canonical = encodeCanonical(event);
-        if (!Buffer.from(canonical.buffer, canonical.byteOffset, canonical.byteLength).equals(bytes)) {
-          throw new TillsyncError('NOT_CANONICAL', 'event bytes are not the canonical encoding of the event');
+        const fast = decodeCanonical(bytes);
+        let event: TillEvent;
+        if (fast !== NOT_SURE) {
+          event = parseEvent(fast);
+        } else {
+          event = parseEvent(decodeUntrusted(bytes));
+          const canonical = encodeCanonical(event);
+          if (!Buffer.from(canonical.buffer, canonical.byteOffset, canonical.byteLength).equals(bytes)) {
+            throw new TillsyncError('NOT_CANONICAL', 'event bytes are not the canonical encoding of the event');
+          }
         }
         out.push({ bytes, hash: sha256Hex(bytes), event });
       } catch (err) {
@@ -111,6 +126,241 @@ export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: Cr
     lastSeq = event.seq;
   });
   return out;
+}
+
+/** `decodeCanonical`'s "use the slow path" answer. */
+export const NOT_SURE: unique symbol = Symbol('NOT_SURE');
+
+/** Within the untrusted decoder's limits (codec.ts); anything beyond → NOT_SURE → the decoder refuses it. */
+const FAST = { maxStr: 64 * 1024, maxArray: 10_000, maxMap: 256, maxDepth: 32 } as const;
+
+/**
+ * Decodes one event's msgpack if, and only if, `bytes` are exactly the
+ * canonical encoding (`encodeCanonical`, i.e. @msgpack/msgpack with sortKeys and
+ * default options) of the value decoded; the value is then what the untrusted
+ * decoder returns for the same bytes. Returns NOT_SURE otherwise, never throws.
+ */
+export function decodeCanonical(bytes: Uint8Array): unknown {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const r = new CanonicalReader(buf);
+  const value = r.value(0);
+  return value === NOT_SURE || r.pos !== buf.length ? NOT_SURE : value;
+}
+
+class CanonicalReader {
+  pos = 0;
+  constructor(private readonly b: Buffer) {}
+
+  value(depth: number): unknown {
+    const b = this.b;
+    if (this.pos >= b.length || depth > FAST.maxDepth) return NOT_SURE;
+    const t = b[this.pos++]!;
+    if (t < 0x80) return t; // positive fixint
+    if (t >= 0xe0) return t - 0x100; // negative fixint
+    if (t >= 0xa0 && t < 0xc0) return this.str(t & 0x1f);
+    if (t >= 0x90 && t < 0xa0) return this.array(t & 0x0f, depth);
+    if (t >= 0x80 && t < 0x90) return this.map(t & 0x0f, depth);
+    const left = b.length - this.pos;
+    switch (t) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xcc: { // uint 8: only for 0x80..0xff
+        if (left < 1) return NOT_SURE;
+        const v = b[this.pos++]!;
+        return v >= 0x80 ? v : NOT_SURE;
+      }
+      case 0xcd: { // uint 16: only for 0x100..0xffff
+        if (left < 2) return NOT_SURE;
+        const v = b.readUInt16BE(this.pos);
+        this.pos += 2;
+        return v >= 0x100 ? v : NOT_SURE;
+      }
+      case 0xce: { // uint 32: only for 0x10000..0xffffffff
+        if (left < 4) return NOT_SURE;
+        const v = b.readUInt32BE(this.pos);
+        this.pos += 4;
+        return v >= 0x10000 ? v : NOT_SURE;
+      }
+      case 0xcf: { // uint 64: only for 2^32..MAX_SAFE_INTEGER
+        if (left < 8) return NOT_SURE;
+        const hi = b.readUInt32BE(this.pos);
+        const lo = b.readUInt32BE(this.pos + 4);
+        this.pos += 8;
+        return hi >= 1 && hi <= 0x1fffff ? hi * 0x100000000 + lo : NOT_SURE;
+      }
+      case 0xd0: { // int 8: only for -0x80..-0x21
+        if (left < 1) return NOT_SURE;
+        const v = b.readInt8(this.pos++);
+        return v < -0x20 ? v : NOT_SURE;
+      }
+      case 0xd1: { // int 16: only for -0x8000..-0x81
+        if (left < 2) return NOT_SURE;
+        const v = b.readInt16BE(this.pos);
+        this.pos += 2;
+        return v < -0x80 ? v : NOT_SURE;
+      }
+      case 0xd2: { // int 32: only for -0x80000000..-0x8001
+        if (left < 4) return NOT_SURE;
+        const v = b.readInt32BE(this.pos);
+        this.pos += 4;
+        return v < -0x8000 ? v : NOT_SURE;
+      }
+      case 0xcb: { // float 64: only for numbers that are not safe integers (and not NaN: its bits vary)
+        if (left < 8) return NOT_SURE;
+        const v = b.readDoubleBE(this.pos);
+        this.pos += 8;
+        return Number.isSafeInteger(v) || Number.isNaN(v) ? NOT_SURE : v;
+      }
+      case 0xd9: { // str 8: only for 32..255 bytes
+        if (left < 1) return NOT_SURE;
+        const n = b[this.pos++]!;
+        return n >= 32 ? this.str(n) : NOT_SURE;
+      }
+      case 0xda: { // str 16: only for 256..65535 bytes
+        if (left < 2) return NOT_SURE;
+        const n = b.readUInt16BE(this.pos);
+        this.pos += 2;
+        return n >= 0x100 ? this.str(n) : NOT_SURE;
+      }
+      case 0xdc: { // array 16: only for 16.. entries
+        if (left < 2) return NOT_SURE;
+        const n = b.readUInt16BE(this.pos);
+        this.pos += 2;
+        return n >= 16 ? this.array(n, depth) : NOT_SURE;
+      }
+      case 0xde: { // map 16: only for 16.. entries
+        if (left < 2) return NOT_SURE;
+        const n = b.readUInt16BE(this.pos);
+        this.pos += 2;
+        return n >= 16 ? this.map(n, depth) : NOT_SURE;
+      }
+      default: // int 64, float 32, str/array/map 32, bin, ext, never used: the slow path decides
+        return NOT_SURE;
+    }
+  }
+
+  /** A string of `n` bytes of well-formed UTF-8 (so decoding and re-encoding give the same bytes). */
+  private str(n: number): string | typeof NOT_SURE {
+    const b = this.b;
+    const start = this.pos;
+    const end = start + n;
+    if (n > FAST.maxStr || end > b.length) return NOT_SURE;
+    this.pos = end;
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (b[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return asciiString(b, start, end);
+    // TextDecoder drops a leading BOM: let the slow path judge such strings.
+    if (n >= 3 && b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf) return NOT_SURE;
+    return wellFormedUtf8(b, start, end) ? b.toString('utf8', start, end) : NOT_SURE;
+  }
+
+  private array(n: number, depth: number): unknown[] | typeof NOT_SURE {
+    if (n > FAST.maxArray) return NOT_SURE;
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) {
+      const v = this.value(depth + 1);
+      if (v === NOT_SURE) return NOT_SURE;
+      out[i] = v;
+    }
+    return out;
+  }
+
+  /** Keys: ASCII strings, strictly ascending (the encoder's sort order, no duplicates), never `__proto__`. */
+  private map(n: number, depth: number): Record<string, unknown> | typeof NOT_SURE {
+    if (n > FAST.maxMap) return NOT_SURE;
+    const b = this.b;
+    const out: Record<string, unknown> = {};
+    let prevStart = -1;
+    let prevEnd = -1;
+    for (let i = 0; i < n; i++) {
+      if (this.pos >= b.length) return NOT_SURE;
+      const t = b[this.pos]!;
+      let len: number;
+      if (t >= 0xa0 && t < 0xc0) {
+        len = t & 0x1f;
+        this.pos += 1;
+      } else if (t === 0xd9 && this.pos + 1 < b.length && b[this.pos + 1]! >= 32) {
+        len = b[this.pos + 1]!;
+        this.pos += 2;
+      } else return NOT_SURE;
+      const start = this.pos;
+      const end = start + len;
+      if (end > b.length) return NOT_SURE;
+      for (let j = start; j < end; j++) if (b[j]! >= 0x80) return NOT_SURE;
+      if (prevStart >= 0 && !sortsAfter(b, prevStart, prevEnd, start, end)) return NOT_SURE;
+      const key = asciiString(b, start, end);
+      if (key === '__proto__') return NOT_SURE;
+      this.pos = end;
+      prevStart = start;
+      prevEnd = end;
+      const v = this.value(depth + 1);
+      if (v === NOT_SURE) return NOT_SURE;
+      out[key] = v;
+    }
+    return out;
+  }
+}
+
+/** Bytes known to be ASCII as a string (short ones without a native call). */
+function asciiString(b: Buffer, start: number, end: number): string {
+  if (end - start > 24) return b.toString('latin1', start, end);
+  let out = '';
+  for (let i = start; i < end; i++) out += String.fromCharCode(b[i]!);
+  return out;
+}
+
+/** True when bytes [s, e) sort strictly after [ps, pe) (byte order = the encoder's order for ASCII keys). */
+function sortsAfter(b: Buffer, ps: number, pe: number, s: number, e: number): boolean {
+  const n = Math.min(pe - ps, e - s);
+  for (let i = 0; i < n; i++) {
+    const x = b[s + i]!;
+    const y = b[ps + i]!;
+    if (x !== y) return x > y;
+  }
+  return e - s > pe - ps;
+}
+
+/** Strict UTF-8: shortest forms only, no surrogates, nothing above U+10FFFF. */
+function wellFormedUtf8(b: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    let cp: number;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1;
+      min = 0x80;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      min = 0x800;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+      cp = c & 0x07;
+    } else return false;
+    if (i + need >= end) return false;
+    for (let k = 1; k <= need; k++) {
+      const cc = b[i + k]!;
+      if ((cc & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += need + 1;
+  }
+  return true;
 }
 
 /** Stored-value effects of an accepted event, and the business rules that may quarantine it. */
