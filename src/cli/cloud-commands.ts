@@ -157,8 +157,8 @@ export function registerCloudCommands(program: Command): void {
           closing = true;
           void app.close().then(() => storage.close()).finally(resolve);
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
       });
       console.log('tillsync cloud stopped');
     });

@@ -51,8 +51,10 @@ export function registerDemoCommand(program: Command): void {
       }
       console.log('Press Ctrl-C to stop.');
       await new Promise<void>((done) => {
-        process.once('SIGINT', done);
-        process.once('SIGTERM', done);
+        // `on`, not `once`: Ctrl-C under npm delivers SIGINT twice (the group's and
+        // npm's forwarded one); a second one must not kill us mid-shutdown.
+        process.on('SIGINT', done);
+        process.on('SIGTERM', done);
       });
       console.log('stopping…');
       await env.stop();

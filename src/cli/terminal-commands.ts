@@ -115,8 +115,9 @@ export function registerTerminalCommands(program: Command): void {
       console.log(`  Checkout:     ${agent.url}/checkout`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        // `on`, not `once`: a second SIGINT (npm forwards one) must not kill us mid-shutdown.
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
       });
       await agent.stop();
     });

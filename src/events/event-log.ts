@@ -508,21 +508,28 @@ export class EventLog {
       this.healthState = { state: 'corrupted', seq, reason };
       return { ...report, ok: false, problem: { seq, reason } };
     };
+    // Raw pages, decoded record by record: a record that does not decode is
+    // reported at its own seq, not at the start of its page.
     try {
-      for await (const page of this.read(from, { to: headSeq, pageSize: 1000 })) {
-        for (const rec of page) {
-          if (rec.seq !== expectSeq) return fail(expectSeq, `missing record (next stored is ${rec.seq})`);
-          const ev = rec.event as Partial<TillEvent> | undefined;
-          if (!ev || typeof ev !== 'object' || ev.seq !== rec.seq) return fail(rec.seq, 'record does not decode to its seq');
-          if (prevHash !== undefined && ev.prev !== prevHash) return fail(rec.seq, 'hash chain broken');
-          if (ev.store !== this.store || ev.terminal !== this.terminal) return fail(rec.seq, 'record of another terminal');
-          prevHash = rec.hash;
+      for await (const page of this.readRaw(from, { to: headSeq, pageSize: 1000 })) {
+        for (const [seq, bytes] of page) {
+          if (seq !== expectSeq) return fail(expectSeq, `missing record (next stored is ${seq})`);
+          let ev: Partial<TillEvent> | undefined;
+          try {
+            ev = decodeTrusted<Partial<TillEvent>>(bytes);
+          } catch (err) {
+            return fail(seq, `unreadable record: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          if (!ev || typeof ev !== 'object' || ev.seq !== seq) return fail(seq, 'record does not decode to its seq');
+          if (prevHash !== undefined && ev.prev !== prevHash) return fail(seq, 'hash chain broken');
+          if (ev.store !== this.store || ev.terminal !== this.terminal) return fail(seq, 'record of another terminal');
+          prevHash = sha256Hex(bytes);
           expectSeq++;
           report.checked++;
         }
       }
     } catch (err) {
-      return fail(expectSeq, `unreadable record: ${err instanceof Error ? err.message : String(err)}`);
+      return fail(expectSeq, `unreadable log: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (expectSeq <= headSeq) return fail(expectSeq, 'missing record at the tail');
     if (prevHash !== this.headState.hash) return fail(headSeq, 'head hash does not match the last record');

@@ -1,0 +1,97 @@
+/**
+ * F14: `npm start` as a child process (its own process group, like a terminal
+ * session): both pages of both terminals answer, a sale through the checkout
+ * page's API reaches the cloud, and Ctrl-C (SIGINT to the group) exits 0 with
+ * nothing left running. A second start reuses the folder.
+ */
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { until } from '../helpers/env.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Started {
+  child: ChildProcess;
+  cloud: string;
+  pages: string[];
+  output: string[];
+}
+
+async function npmStart(dir: string): Promise<Started> {
+  const child = spawn('npm', ['start', '--', '--data', dir, '--port-base', '0', '--items', '2000', '--customers', '300'], {
+    cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const output: string[] = [];
+  const pages: string[] = [];
+  let cloud = '';
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output.push(line);
+      const url = /(https?:\/\/\S+)/.exec(line)?.[1];
+      if (line.startsWith('cloud:') && url) cloud = url;
+      else if (/Sync Manager:|Checkout:/.test(line) && url) pages.push(url);
+      if (line.startsWith('Press Ctrl-C')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`npm start exited early with ${code}: ${output.join('\n')}`)));
+  });
+  return { child, cloud, pages, output };
+}
+
+async function ctrlC(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  process.kill(-child.pid!, 'SIGINT');
+  const code = await exited;
+  // Nothing of the group may be left running.
+  await until('process group gone', () => {
+    try {
+      process.kill(-child.pid!, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10_000);
+  return code;
+}
+
+t.test('npm start runs the demo and stops cleanly on Ctrl-C', async (t) => {
+  const dir = t.testdir();
+  const first = await npmStart(dir);
+  t.teardown(() => { try { process.kill(-first.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  t.equal(first.pages.length, 4, 'Sync Manager and checkout of two terminals');
+  t.match(first.output.join('\n'), /newly seeded/);
+  for (const page of first.pages) {
+    const res = await fetch(page);
+    t.equal(res.status, 200, page);
+    t.match(await res.text(), /<html/i);
+  }
+  const till1 = new URL(first.pages[0]!).origin;
+  // A sale through the checkout page's API: scan a seeded barcode, pay cash.
+  const items = await until('catalog downloaded', async () => {
+    const r = (await (await fetch(`${till1}/api/items?q=a`)).json()) as { items: Array<{ id: string; barcodes: string[]; price: number }> };
+    return r.items.length > 0 ? r.items : undefined;
+  }, 60_000);
+  const item = items[0]!;
+  const scanned = (await (await fetch(`${till1}/api/items/scan/${item.barcodes[0]}`)).json()) as { item: { id: string } };
+  t.equal(scanned.item.id, item.id);
+  const sale = await fetch(`${till1}/api/sales`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ lines: [{ item: item.id, qty: 1 }], payments: [{ tender: 'cash', tendered: item.price * 2 + 1_000 }] }),
+  });
+  t.equal(sale.status, 201);
+  const admin = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
+  await until('the sale reached the cloud', async () => {
+    const r = (await (await fetch(`${first.cloud}/v1/admin/stores/demo-store/events?terminal=till-1&from=1&limit=10`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { events: Array<{ event: { type: string } }> };
+    return r.events.some((e) => e.event.type === 'sale.completed');
+  }, 30_000);
+  t.equal(await ctrlC(first.child), 0, 'exit code 0 on Ctrl-C');
+
+  const second = await npmStart(dir);
+  t.teardown(() => { try { process.kill(-second.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
+  t.match(second.output.join('\n'), /reused/);
+  t.equal((await fetch(second.pages[1]!)).status, 200);
+  t.equal(await ctrlC(second.child), 0);
+});
