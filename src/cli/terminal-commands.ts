@@ -14,6 +14,7 @@ import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-res
 import type { FullResyncReport } from '../terminal/full-resync.ts';
 import { Terminal } from '../terminal/terminal.ts';
 import { AgentClient, DEFAULT_AGENT_URL } from './agent-client.ts';
+import { auditCloud, cloudEvents, cloudTerminals, type CloudAccess } from './cloud-history.ts';
 import { CliExit, EXIT, Progress, formatAge, formatBytes, formatTime, usageError } from './output.ts';
 
 interface AgentFlags {
@@ -73,11 +74,18 @@ export function describeStatus(s: AgentStatus): string {
 
 function printAudit(report: AuditReport, json: boolean | undefined): void {
   print(json, report, () => [
-    `audit of ${report.store}/${report.terminal}: ${report.events} events checked (seq ${report.from}..${report.to})`,
-    ...(report.findings.length === 0 ? ['clean: sequence gapless, hash chain intact, views equal a rebuild from history']
+    report.terminal === '*' ? `audit of store ${report.store} on the cloud: ${report.events} events of every terminal checked`
+      : `audit of ${report.store}/${report.terminal}: ${report.events} events checked (seq ${report.from}..${report.to})`,
+    ...(report.findings.length === 0 ? [report.terminal === '*' ? "clean: every terminal's sequence gapless and hash chain intact" : 'clean: sequence gapless, hash chain intact, views equal a rebuild from history']
       : report.findings.map((f) => `FINDING ${f.code}${f.seq !== undefined ? ` at seq ${f.seq}` : ''}${f.view ? ` in ${f.view}/${f.key}` : ''}: ${f.detail}`)),
   ].join('\n'));
   if (!report.ok) throw new CliExit(EXIT.findings);
+}
+
+function cloudAccess(cloud: string, adminToken: string | undefined, store: string | undefined): CloudAccess {
+  const token = adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
+  if (!token || !store) throw usageError('--cloud needs --admin-token (or TILLSYNC_ADMIN_TOKEN) and --store');
+  return { cloud: cloud.replace(/\/$/, ''), adminToken: token, store };
 }
 
 /** Opens a terminal data folder directly (the agent must be stopped: LevelDB allows one process). */
@@ -205,13 +213,27 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, r, () => `cleanup: ${r.events} events removed, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
     });
 
-  program.command('replay').description("stream a terminal's history as JSON lines, in order (F12)")
+  program.command('replay').description("stream a store's or terminal's history as JSON lines, in order (F12)")
     .option('--data <dir>', 'read a terminal data folder directly (agent stopped)')
     .option('--from <seq>', 'start at this seq', '1')
     .addOption(agentOption())
-    .action(async (o: { data?: string; from: string; agent: string }) => {
+    .option('--cloud <url>', "read from the cloud (admin credential) instead (env TILLSYNC_CLOUD)")
+    .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
+    .option('--store <id>', 'with --cloud: the store')
+    .option('--terminal <id>', 'with --cloud: one terminal (default: every terminal of the store, one after another)')
+    .action(async (o: { data?: string; from: string; agent: string; cloud?: string; adminToken?: string; store?: string; terminal?: string }) => {
       const from = Number(o.from);
       if (!Number.isInteger(from) || from < 1) throw usageError('--from takes a seq (1, 2, ...)');
+      const cloud = o.cloud ?? process.env.TILLSYNC_CLOUD;
+      if (cloud) {
+        const access = cloudAccess(cloud, o.adminToken, o.store);
+        for (const terminal of o.terminal ? [o.terminal] : await cloudTerminals(access)) {
+          for await (const page of cloudEvents(access, terminal, from)) {
+            process.stdout.write(page.map((r) => `${JSON.stringify({ ...r.event, hash: r.hash, ...(r.quarantine ? { quarantine: r.quarantine } : {}) })}\n`).join(''));
+          }
+        }
+        return;
+      }
       if (o.data) {
         const term = await openFolder(o.data);
         try {
@@ -227,10 +249,23 @@ export function registerTerminalCommands(program: Command): void {
       process.stdout.write(await res.text());
     });
 
-  program.command('audit').description("verify a terminal's history and views (F12); exit 3 on findings")
+  program.command('audit').description("verify a terminal's or a store's history and views (F12); exit 3 on findings")
     .option('--data <dir>', 'audit a terminal data folder directly (agent stopped; e.g. a copied folder)')
+    .option('--cloud <url>', "audit every terminal's chain as stored by the cloud (admin credential; env TILLSYNC_CLOUD)")
+    .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
+    .option('--store <id>', 'with --cloud: the store')
     .addOption(agentOption()).addOption(jsonOption())
-    .action(async (o: AgentFlags & { data?: string }) => {
+    .action(async (o: AgentFlags & { data?: string; cloud?: string; adminToken?: string; store?: string }) => {
+      const cloud = o.cloud ?? process.env.TILLSYNC_CLOUD;
+      if (cloud) {
+        const progress = new Progress('cloud audit', !!o.json);
+        try {
+          printAudit(await auditCloud(cloudAccess(cloud, o.adminToken, o.store), (d, t) => progress.update('verifying', d, t)), o.json);
+        } finally {
+          progress.stop();
+        }
+        return;
+      }
       if (o.data) {
         const term = await openFolder(o.data);
         try {

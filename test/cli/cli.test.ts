@@ -108,3 +108,29 @@ t.test('terminal verbs through the CLI', async (t) => {
   r = await runCli(['status', '--agent', agent.url]);
   t.equal(r.code, 4, 'agent gone: unreachable');
 });
+
+t.test('replay and audit from the cloud with the admin credential', async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1', 'till-2'] });
+  t.teardown(() => env.stop());
+  for (const agent of env.agents) {
+    await until('catalog', () => agent.terminal.searchItems('cola').length === 1);
+    await agent.terminal.completeSale({ lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  }
+  await until('both uploaded', () => env.agents.every((a) => a.status().sync.pending === 0 && a.status().sync.uploaded === 2));
+  const c = ['--cloud', env.cloudUrl, '--admin-token', env.adminToken, '--store', 'store-1'];
+  let r = await runCli(['replay', ...c]);
+  t.equal(r.code, 0);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { terminal: string; seq: number });
+  t.same(lines.map((l) => `${l.terminal}:${l.seq}`), ['till-1:1', 'till-1:2', 'till-2:1', 'till-2:2']);
+  r = await runCli(['replay', ...c, '--terminal', 'till-2', '--from', '2']);
+  t.same(r.stdout.trim().split('\n').map((l) => JSON.parse(l).seq), [2]);
+  r = await runCli(['audit', ...c, '--json']);
+  t.equal(r.code, 0);
+  const report = JSON.parse(r.stdout) as { ok: boolean; events: number; terminals: string[] };
+  t.equal(report.ok, true);
+  t.equal(report.events, 4);
+  t.same(report.terminals, ['till-1', 'till-2']);
+  r = await runCli(['audit', '--cloud', env.cloudUrl, '--admin-token', 'wrong-token-xxxxxxxx', '--store', 'store-1']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /CLOUD_REFUSED/);
+});
