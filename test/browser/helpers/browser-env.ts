@@ -16,6 +16,7 @@ import type { FastifyInstance } from 'fastify';
 import { build } from '../../../src/server/app.ts';
 import { LevelStorage } from '../../../src/server/level-storage.ts';
 import { TerminalAgent } from '../../../src/terminal/agent.ts';
+import { until as untilCondition } from '../../helpers/env.ts';
 
 export const STORE = 'store-1';
 export const TERMINALS = ['till-1', 'till-2'] as const;
@@ -152,18 +153,7 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
-/** Polls `fn` until it returns a truthy value; throws after `timeoutMs` naming what it waited for. */
-export async function until<T>(what: string, fn: () => Promise<T>, timeoutMs = SEE_TIMEOUT_MS): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Polls `fn` until it returns a truthy value (see test/helpers/env.ts), with the page tests' patience. */
+export function until<T>(what: string, fn: () => Promise<T>, timeoutMs = SEE_TIMEOUT_MS): Promise<NonNullable<T>> {
+  return untilCondition(what, fn, timeoutMs);
 }
