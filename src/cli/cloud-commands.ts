@@ -48,8 +48,20 @@ function adminToken(flags: AdminFlags): string {
   return token;
 }
 
-/** One admin HTTP call; a refusal becomes the server's TillsyncError (code, message, details). */
-async function call(flags: AdminFlags, method: string, path: string, body?: { json: unknown } | { csv: string }): Promise<any> {
+/** What the CLI reads from each admin answer (other fields pass through to --json untouched). */
+const storeAnswer = z.object({ id: z.string(), settings: z.object({ currency: z.string(), offlineStoredValue: z.string() }).passthrough() }).passthrough();
+const tokenAnswer = z.object({ store: z.string(), terminal: z.string(), token: z.string() }).passthrough();
+const anyObject = z.object({}).passthrough();
+const importAnswer = z.object({
+  imported: z.number(), changed: z.number(), feedHead: z.number(),
+  openingBalancesApplied: z.number().optional(), openingBalancesSkipped: z.number().optional(),
+}).passthrough();
+const voucherAnswer = z.object({ voucher: z.string(), balance: z.number() }).passthrough();
+const exceptionsAnswer = z.object({ exceptions: z.array(z.custom<ExceptionRecord>((v) => typeof v === 'object' && v !== null && 'subject' in v)) }).passthrough();
+const resolvedAnswer = z.object({ id: z.string() }).passthrough();
+
+/** One admin HTTP call; a refusal becomes the server's TillsyncError (code, message, details); the answer is validated. */
+async function call<T>(flags: AdminFlags, method: string, path: string, schema: z.ZodType<T>, body?: { json: unknown } | { csv: string }): Promise<T> {
   const base = (flags.cloud ?? process.env.TILLSYNC_CLOUD ?? DEFAULT_CLOUD).replace(/\/+$/, '');
   const headers: Record<string, string> = { authorization: `Bearer ${adminToken(flags)}`, accept: 'application/json' };
   let payload: string | undefined;
@@ -78,7 +90,9 @@ async function call(flags: AdminFlags, method: string, path: string, body?: { js
     const code = e?.code && Object.hasOwn(ERRORS, e.code) ? (e.code as ErrorCode) : 'INTERNAL_ERROR';
     throw new TillsyncError(code, e?.message ?? `HTTP ${res.status}`, e?.details ? { details: e.details } : {});
   }
-  return parsed;
+  const checked = schema.safeParse(parsed);
+  if (!checked.success) throw new TillsyncError('CLOUD_BAD_RESPONSE', `unexpected answer from ${method} ${path}`);
+  return checked.data;
 }
 
 function print(flags: AdminFlags, value: unknown, human: () => string): void {
@@ -174,7 +188,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { id: string; name: string; currency: string; offline: string; cap?: number }) => {
-      const res = await call(f, 'POST', '/v1/admin/stores', {
+      const res = await call(f, 'POST', '/v1/admin/stores', storeAnswer, {
         json: { id: f.id, name: f.name, currency: f.currency, offlineStoredValue: f.offline, ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) },
       });
       print(f, res, () => `store ${res.id} created (${res.settings.currency}, offline stored value: ${res.settings.offlineStoredValue})`);
@@ -187,7 +201,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--name <name>', 'display name')
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store: string; id: string; name?: string }) => {
-      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals`, { json: { id: f.id, ...(f.name ? { name: f.name } : {}) } });
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals`, tokenAnswer, { json: { id: f.id, ...(f.name ? { name: f.name } : {}) } });
       print(f, res, () => `terminal ${res.store}/${res.terminal} created\ntoken (shown once, store it now): ${res.token}`);
     });
   withAdminFlags(terminal.command('reissue').description('re-enrol a terminal: new token, the old one is revoked'))
@@ -195,7 +209,7 @@ export function registerCloudCommands(program: Command): void {
     .requiredOption('--id <id>', 'terminal id', idFlag('id'))
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store: string; id: string }) => {
-      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals/${f.id}/token`);
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals/${f.id}/token`, tokenAnswer);
       print(f, res, () => `terminal ${res.store}/${res.terminal} re-enrolled\ntoken (shown once, store it now): ${res.token}`);
     });
   withAdminFlags(terminal.command('revoke').description("revoke a terminal's credential"))
@@ -203,7 +217,7 @@ export function registerCloudCommands(program: Command): void {
     .requiredOption('--id <id>', 'terminal id', idFlag('id'))
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store: string; id: string }) => {
-      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals/${f.id}/revoke`);
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/terminals/${f.id}/revoke`, anyObject);
       print(f, res, () => `terminal ${f.store}/${f.id} revoked`);
     });
 
@@ -213,7 +227,7 @@ export function registerCloudCommands(program: Command): void {
       .requiredOption('--store <id>', 'store id', idFlag('store'))
       .option('--json', 'print JSON')
       .action(async (file: string, f: AdminFlags & { store: string }) => {
-        const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/${kind}`, await readImport(file)).catch(importDetails);
+        const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/${kind}`, importAnswer, await readImport(file)).catch(importDetails);
         print(f, res, () => {
           const extra = kind === 'customers' ? `, opening balances applied ${res.openingBalancesApplied}, skipped ${res.openingBalancesSkipped}` : '';
           return `${res.imported} ${kind} imported (${res.changed} changed${extra}); feed head ${res.feedHead}`;
@@ -228,7 +242,7 @@ export function registerCloudCommands(program: Command): void {
     .requiredOption('--amount <cents>', 'value in cents', intFlag('amount'))
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store: string; code: string; amount: number }) => {
-      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/vouchers`, { json: { code: f.code, amount: f.amount } });
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/vouchers`, voucherAnswer, { json: { code: f.code, amount: f.amount } });
       print(f, res, () => `voucher ${res.voucher} issued: ${res.balance} cents`);
     });
 
@@ -238,8 +252,8 @@ export function registerCloudCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store?: string; all?: boolean }) => {
       if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
-      const res = await call(f, 'GET', `/v1/admin/stores/${f.store}/exceptions?status=${f.all ? 'all' : 'open'}`);
-      const list = res.exceptions as ExceptionRecord[];
+      const res = await call(f, 'GET', `/v1/admin/stores/${f.store}/exceptions?status=${f.all ? 'all' : 'open'}`, exceptionsAnswer);
+      const list = res.exceptions;
       print(f, res, () => (list.length === 0 ? 'no exceptions' : list.map(describeException).join('\n')));
     });
   withAdminFlags(exceptions.command('resolve <id>').description('mark an exception resolved'))
@@ -250,7 +264,7 @@ export function registerCloudCommands(program: Command): void {
       // commander may hand flags written after `resolve` to the parent `exceptions`: merge both.
       const f = { ...(exceptions.opts() as AdminFlags & { store?: string }), ...own };
       if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
-      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/exceptions/${encodeURIComponent(id)}/resolve`, {
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/exceptions/${encodeURIComponent(id)}/resolve`, resolvedAnswer, {
         json: f.note ? { note: f.note } : {},
       });
       print(f, res, () => `${res.id} resolved`);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { seqKey } from '../../src/events/level-util.ts';
+import { startEnvironment } from '../../src/cli/demo-env.ts';
 import { smallEnvironment, until } from '../helpers/env.ts';
 import { runCli } from './run-cli.ts';
 
@@ -133,4 +134,43 @@ t.test('replay and audit from the cloud with the admin credential', async (t) =>
   r = await runCli(['audit', '--cloud', env.cloudUrl, '--admin-token', 'wrong-token-xxxxxxxx', '--store', 'store-1']);
   t.equal(r.code, 1);
   t.match(r.stderr, /CLOUD_REFUSED/);
+});
+
+t.test('admin verbs through the CLI', async (t) => {
+  const dir = t.testdir({
+    'items.csv': 'id,sku,name,barcodes,price,taxRate\nitm-a,A-1,"Apple, red",4006381333931|4006381333948,120,500\nitm-b,B-1,Banana,4006381333955,80,0\n',
+    'bad.csv': 'id,sku,name,barcodes,price,taxRate\nitm-c,C-1,Cherry,4006381333962,1.5,0\n',
+    'customers.json': JSON.stringify([{ id: 'cus-z', name: 'Zoë Quinn', email: 'zoe@example.com', openingBalance: 700 }]),
+  });
+  const env = await startEnvironment({ dir: join(dir, 'env'), store: 'seed-store', terminals: [] });
+  t.teardown(() => env.stop());
+  const a = ['--cloud', env.cloudUrl, '--admin-token', env.adminToken];
+  let r = await runCli(['admin', 'store', 'create', ...a, '--id', 'shop-2', '--name', 'Second shop', '--currency', 'EUR', '--offline', 'cap', '--cap', '2500']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /store shop-2 created \(EUR, offline stored value: cap\)/);
+  r = await runCli(['admin', 'store', 'create', ...a, '--id', 'shop-2', '--name', 'Again', '--currency', 'EUR']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ALREADY_EXISTS/);
+  r = await runCli(['admin', 'terminal', 'create', ...a, '--store', 'shop-2', '--id', 'till-9', '--json']);
+  t.equal(r.code, 0);
+  t.match(JSON.parse(r.stdout).token, /^\S{16,}$/);
+  r = await runCli(['admin', 'import', 'items', join(dir, 'items.csv'), ...a, '--store', 'shop-2']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^2 items imported/);
+  r = await runCli(['admin', 'import', 'items', join(dir, 'bad.csv'), ...a, '--store', 'shop-2']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /line 2: MONEY_NOT_INTEGER/);
+  t.match(r.stderr, /IMPORT_INVALID/);
+  r = await runCli(['admin', 'import', 'customers', join(dir, 'customers.json'), ...a, '--store', 'shop-2', '--json']);
+  t.equal(JSON.parse(r.stdout).imported, 1);
+  r = await runCli(['admin', 'voucher', 'issue', ...a, '--store', 'shop-2', '--code', 'GV-CLI-0001', '--amount', '1500']);
+  t.match(r.stdout, /voucher GV-CLI-0001 issued: 1500 cents/);
+  r = await runCli(['admin', 'exceptions', ...a, '--store', 'shop-2']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /no exceptions/);
+  r = await runCli(['admin', 'terminal', 'revoke', ...a, '--store', 'shop-2', '--id', 'till-9']);
+  t.match(r.stdout, /revoked/);
+  r = await runCli(['admin', 'exceptions', '--cloud', env.cloudUrl, '--admin-token', 'wrong-token-123456', '--store', 'shop-2']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /UNAUTHORIZED/);
 });
