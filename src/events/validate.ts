@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { TillsyncError, type ErrorCode } from '../errors.ts';
-import { assertNoCardData } from './card-data.ts';
+import { assertNoCardData, containsCardNumber } from './card-data.ts';
 import {
   changeEnvelopeSchema,
   DOWNSTREAM_BODIES,
@@ -108,6 +108,8 @@ export function checkEventConsistency(event: TillEvent): void {
  * so a PAN is reported as such even where the field itself is also unknown.
  */
 export function parseEvent(raw: unknown): TillEvent {
+  const fast = fastEvent(raw);
+  if (fast !== undefined) return fast;
   assertSafeShape(raw);
   assertNoCardData(raw);
   const env = parseWith(envelopeSchema, raw, '');
@@ -155,4 +157,172 @@ export function parseChange(raw: unknown): Change {
   if (!isDownstreamType(env.type)) throw new TillsyncError('UNKNOWN_EVENT_TYPE', `unknown change type "${env.type}"`);
   const body = parseWith(DOWNSTREAM_BODIES[env.type], env.body, 'body');
   return { cursor: env.cursor, type: env.type, body } as Change;
+}
+
+// ---------------------------------------------------------------- fast path
+
+/*
+ * `fastEvent` accepts only what `parseEvent`'s full path (shape, card data,
+ * zod, version, type, body, consistency) accepts, and returns the same value
+ * (same keys in the same order: zod's shape order, absent optionals absent).
+ * Anything else, or anything it is not sure about, returns undefined and the
+ * full path runs, so every error code and its order are unchanged. It is
+ * deliberately stricter than zod where that is simpler (plain objects only,
+ * safe integers only).
+ */
+type Obj = Record<string, unknown>;
+const ULID_RE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+const ENTITY_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const VOUCHER_RE = /^[A-Za-z0-9-]{4,40}$/;
+const HASH_RE = /^[0-9a-f]{64}$/;
+const CURRENCY_RE = /^[A-Z]{3}$/;
+const TOKEN_RE = /^[A-Za-z0-9_:.-]{4,128}$/;
+const LAST4_RE = /^\d{4}$/;
+const AUTH_RE = /^[A-Za-z0-9]{1,12}$/;
+const BRANDS = new Set(['visa', 'mastercard', 'amex', 'discover', 'interac', 'other']);
+const TENDER_SET = new Set(['cash', 'card', 'account', 'voucher']);
+const REASONS = new Set(['sale', 'refund', 'void', 'adjustment']);
+
+function plain(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}
+function keyCount(o: Obj): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+/** A string matching `re` that the card-data guard lets through (only for keys it does not exempt). */
+function str(v: unknown, re: RegExp): v is string {
+  return typeof v === 'string' && re.test(v) && !containsCardNumber(v);
+}
+function text(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= 200 && !containsCardNumber(v);
+}
+function ulid(v: unknown): v is string {
+  return typeof v === 'string' && ULID_RE.test(v); // keys id/sale: exempt from the card guard
+}
+function nonNeg(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+function pos(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) > 0;
+}
+
+function fastSaleLine(l: unknown): Obj | undefined {
+  if (!plain(l) || keyCount(l) !== 6) return undefined;
+  const { item, name, qty, unitPrice, discount, tax } = l;
+  if (!str(item, ENTITY_RE) || !text(name) || !pos(qty) || !nonNeg(unitPrice) || !nonNeg(discount) || !nonNeg(tax)) return undefined;
+  return { item, name, qty, unitPrice, discount, tax };
+}
+
+function fastBody(type: string, b: unknown): Obj | undefined {
+  if (!plain(b)) return undefined;
+  const n = keyCount(b);
+  switch (type) {
+    case 'sale.completed': {
+      const { currency, customer, lines, subtotal, discount, tax, total } = b;
+      if (n !== (customer === undefined ? 6 : 7)) return undefined;
+      if (!str(currency, CURRENCY_RE) || (customer !== undefined && !str(customer, ENTITY_RE))) return undefined;
+      if (!Array.isArray(lines) || lines.length < 1 || lines.length > 500) return undefined;
+      if (!nonNeg(subtotal) || !nonNeg(discount) || !nonNeg(tax) || !nonNeg(total)) return undefined;
+      const outLines = new Array<Obj>(lines.length);
+      for (let i = 0; i < lines.length; i++) {
+        const l = fastSaleLine(lines[i]);
+        if (!l) return undefined;
+        outLines[i] = l;
+      }
+      return customer === undefined
+        ? { currency, lines: outLines, subtotal, discount, tax, total }
+        : { currency, customer, lines: outLines, subtotal, discount, tax, total };
+    }
+    case 'payment.taken': {
+      const { sale, tender, amount } = b;
+      if (!ulid(sale) || !pos(amount)) return undefined;
+      if (tender === 'cash') {
+        const { tendered, change } = b;
+        if (n !== 5 || !pos(tendered) || !nonNeg(change)) return undefined;
+        return { sale, tender, amount, tendered, change };
+      }
+      if (tender === 'card') {
+        const card = b.card;
+        if (n !== 4 || !plain(card) || keyCount(card) !== 4) return undefined;
+        const { token, brand, last4, authCode } = card;
+        if (!str(token, TOKEN_RE) || typeof brand !== 'string' || !BRANDS.has(brand) || !str(last4, LAST4_RE) || !str(authCode, AUTH_RE)) return undefined;
+        return { sale, tender, amount, card: { token, brand, last4, authCode } };
+      }
+      if (tender === 'account') {
+        const customer = b.customer;
+        if (n !== 4 || !str(customer, ENTITY_RE)) return undefined;
+        return { sale, tender, amount, customer };
+      }
+      if (tender === 'voucher') {
+        const voucher = b.voucher;
+        if (n !== 4 || !str(voucher, VOUCHER_RE)) return undefined;
+        return { sale, tender, amount, voucher };
+      }
+      return undefined;
+    }
+    case 'sale.refunded': {
+      const { sale, amount, tender, customer, voucher, reason } = b;
+      if (n !== 4 + (customer === undefined ? 0 : 1) + (voucher === undefined ? 0 : 1)) return undefined;
+      if (!ulid(sale) || !pos(amount) || typeof tender !== 'string' || !TENDER_SET.has(tender) || !text(reason)) return undefined;
+      if (customer !== undefined && !str(customer, ENTITY_RE)) return undefined;
+      if (voucher !== undefined && !str(voucher, VOUCHER_RE)) return undefined;
+      const out: Obj = { sale, amount, tender };
+      if (customer !== undefined) out.customer = customer;
+      if (voucher !== undefined) out.voucher = voucher;
+      out.reason = reason;
+      return out;
+    }
+    case 'sale.voided': {
+      const { sale, reason } = b;
+      if (n !== 2 || !ulid(sale) || !text(reason)) return undefined;
+      return { sale, reason };
+    }
+    case 'balance.delta': {
+      const { customer, delta, reason, sale, note } = b;
+      if (n !== 3 + (sale === undefined ? 0 : 1) + (note === undefined ? 0 : 1)) return undefined;
+      if (!str(customer, ENTITY_RE) || !Number.isSafeInteger(delta) || delta === 0 || typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
+      if (sale !== undefined && !ulid(sale)) return undefined;
+      if (note !== undefined && !text(note)) return undefined;
+      const out: Obj = { customer, delta, reason };
+      if (sale !== undefined) out.sale = sale;
+      if (note !== undefined) out.note = note;
+      return out;
+    }
+    case 'voucher.issued': {
+      const { voucher, amount, reason, sale } = b;
+      if (n !== (sale === undefined ? 3 : 4)) return undefined;
+      if (!str(voucher, VOUCHER_RE) || !pos(amount) || typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
+      if (sale !== undefined && !ulid(sale)) return undefined;
+      return sale === undefined ? { voucher, amount, reason } : { voucher, amount, reason, sale };
+    }
+    case 'voucher.redeemed': {
+      const { voucher, amount, sale } = b;
+      if (n !== (sale === undefined ? 2 : 3)) return undefined;
+      if (!str(voucher, VOUCHER_RE) || !pos(amount)) return undefined;
+      if (sale !== undefined && !ulid(sale)) return undefined;
+      return sale === undefined ? { voucher, amount } : { voucher, amount, sale };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The fast path of `parseEvent`: the same event, or undefined (then the full path decides). */
+function fastEvent(raw: unknown): TillEvent | undefined {
+  if (!plain(raw) || keyCount(raw) !== 9) return undefined;
+  const { id, type, v, store, terminal, seq, time, prev } = raw;
+  if (v !== EVENT_SCHEMA_VERSION || typeof type !== 'string' || !isUpstreamType(type)) return undefined;
+  if (!ulid(id) || !str(store, ENTITY_RE) || !str(terminal, ENTITY_RE) || !pos(seq) || !nonNeg(time)) return undefined;
+  if (typeof prev !== 'string' || !HASH_RE.test(prev)) return undefined; // key prev: exempt from the card guard
+  const body = fastBody(type, raw.body);
+  if (body === undefined) return undefined;
+  const event = { id, type, v, store, terminal, seq, time, prev, body } as TillEvent;
+  try {
+    checkEventConsistency(event);
+  } catch {
+    return undefined;
+  }
+  return event;
 }
