@@ -450,6 +450,14 @@ export class EventLog {
     }
   }
 
+  /**
+   * [seq, bytes] pages only: no decoding, no hashing (upload needs just the
+   * stored bytes). Same paging as `read`.
+   */
+  readBytes(from: number, opts: { to?: number; pageSize?: number } = {}): AsyncGenerator<Array<[number, Uint8Array]>> {
+    return this.readRaw(from, opts);
+  }
+
   /** Decoded events only (no hashing), for folding history fast (rebuild). */
   async *readEvents(from: number, opts: { to?: number; pageSize?: number } = {}): AsyncGenerator<TillEvent[]> {
     for await (const page of this.readRaw(from, opts)) yield page.map(([, bytes]) => decodeTrusted<TillEvent>(bytes));

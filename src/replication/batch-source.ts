@@ -4,7 +4,7 @@
  * alone). One LevelDB iterator serves all batches of a run.
  */
 import { TillsyncError } from '../errors.ts';
-import type { EventLog, LoggedEvent } from '../events/event-log.ts';
+import type { EventLog } from '../events/event-log.ts';
 
 export interface UploadBatch {
   from: number;
@@ -14,8 +14,8 @@ export interface UploadBatch {
 }
 
 export class BatchSource {
-  private readonly it: AsyncGenerator<LoggedEvent[]>;
-  private page: LoggedEvent[] = [];
+  private readonly it: AsyncGenerator<Array<[number, Uint8Array]>>;
+  private page: Array<[number, Uint8Array]> = [];
   private at = 0;
   private expect: number;
 
@@ -27,7 +27,7 @@ export class BatchSource {
     private readonly maxBytes: number,
   ) {
     this.expect = from;
-    this.it = log.read(from, { to, pageSize: maxEvents });
+    this.it = log.readBytes(from, { to, pageSize: maxEvents });
   }
 
   async next(): Promise<UploadBatch | undefined> {
@@ -43,19 +43,19 @@ export class BatchSource {
         this.at = 0;
         continue;
       }
-      const rec = this.page[this.at]!;
-      if (events.length > 0 && bytes + rec.bytes.byteLength > this.maxBytes) break;
-      if (rec.seq !== this.expect) {
-        throw new TillsyncError('LOG_CORRUPTED', `upload expected seq ${this.expect}, the log holds ${rec.seq}`, {
-          details: { expected: this.expect, found: rec.seq },
+      const [seq, recBytes] = this.page[this.at]!;
+      if (events.length > 0 && bytes + recBytes.byteLength > this.maxBytes) break;
+      if (seq !== this.expect) {
+        throw new TillsyncError('LOG_CORRUPTED', `upload expected seq ${this.expect}, the log holds ${seq}`, {
+          details: { expected: this.expect, found: seq },
         });
       }
       this.expect++;
       this.at++;
-      if (events.length === 0) from = rec.seq;
-      to = rec.seq;
-      events.push(rec.bytes);
-      bytes += rec.bytes.byteLength;
+      if (events.length === 0) from = seq;
+      to = seq;
+      events.push(recBytes);
+      bytes += recBytes.byteLength;
     }
     return events.length > 0 ? { from, to, events, bytes } : undefined;
   }
