@@ -254,7 +254,7 @@ class CanonicalReader {
         break;
       }
     }
-    if (ascii) return asciiString(b, start, end);
+    if (ascii) return n <= SHORT ? shortString(b, start, end) : asciiString(b, start, end);
     // TextDecoder drops a leading BOM: let the slow path judge such strings.
     if (n >= 3 && b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf) return NOT_SURE;
     return wellFormedUtf8(b, start, end) ? b.toString('utf8', start, end) : NOT_SURE;
@@ -294,7 +294,7 @@ class CanonicalReader {
       if (end > b.length) return NOT_SURE;
       for (let j = start; j < end; j++) if (b[j]! >= 0x80) return NOT_SURE;
       if (prevStart >= 0 && !sortsAfter(b, prevStart, prevEnd, start, end)) return NOT_SURE;
-      const key = asciiString(b, start, end);
+      const key = len <= SHORT ? shortString(b, start, end) : asciiString(b, start, end);
       if (key === '__proto__') return NOT_SURE;
       this.pos = end;
       prevStart = start;
@@ -305,6 +305,37 @@ class CanonicalReader {
     }
     return out;
   }
+}
+
+/** Strings up to this many bytes go through `shortString`'s cache (keys, enums, ids...). */
+const SHORT = 16;
+const SHORT_SLOTS = 4096;
+const shortCache: Array<string | undefined> = new Array<string | undefined>(SHORT_SLOTS).fill(undefined);
+
+/**
+ * Bytes known to be ASCII, at most SHORT of them, as a string; the same string
+ * object is handed out again for the same bytes while it stays in its cache slot
+ * (keys and small values repeat across events: no allocation, less GC).
+ */
+function shortString(b: Buffer, start: number, end: number): string {
+  const n = end - start;
+  let h = n;
+  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
+  const slot = (h ^ (h >>> 13)) & (SHORT_SLOTS - 1);
+  const hit = shortCache[slot];
+  if (hit !== undefined && hit.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (hit.charCodeAt(i) !== b[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  const s = asciiString(b, start, end);
+  shortCache[slot] = s;
+  return s;
 }
 
 /** Bytes known to be ASCII as a string (short ones without a native call). */
@@ -379,17 +410,24 @@ function vouchersOf(e: TillEvent): string[] {
 export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, events: readonly IncomingEvent[]): Promise<UploadResponse> {
   const { storage } = ctx;
   const { store, terminal } = cred;
-  const [storeRec, hw] = await Promise.all([storage.getStore(store), storage.getHighWater(store, terminal)]);
+  // Reads that do not depend on each other go to storage together (each await
+  // is a round trip to the storage thread, all of them under the store's lock).
+  const ids = new Array<string>(events.length);
+  for (let i = 0; i < events.length; i++) ids[i] = events[i]!.event.id;
+  const [storeRec, hw, refs, tx] = await Promise.all([
+    storage.getStore(store),
+    storage.getHighWater(store, terminal),
+    storage.getEventRefs(store, ids),
+    StoreTx.begin(ctx, store),
+  ]);
   if (!storeRec) throw new TillsyncError('STORE_NOT_FOUND', `store ${store} does not exist`);
-  const refs = await storage.getEventRefs(store, events.map((e) => e.event.id));
 
-  const tx = await StoreTx.begin(ctx, store);
   const ledger = new ValueLedger(tx);
   const newEvents = events.filter((e) => e.event.seq > hw.seq);
   const customerIds = [...new Set(newEvents.flatMap((e) => customersOf(e.event)))];
-  const known = await storage.getCustomers(store, customerIds);
+  // Balances are loaded (and their slots made) before vouchers, as before: the order of the feed changes.
+  const [known] = await Promise.all([storage.getCustomers(store, customerIds), ledger.load('balance', customerIds)]);
   const knownCustomers = new Set(customerIds.filter((_, i) => known[i] !== undefined));
-  await ledger.load('balance', customerIds);
   await ledger.load('voucher', newEvents.flatMap((e) => vouchersOf(e.event)));
 
   const res: UploadResponse = { ackSeq: hw.seq, accepted: 0, duplicates: 0, quarantined: 0, conflicts: [] };
