@@ -80,10 +80,17 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<Enviro
   const cloudUrl = typeof addr === 'object' && addr ? `http://127.0.0.1:${addr.port}` : String(addr);
   const admin = <T>(method: string, path: string, body?: unknown) => adminRequest<T>(cloudUrl, adminToken, method, path, body);
   const agents: TerminalAgent[] = [];
+  // Best effort in order (agents, then the cloud, then its storage): a failing
+  // step is reported and the next one still runs, so nothing is left open.
   const stop = async (): Promise<void> => {
-    for (const a of agents.splice(0)) await a.stop().catch(() => {});
-    await cloud.close();
-    await storage.close();
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ...agents.splice(0).map((a): [string, () => Promise<unknown>] => [`terminal ${a.terminal.terminal}`, () => a.stop()]),
+      ['cloud server', () => cloud.close()],
+      ['cloud storage', () => storage.close()],
+    ];
+    for (const [name, step] of steps) {
+      await step().catch((err: unknown) => console.error(`tillsync: stopping ${name}: ${err instanceof Error ? err.message : String(err)}`));
+    }
   };
 
   try {

@@ -41,8 +41,8 @@ async function npmStart(dir: string): Promise<Started> {
   return { child, cloud, pages, output };
 }
 
-async function ctrlC(child: ChildProcess): Promise<number | null> {
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+async function ctrlC(child: ChildProcess): Promise<string> {
+  const exited = new Promise<string>((r) => child.once('exit', (code, signal) => r(`code ${code} signal ${signal}`)));
   process.kill(-child.pid!, 'SIGINT');
   const code = await exited;
   // Nothing of the group may be left running.
@@ -87,11 +87,11 @@ t.test('npm start runs the demo and stops cleanly on Ctrl-C', async (t) => {
     const r = (await (await fetch(`${first.cloud}/v1/admin/stores/demo-store/events?terminal=till-1&from=1&limit=10`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { events: Array<{ event: { type: string } }> };
     return r.events.some((e) => e.event.type === 'sale.completed');
   }, 30_000);
-  t.equal(await ctrlC(first.child), 0, 'exit code 0 on Ctrl-C');
+  t.equal(await ctrlC(first.child), 'code 0 signal null', `exit code 0 on Ctrl-C (${first.output.slice(-3).join(' | ')})`);
 
   const second = await npmStart(dir);
   t.teardown(() => { try { process.kill(-second.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
   t.match(second.output.join('\n'), /reused/);
   t.equal((await fetch(second.pages[1]!)).status, 200);
-  t.equal(await ctrlC(second.child), 0);
+  t.equal(await ctrlC(second.child), 'code 0 signal null', `second exit (${second.output.slice(-3).join(' | ')})`);
 });
