@@ -118,8 +118,9 @@ export function build(opts: BuildOptions): FastifyInstance {
   app.post('/v1/events', { config: { auth: 'terminal' } }, async (req, reply) => {
     const cred = credentialOf(req);
     const format = (req.headers['content-type'] ?? '').startsWith(MSGPACK) ? 'msgpack' : 'json';
-    const events = decodeUpload(req.body, format, cred);
-    const res = await locks.run(cred.store, () => applyUpload(ctx, cred, events));
+    // Decode inside the store's lock: batches waiting for it then hold only their
+    // raw bytes, not a decoded copy of every event (cloud memory with many terminals).
+    const res = await locks.run(cred.store, () => applyUpload(ctx, cred, decodeUpload(req.body, format, cred)));
     return send(req, reply, res);
   });
 
