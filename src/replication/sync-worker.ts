@@ -17,11 +17,11 @@
  */
 import { TillsyncError, type ErrorCode } from '../errors.ts';
 import type { EventLog } from '../events/event-log.ts';
+import { folderBytes } from '../events/level-util.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import type { CloudError } from './cloud-error.ts';
 import { DownloadLoop, type DownloadOptions, type DownloadResult } from './download-loop.ts';
 import { LocalMode, type LocalModeRequest, type LocalModeSetting } from './local-mode.ts';
-import { folderBytes } from './log-size.ts';
 import type { ServerMessage } from './protocol.ts';
 import { RetryLoop, type PassContext } from './retry-loop.ts';
 import { StreamLink } from './stream-link.ts';

@@ -17,13 +17,10 @@
  * A SIGKILL after 2 leaves unreachable records below the base; the next cleanup
  * (or `resumeCleanup` on open) deletes them. Before 2, nothing changed.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { EventLog } from '../events/event-log.ts';
-import { seqKey } from '../events/level-util.ts';
+import { folderBytes, seqKey } from '../events/level-util.ts';
+import { ACK_META_KEY } from '../replication/upload-loop.ts';
 import type { TerminalViews } from '../projections/terminal-views.ts';
-
-export const ACK_META_KEY = 'ackSeq';
 
 export interface CleanupReport {
   /** Events removed from the terminal. */
@@ -38,15 +35,6 @@ export interface CleanupReport {
   keptUnacknowledged: number;
   /** The cut stopped here: the first event too young or unacknowledged (0: none). */
   stoppedAt: number;
-}
-
-export async function folderBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const name of await readdir(dir)) {
-    const s = await stat(join(dir, name)).catch(() => undefined);
-    if (s?.isFile()) total += s.size;
-  }
-  return total;
 }
 
 export async function readAckSeq(log: EventLog): Promise<number> {
