@@ -1,0 +1,126 @@
+/**
+ * `parseEvent` and `parseDraft` run a hand-written fast path before the zod
+ * schemas. The fast path must be invisible: for every input, valid or not,
+ * the result is the same value with the same key order (so the canonical bytes
+ * and hashes are the same), or the same error code. Seeded random mutations of
+ * fixture events (every event type) compared against the schema-only paths.
+ */
+import t from 'tap';
+import { monotonicFactory } from 'ulid';
+import { GENESIS_HASH } from '../../src/events/codec.ts';
+import type { EventDraft } from '../../src/events/event-types.ts';
+import { fullPathsForTests, parseDraft, parseEvent } from '../../src/events/validate.ts';
+import { generateCatalog } from '../../src/fixtures/catalog.ts';
+import { generateCustomers, generateVouchers } from '../../src/fixtures/customers.ts';
+import { createRng, seedFromEnv, type Rng } from '../../src/fixtures/prng.ts';
+import { generateSales, saleToDrafts } from '../../src/fixtures/sales.ts';
+
+type Outcome = { ok: true; json: string } | { ok: false; code: string };
+
+function outcome(fn: () => unknown): Outcome {
+  try {
+    return { ok: true, json: JSON.stringify(fn()) };
+  } catch (err) {
+    return { ok: false, code: String((err as { code?: unknown }).code ?? 'NOT_A_TILLSYNC_ERROR') };
+  }
+}
+
+/** Drafts of every upstream type: fixture sales (all tenders) plus the rest by hand. */
+function sampleDrafts(seed: number): EventDraft[] {
+  const catalog = generateCatalog({ seed, items: 300 });
+  const customers = generateCustomers({ seed: seed + 1, count: 50 });
+  const vouchers = generateVouchers({ seed: seed + 2, count: 20 });
+  const ulid = monotonicFactory();
+  const drafts = [...generateSales({ seed: seed + 3, catalog, customers, vouchers, count: 60 })].flatMap((s) => saleToDrafts(s, ulid()));
+  const sale = drafts[0]!.id ?? ulid();
+  drafts.push(
+    { type: 'sale.refunded', body: { sale, amount: 500, tender: 'account', customer: 'c-1', reason: 'damaged' } },
+    { type: 'sale.refunded', body: { sale, amount: 500, tender: 'voucher', voucher: 'V-1234', reason: 'returned' } },
+    { type: 'sale.voided', body: { sale, reason: 'mistake' } },
+    { type: 'balance.delta', body: { customer: 'c-1', delta: -250, reason: 'adjustment', note: 'goodwill' } },
+    { type: 'voucher.issued', body: { voucher: 'V-9999', amount: 1000, reason: 'refund', sale } },
+    { type: 'voucher.redeemed', body: { voucher: 'V-9999', amount: 400 } },
+    { type: 'sale.completed', body: { currency: 'USD', lines: [{ item: 'i1', name: 'Tea', qty: 1, unitPrice: 100, discount: 0, tax: 0 }], subtotal: 100, discount: 0, tax: 0, total: 100 }, id: ulid(), time: 1_700_000_000_000 },
+  );
+  return drafts;
+}
+
+const REPLACEMENTS: ReadonlyArray<(rng: Rng) => unknown> = [
+  () => -1, () => 0, () => 1.5, () => 2 ** 53, () => Number.NaN, () => '12', () => '', () => null, () => true,
+  () => ({}), () => [], () => '4111111111111111', () => '4111 1111 1111 1111', () => '123', () => 'x'.repeat(300),
+  () => '01HZX3K8Q9V7D2M4N6P8R0S2T4', () => 'cash', () => 'visa', () => 'refund', () => 'USD',
+  (rng) => rng.int(-1000, 100_000), () => ({ a: { b: { c: { d: { e: { f: { g: { h: { i: { j: { k: { l: 1 } } } } } } } } } } } }),
+];
+
+/** Every [parent, key] inside `value` (objects and arrays), the root's own keys included. */
+function slots(value: unknown, out: Array<[Record<string, unknown>, string]> = []): Array<[Record<string, unknown>, string]> {
+  if (value === null || typeof value !== 'object') return out;
+  for (const k of Object.keys(value)) {
+    out.push([value as Record<string, unknown>, k]);
+    slots((value as Record<string, unknown>)[k], out);
+  }
+  return out;
+}
+
+function mutate(value: Record<string, unknown>, rng: Rng): void {
+  const all = slots(value);
+  const [parent, key] = all.length > 0 ? rng.pick(all) : [value, 'type'];
+  const op = rng.int(0, 5);
+  if (op === 0) delete parent[key];
+  else if (op === 1) parent[rng.pick(['extra', '__proto__', 'constructor', 'note', 'customer', 'voucher', 'sale', 'id', 'time'])] = rng.pick(REPLACEMENTS)(rng);
+  else parent[key] = rng.pick(REPLACEMENTS)(rng);
+}
+
+const seed = seedFromEnv();
+t.comment(`seed ${seed} (replay: SEED=${seed})`);
+
+t.test('parseDraft: fast path and schema path agree on valid and mutated drafts', async (t) => {
+  const rng = createRng(seed);
+  const drafts = sampleDrafts(seed);
+  let accepted = 0;
+  let refused = 0;
+  let mismatches = 0;
+  for (let i = 0; i < 3000; i++) {
+    const draft = structuredClone(rng.pick(drafts)) as unknown as Record<string, unknown>;
+    const rounds = i % 4 === 0 ? 0 : rng.int(1, 3);
+    for (let r = 0; r < rounds; r++) mutate(draft, rng);
+    const fast = outcome(() => parseDraft(structuredClone(draft) as never));
+    const full = outcome(() => fullPathsForTests.parseDraft(structuredClone(draft) as never));
+    if (JSON.stringify(fast) !== JSON.stringify(full)) {
+      mismatches++;
+      if (mismatches <= 5) t.fail('fast and schema paths differ', { draft: JSON.stringify(draft), fast, full });
+    }
+    if (full.ok) accepted++;
+    else refused++;
+  }
+  t.equal(mismatches, 0, 'no input where they differ');
+  t.ok(accepted > 750, `valid drafts exercised (${accepted})`);
+  t.ok(refused > 750, `invalid drafts exercised (${refused})`);
+});
+
+t.test('parseEvent: fast path and schema path agree on valid and mutated events', async (t) => {
+  const rng = createRng(seed + 1);
+  const events = sampleDrafts(seed).map((d, i) => ({
+    id: d.id ?? '01HZX3K8Q9V7D2M4N6P8R0S2T4', type: d.type, v: 1, store: 's1', terminal: 't1', seq: i + 1,
+    time: d.time ?? 1_700_000_000_000, prev: GENESIS_HASH, body: d.body,
+  }));
+  let accepted = 0;
+  let refused = 0;
+  let mismatches = 0;
+  for (let i = 0; i < 3000; i++) {
+    const event = structuredClone(rng.pick(events)) as unknown as Record<string, unknown>;
+    const rounds = i % 4 === 0 ? 0 : rng.int(1, 3);
+    for (let r = 0; r < rounds; r++) mutate(event, rng);
+    const fast = outcome(() => parseEvent(structuredClone(event)));
+    const full = outcome(() => fullPathsForTests.parseEvent(structuredClone(event)));
+    if (JSON.stringify(fast) !== JSON.stringify(full)) {
+      mismatches++;
+      if (mismatches <= 5) t.fail('fast and schema paths differ', { event: JSON.stringify(event), fast, full });
+    }
+    if (full.ok) accepted++;
+    else refused++;
+  }
+  t.equal(mismatches, 0, 'no input where they differ');
+  t.ok(accepted > 750, `valid events exercised (${accepted})`);
+  t.ok(refused > 750, `invalid events exercised (${refused})`);
+});
