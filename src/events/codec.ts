@@ -12,10 +12,13 @@
  *   guarded by the hash chain, not by these limits.
  *
  * Encoder/Decoder instances are reused (much faster than the bare functions).
+ * `encodeCanonical` writes with the faster canonical-writer.ts when it can and
+ * with the library's sorting encoder otherwise: the same bytes either way.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Decoder, DecodeError, Encoder } from '@msgpack/msgpack';
 import { TillsyncError } from '../errors.ts';
+import { writeCanonical } from './canonical-writer.ts';
 import { assertSafeShape } from './validate.ts';
 
 export const LIMITS = {
@@ -32,8 +35,13 @@ const canonicalEncoder = new Encoder({ sortKeys: true, ignoreUndefined: true });
 const untrustedDecoder = new Decoder(LIMITS);
 const trustedDecoder = new Decoder();
 
+/**
+ * The canonical bytes of `value`. Usually a view of a shared slab
+ * (canonical-writer.ts): read it, store it, keep it; never transfer or detach
+ * its `.buffer`, which other values share.
+ */
 export function encodeCanonical(value: unknown): Uint8Array {
-  return canonicalEncoder.encode(value);
+  return writeCanonical(value) ?? canonicalEncoder.encode(value);
 }
 
 export function decodeTrusted<T = unknown>(bytes: Uint8Array): T {
@@ -60,6 +68,7 @@ export function decodeUntrusted(bytes: Uint8Array, limits?: { maxBytes?: number;
   return value;
 }
 
+/** SHA-256 as lowercase hex, in one native call (no Hash object per event). */
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return hash('sha256', bytes, 'hex');
 }
