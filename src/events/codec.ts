@@ -36,9 +36,10 @@ const untrustedDecoder = new Decoder(LIMITS);
 const trustedDecoder = new Decoder();
 
 /**
- * The canonical bytes of `value`. Usually a view of a shared slab
- * (canonical-writer.ts): read it, store it, keep it; never transfer or detach
- * its `.buffer`, which other values share.
+ * The canonical bytes of `value`. Usually a view of a shared 64 KiB slab
+ * (canonical-writer.ts): never transfer or detach its `.buffer`, which other
+ * values share, and `slice()` a copy of anything small kept for long (a kept
+ * view keeps its whole slab alive).
  */
 export function encodeCanonical(value: unknown): Uint8Array {
   return writeCanonical(value) ?? canonicalEncoder.encode(value);
