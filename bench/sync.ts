@@ -12,9 +12,11 @@
  *     flight) to a bare fastify route that writes them as received into one
  *     chained LevelDB batch (sync) per request. Target ≥ 0.5× the baseline.
  * (b) 50 terminals × 20k events (× --scale), one store, all reconnecting at
- *     once (one terminal process hosting 50 Terminals + SyncWorkers): aggregate
- *     events/s and the time until every cursor is acknowledged. Baseline: the
- *     raw sender for the same 50 logs at once.
+ *     once: aggregate events/s and the time until every cursor is acknowledged.
+ *     The terminals run in 10 child processes of 5 (a real terminal is its own
+ *     process; 50 in one process measured that process's heap), all opened
+ *     before the clock starts and released at once. Baseline: the raw sender
+ *     for the same 50 logs at once, in the same process layout.
  * (c) autocannon against POST /v1/events (10 connections, 5 s, batches of 1000
  *     events as the worker sends them; terminals of (b)):
  *     - duplicates: each connection resends one already stored batch of its
@@ -23,7 +25,11 @@
  *       its own terminals (every request commits 1000 new events).
  *     requests/s and p99 latency; no baseline (autocannon shares the 2 cores).
  * (d) peak RSS (VmHWM from /proc/<pid>/status) of the cloud and the terminal
- *     process during (a) and (b). Target ≤ 300 MB each.
+ *     process during (a) and (b); for (b) the largest of the terminal
+ *     processes (each hosting 5 terminals). Target ≤ 300 MB each.
+ * The progress lines also give each side's CPU time per event during the
+ * sync (user + system, all threads, from /proc/<pid>/stat): on 2 cores the
+ * sum of both sides bounds the end-to-end rate.
  *
  * Each run gets a fresh cloud folder and a fresh copy of the pristine terminal
  * folders (built once per bench invocation).
@@ -48,6 +54,8 @@ const TOOLS = join(dirname(fileURLToPath(import.meta.url)), 'tools');
 const STORE = 'bench-store';
 const ONE_EVENTS = 1_000_000;
 const MANY_TERMINALS = 50;
+/** Terminals per terminal process in (b): 10 processes of 5 (2 cores; a real terminal is its own process). */
+const TERMINALS_PER_PROCESS = 5;
 const MANY_EVENTS = 20_000;
 const RSS_LIMIT_MB = 300;
 const CANNON_CONNECTIONS = 10;
@@ -161,36 +169,77 @@ export interface SyncRun {
   ms: number;
   events: number;
   cloudMb: number;
+  /** The largest peak RSS of the terminal processes, and how many terminals that process hosted. */
   terminalMb: number;
+  terminalsInPeak: number;
+  /** CPU time (user + system, all threads) during the sync, per event: the cloud, and all terminal processes together. */
+  cloudCpuUs: number;
+  terminalCpuUs: number;
 }
 
-/** One sync-up in child processes; `execArgv` adds node flags to them (e.g. --cpu-prof, see tools/profile-sync.ts). */
+/** CPU time (user + system, all threads) of a live process so far, in ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[11], [12] = utime, stime (fields 14 and 15 of proc(5)), in clock ticks (100 Hz on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * One sync-up in child processes; `execArgv` adds node flags to them (e.g.
+ * --cpu-prof, see tools/profile-sync.ts). The terminals are spread over
+ * `ceil(terminals / perProcess)` terminal processes (a real terminal is its own
+ * process; 50 Terminals + SyncWorkers in one process measure that process, not
+ * a terminal). Every process opens its terminals first; the clock starts when
+ * all of them are told to go at once and stops when the last one is done.
+ */
 export async function syncUp(
   mode: 'worker' | 'raw',
   root: string,
   pristine: Array<{ dir: string; terminal: string }>,
   fx: Fixtures,
   execArgv: { cloud?: string[]; terminal?: string[] } = {},
+  perProcess = Number.MAX_SAFE_INTEGER,
 ): Promise<SyncRun> {
   const cloudDir = join(root, `cloud-${mode}`);
   const copies = pristine.map((p) => ({ ...p, dir: join(root, `term-${p.terminal}`) }));
   await Promise.all(copies.map((c, i) => cp(pristine[i]!.dir, c.dir, { recursive: true })));
+  const groups: Array<typeof copies> = [];
+  for (let i = 0; i < copies.length; i += perProcess) groups.push(copies.slice(i, i + perProcess));
   const cloud = forkTs('sync-cloud.ts', [mode === 'worker' ? 'real' : 'raw', cloudDir], execArgv.cloud);
-  const term = forkTs('sync-terminal.ts', [], execArgv.terminal);
+  const terms = groups.map(() => forkTs('sync-terminal.ts', [], execArgv.terminal));
   try {
     const setup: CloudSetup = { ...fx.setup, terminals: pristine.map((p) => p.terminal) };
     const started = await ask<Extract<CloudReply, { port: number }>>(cloud, { setup }, 'cloud start');
-    const job: TerminalJob = {
-      mode,
-      baseUrl: `http://127.0.0.1:${started.port}`,
-      terminals: copies.map((c) => ({ dir: c.dir, store: STORE, terminal: c.terminal, token: started.tokens[c.terminal] ?? '' })),
+    await Promise.all(
+      terms.map((term, g) => {
+        const job: TerminalJob = {
+          mode,
+          baseUrl: `http://127.0.0.1:${started.port}`,
+          terminals: groups[g]!.map((c) => ({ dir: c.dir, store: STORE, terminal: c.terminal, token: started.tokens[c.terminal] ?? '' })),
+        };
+        return ask<TerminalReply>(term, { open: job }, 'terminal open');
+      }),
+    );
+    const pids = [cloud.pid!, ...terms.map((t) => t.pid!)];
+    const cpu0 = await Promise.all(pids.map(cpuMs));
+    const t0 = performance.now();
+    const results = await Promise.all(terms.map((term) => ask<Extract<TerminalReply, { done: unknown }>>(term, { go: true }, 'sync')));
+    const ms = performance.now() - t0;
+    const cpu1 = await Promise.all(pids.map(cpuMs));
+    const events = results.reduce((a, r) => a + r.done.events, 0);
+    const perEventUs = (i: number): number => ((cpu1[i]! - cpu0[i]!) * 1000) / events;
+    let terminalCpuUs = 0;
+    for (let i = 1; i < pids.length; i++) terminalCpuUs += perEventUs(i);
+    const [cloudMb, ...termMbs] = await Promise.all(pids.map(peakRssMb));
+    let peak = 0;
+    for (let g = 1; g < termMbs.length; g++) if (termMbs[g]! > termMbs[peak]!) peak = g;
+    return {
+      ms, events, cloudMb: cloudMb!, terminalMb: termMbs[peak]!, terminalsInPeak: groups[peak]!.length,
+      cloudCpuUs: perEventUs(0), terminalCpuUs,
     };
-    await ask<TerminalReply>(term, { open: job }, 'terminal open');
-    const res = await ask<Extract<TerminalReply, { done: unknown }>>(term, { go: true }, 'sync');
-    const [cloudMb, terminalMb] = await Promise.all([peakRssMb(cloud.pid!), peakRssMb(term.pid!)]);
-    return { ...res.done, cloudMb, terminalMb };
   } finally {
-    await Promise.all([stopChild(term), stopChild(cloud)]);
+    await Promise.all([...terms.map(stopChild), stopChild(cloud)]);
     await Promise.all([rm(cloudDir, { recursive: true, force: true }), ...copies.map((c) => rm(c.dir, { recursive: true, force: true }))]);
   }
 }
@@ -310,11 +359,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       s.oneTermMb.push(a.terminalMb);
       opts.log(
         `run ${r}/${opts.runs} (a) ${a.events} events: worker ${Math.round(s.oneReal.at(-1)!)} ev/s (${(a.ms / 1000).toFixed(1)} s), ` +
-          `raw ${Math.round(s.oneRaw.at(-1)!)} ev/s; peak RSS cloud ${a.cloudMb.toFixed(0)} MB, terminal ${a.terminalMb.toFixed(0)} MB`,
+          `raw ${Math.round(s.oneRaw.at(-1)!)} ev/s; peak RSS cloud ${a.cloudMb.toFixed(0)} MB, terminal ${a.terminalMb.toFixed(0)} MB; ` +
+          `CPU per event cloud ${a.cloudCpuUs.toFixed(1)} µs, terminal ${a.terminalCpuUs.toFixed(1)} µs (raw: ${aRaw.cloudCpuUs.toFixed(1)} / ${aRaw.terminalCpuUs.toFixed(1)} µs)`,
       );
 
-      const b = await syncUp('worker', root, many, fx);
-      const bRaw = await syncUp('raw', root, many, fx);
+      const b = await syncUp('worker', root, many, fx, {}, TERMINALS_PER_PROCESS);
+      const bRaw = await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS);
       s.manyReal.push(perSecond(b.events, b.ms));
       s.manyRaw.push(perSecond(bRaw.events, bRaw.ms));
       s.manySecs.push(b.ms / 1000);
@@ -322,7 +372,8 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       s.manyTermMb.push(b.terminalMb);
       opts.log(
         `run ${r}/${opts.runs} (b) ${MANY_TERMINALS}×${manyEvents}: worker ${Math.round(s.manyReal.at(-1)!)} ev/s (all acked in ${(b.ms / 1000).toFixed(1)} s), ` +
-          `raw ${Math.round(s.manyRaw.at(-1)!)} ev/s; peak RSS cloud ${b.cloudMb.toFixed(0)} MB, terminals ${b.terminalMb.toFixed(0)} MB`,
+          `raw ${Math.round(s.manyRaw.at(-1)!)} ev/s; peak RSS cloud ${b.cloudMb.toFixed(0)} MB, largest terminal process ${b.terminalMb.toFixed(0)} MB ` +
+          `(${b.terminalsInPeak} terminals); CPU per event cloud ${b.cloudCpuUs.toFixed(1)} µs, terminals ${b.terminalCpuUs.toFixed(1)} µs`,
       );
 
       const c = await cannon(root, many, fx, cannonBatch);
@@ -354,7 +405,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (a)` }, s.oneCloudMb),
       rowFromSamples({ ...rss, case: `(d) peak RSS terminal during (a)` }, s.oneTermMb),
       rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (b)` }, s.manyCloudMb),
-      rowFromSamples({ ...rss, case: `(d) peak RSS terminal process (${MANY_TERMINALS} terminals) during (b)` }, s.manyTermMb),
+      rowFromSamples({ ...rss, case: `(d) peak RSS largest terminal process (${TERMINALS_PER_PROCESS} terminals each) during (b)` }, s.manyTermMb),
     ];
   });
 }
