@@ -13,7 +13,10 @@
  *   /v1/admin/...              back office (admin-routes.ts) admin token
  *
  * Auth runs in `onRequest`, before any body is read: an unauthenticated client
- * cannot make the server parse anything. Each route declares its auth in
+ * cannot make the server parse anything. Upload bodies are then admitted by a
+ * byte budget before they are read (body-budget.ts: past it they wait unread,
+ * so memory stays bounded however many terminals upload at once) and decoded
+ * in worker threads (decode-pool.ts) outside their store's lock. Each route declares its auth in
  * `config.auth`; `routeTable(app)` lists every route with it (the tenant
  * isolation test walks this table).
  */
@@ -31,6 +34,9 @@ import { StoreLocks } from './store-locks.ts';
 import type { ServerContext } from './store-tx.ts';
 import { storeDigest } from './store-digest.ts';
 import { STREAM_PATH, StreamHub } from './stream.ts';
+import { BodyBudget } from './body-budget.ts';
+import { DecodePool } from './decode-pool.ts';
+import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from './wire.ts';
 
@@ -49,11 +55,18 @@ export interface BuildOptions {
   heartbeatMs?: number;
   clock?: Clock;
   logger?: FastifyServerOptions['logger'];
+  /** Worker threads decoding upload batches (phase 1) off the main thread; 0 decodes on it. Default 1. */
+  decodeWorkers?: number;
+  /** Upload body bytes held at once (admitted, decoding, waiting for a store's lock); more wait unread. Default 16 MiB. */
+  uploadBytesInFlight?: number;
 }
+
+const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
 const hubs = new WeakMap<FastifyInstance, StreamHub>();
+const pools = new WeakMap<FastifyInstance, DecodePool>();
 
 /** Every route of the app with its auth kind (HEAD routes fastify adds are left out). */
 export function routeTable(app: FastifyInstance): RouteEntry[] {
@@ -62,6 +75,11 @@ export function routeTable(app: FastifyInstance): RouteEntry[] {
 /** The WebSocket hub of an app (tests read its connection count). */
 export function streamHub(app: FastifyInstance): StreamHub | undefined {
   return hubs.get(app);
+}
+
+/** The upload decode pool of an app (tests crash its workers and count them). */
+export function decodePool(app: FastifyInstance): DecodePool | undefined {
+  return pools.get(app);
 }
 
 /** The terminal credential of a request that passed terminal auth. */
@@ -74,6 +92,11 @@ export function credentialOf(req: FastifyRequest): CredentialRecord {
 const digits = z.string().regex(/^\d{1,15}$/);
 const feedQuery = z.strictObject({ since: digits.optional(), limit: digits.optional() });
 const emptyQuery = z.strictObject({});
+
+/** The connection of a request is closed: nobody is waiting for its answer. */
+function gone(req: FastifyRequest): boolean {
+  return req.raw.socket?.destroyed === true;
+}
 
 export function build(opts: BuildOptions): FastifyInstance {
   const app = fastify({
@@ -115,13 +138,36 @@ export function build(opts: BuildOptions): FastifyInstance {
 
   app.get('/healthz', { config: { auth: 'none' } }, async (req, reply) => send(req, reply, { ok: true }));
 
-  app.post('/v1/events', { config: { auth: 'terminal' } }, async (req, reply) => {
-    const cred = credentialOf(req);
-    const format = (req.headers['content-type'] ?? '').startsWith(MSGPACK) ? 'msgpack' : 'json';
-    // Decode inside the store's lock: batches waiting for it then hold only their
-    // raw bytes, not a decoded copy of every event (cloud memory with many terminals).
-    const res = await locks.run(cred.store, () => applyUpload(ctx, cred, decodeUpload(req.body, format, cred)));
-    return send(req, reply, res);
+  // Uploads: the body budget admits a body before it is read (backpressure past
+  // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
+  // outside the store's lock, so it overlaps phase 2 of the batches ahead.
+  const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT);
+  const pool = new DecodePool(opts.decodeWorkers ?? 1);
+  pools.set(app, pool);
+  app.addHook('onClose', async () => pool.close());
+  void app.register(async (uploads) => {
+    uploads.removeContentTypeParser(MSGPACK);
+    uploads.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    uploads.post('/v1/events', {
+      config: { auth: 'terminal' },
+      preParsing: async (req, reply, payload) => {
+        const declared = Number(req.headers['content-length']);
+        const ticket = budget.acquire(Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes);
+        reply.raw.once('close', ticket.release);
+        await ticket.admitted;
+        return payload;
+      },
+    }, async (req, reply) => {
+      const cred = credentialOf(req);
+      const msgpack = (req.headers['content-type'] ?? '').startsWith(MSGPACK);
+      const batch = msgpack && Buffer.isBuffer(req.body)
+        ? await pool.decode(req.body, cred)
+        : new UploadBatch(packUploadBatch(decodeUpload(req.body, msgpack ? 'msgpack' : 'json', cred)));
+      const res = await locks.run(cred.store, async () => (gone(req) ? undefined : applyUpload(ctx, cred, batch)));
+      // The client gave up while the batch waited (timeout): nothing was stored, nobody to answer.
+      if (res === undefined) return reply;
+      return send(req, reply, res);
+    });
   });
 
   app.post('/v1/events/check', { config: { auth: 'terminal' } }, async (req, reply) => {

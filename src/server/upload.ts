@@ -2,7 +2,9 @@
  * Upload (sync up) and its dry run (F9).
  *
  * Two phases:
- * 1. `decodeUpload` (no lock, CPU only): each event is decoded once with the
+ * 1. `decodeUpload` (no lock, CPU only; for msgpack bodies `decodeUploadBody`,
+ *    run in the decode pool's worker threads: decode-pool.ts, whose answer is
+ *    handed over as columns, upload-batch.ts): each event is decoded once with the
  *    untrusted decoder, validated with `parseEvent`, checked to be in canonical
  *    form (so the stored bytes hold exactly what was validated: no duplicate
  *    keys hiding data), hashed over the bytes as received, and checked to belong
@@ -54,13 +56,10 @@ import {
 } from '../replication/protocol.ts';
 import type { CredentialRecord, StoredEvent } from './storage.ts';
 import { StoreTx, type ServerContext } from './store-tx.ts';
+import { packUploadBatch, type IncomingEvent, type UploadBatch, type UploadBatchData } from './upload-batch.ts';
 import { ValueLedger } from './value-ledger.ts';
 
-export interface IncomingEvent {
-  bytes: Uint8Array;
-  hash: string;
-  event: TillEvent;
-}
+export type { IncomingEvent } from './upload-batch.ts';
 
 function atIndex(err: unknown, index: number): unknown {
   if (!isTillsyncError(err)) return err;
@@ -73,7 +72,7 @@ function hashHex(bytes: Uint8Array): string {
 }
 
 /** Phase 1: turns a decoded request body into validated events of this terminal. */
-export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: CredentialRecord): IncomingEvent[] {
+export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: Pick<CredentialRecord, 'store' | 'terminal'>): IncomingEvent[] {
   const out: IncomingEvent[] = [];
   const events = (body as { events?: unknown } | null | undefined)?.events;
   if (Array.isArray(events) && events.length > LIMITS.maxBatchEvents) {
@@ -132,6 +131,17 @@ export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: Cr
     lastSeq = event.seq;
   });
   return out;
+}
+
+/**
+ * Phase 1 of a msgpack request body as received (what the wire parser and
+ * `decodeUpload` do together), as columns for `applyUpload`; the event bytes
+ * stay spans of `body`. Runs in the decode pool's workers (decode-pool.ts),
+ * or inline when there is no pool.
+ */
+export function decodeUploadBody(body: Uint8Array, cred: Pick<CredentialRecord, 'store' | 'terminal'>): UploadBatchData {
+  const decoded = decodeUntrusted(body, { maxBytes: LIMITS.maxBodyBytes });
+  return packUploadBatch(decodeUpload(decoded, 'msgpack', cred), body);
 }
 
 /** `decodeCanonical`'s "use the slow path" answer. */
@@ -400,26 +410,20 @@ function wellFormedUtf8(b: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-/** Stored-value effects of an accepted event, and the business rules that may quarantine it. */
-function customersOf(e: TillEvent): string[] {
-  if (e.type === 'balance.delta') return [e.body.customer];
-  if (e.type === 'payment.taken' && e.body.tender === 'account') return [e.body.customer];
-  return [];
-}
-function vouchersOf(e: TillEvent): string[] {
-  if (e.type === 'voucher.issued' || e.type === 'voucher.redeemed') return [e.body.voucher];
-  if (e.type === 'payment.taken' && e.body.tender === 'voucher') return [e.body.voucher];
-  return [];
-}
-
-/** Phase 2: run under the store's lock. */
-export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, events: readonly IncomingEvent[]): Promise<UploadResponse> {
+/**
+ * Phase 2: run under the store's lock. Reads the batch's columns (upload-batch.ts):
+ * the customer / voucher an event names are the ones it may be refused for and
+ * whose stored value it moves (balance.delta, voucher.*, and payments on account
+ * or by voucher); a sale's currency is checked against the store's.
+ */
+export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, batch: UploadBatch): Promise<UploadResponse> {
   const { storage } = ctx;
   const { store, terminal } = cred;
+  const n = batch.length;
   // Reads that do not depend on each other go to storage together (each await
   // is a round trip to the storage thread, all of them under the store's lock).
-  const ids = new Array<string>(events.length);
-  for (let i = 0; i < events.length; i++) ids[i] = events[i]!.event.id;
+  const ids = new Array<string>(n);
+  for (let i = 0; i < n; i++) ids[i] = batch.id(i);
   const [storeRec, hw, refs, tx] = await Promise.all([
     storage.getStore(store),
     storage.getHighWater(store, terminal),
@@ -429,57 +433,70 @@ export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, ev
   if (!storeRec) throw new TillsyncError('STORE_NOT_FOUND', `store ${store} does not exist`);
 
   const ledger = new ValueLedger(tx);
-  const newEvents = events.filter((e) => e.event.seq > hw.seq);
-  const customerIds = [...new Set(newEvents.flatMap((e) => customersOf(e.event)))];
+  const customerSet = new Set<string>();
+  const voucherList: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (batch.seq(i) <= hw.seq) continue;
+    const c = batch.customer(i);
+    if (c !== '') customerSet.add(c);
+    const v = batch.voucher(i);
+    if (v !== '') voucherList.push(v);
+  }
+  const customerIds = [...customerSet];
   // Balances are loaded (and their slots made) before vouchers, as before: the order of the feed changes.
   const [known] = await Promise.all([storage.getCustomers(store, customerIds), ledger.load('balance', customerIds)]);
   const knownCustomers = new Set(customerIds.filter((_, i) => known[i] !== undefined));
-  await ledger.load('voucher', newEvents.flatMap((e) => vouchersOf(e.event)));
+  await ledger.load('voucher', voucherList);
 
   const res: UploadResponse = { ackSeq: hw.seq, accepted: 0, duplicates: 0, quarantined: 0, conflicts: [] };
   let next = hw.seq + 1;
   let lastHash = hw.hash;
   let quarantinedHere = 0;
   const idsInBatch = new Set<string>();
+  const currency = storeRec.settings.currency;
 
-  events.forEach((inc, i) => {
-    const e = inc.event;
+  for (let i = 0; i < n; i++) {
+    const seq = batch.seq(i);
+    const id = ids[i]!;
+    const hash = batch.hash(i);
     const ref = refs[i];
-    if (e.seq <= hw.seq) {
-      if (ref && ref.hash === inc.hash) res.duplicates++;
-      else res.conflicts.push({ id: e.id, seq: e.seq, code: 'EVENT_CONFLICT' });
-      return;
+    if (seq <= hw.seq) {
+      if (ref && ref.hash === hash) res.duplicates++;
+      else res.conflicts.push({ id, seq, code: 'EVENT_CONFLICT' });
+      continue;
     }
-    if (e.seq > next) {
-      throw new TillsyncError('SEQ_GAP', `expected seq ${hw.seq + 1}, got ${e.seq}`, { details: { expectedSeq: hw.seq + 1, found: e.seq } });
+    if (seq > next) {
+      throw new TillsyncError('SEQ_GAP', `expected seq ${hw.seq + 1}, got ${seq}`, { details: { expectedSeq: hw.seq + 1, found: seq } });
     }
-    if (e.prev !== lastHash) {
-      throw new TillsyncError('CHAIN_BROKEN', `event seq ${e.seq}: prev does not match the stored chain`, {
-        details: { seq: e.seq, expected: lastHash, found: e.prev },
+    const prev = batch.prev(i);
+    if (prev !== lastHash) {
+      throw new TillsyncError('CHAIN_BROKEN', `event seq ${seq}: prev does not match the stored chain`, {
+        details: { seq, expected: lastHash, found: prev },
       });
     }
-    const stored: StoredEvent = { store, terminal, seq: e.seq, id: e.id, hash: inc.hash, bytes: inc.bytes, indexById: true };
-    if (ref || idsInBatch.has(e.id)) {
+    const type = batch.type(i);
+    const stored: StoredEvent = { store, terminal, seq, id, hash, bytes: batch.bytes(i), indexById: true };
+    if (ref || idsInBatch.has(id)) {
       stored.indexById = false;
       stored.quarantine = { code: 'EVENT_CONFLICT', message: 'this event id is already held by another event' };
-      res.conflicts.push({ id: e.id, seq: e.seq, code: 'EVENT_CONFLICT' });
+      res.conflicts.push({ id, seq, code: 'EVENT_CONFLICT' });
       quarantinedHere++;
     } else {
-      idsInBatch.add(e.id);
-      const refusal = businessRefusal(e, storeRec.settings.currency, knownCustomers, ledger);
+      idsInBatch.add(id);
+      const refusal = businessRefusal(batch, i, type, currency, knownCustomers, ledger);
       if (refusal) {
         stored.quarantine = refusal;
         res.quarantined++;
         quarantinedHere++;
       } else {
-        applyEffects(e, ledger);
+        applyEffects(batch, i, type, { terminal, seq, id }, ledger);
         res.accepted++;
       }
     }
-    tx.put({ kind: 'event', type: e.type, event: stored });
-    next = e.seq + 1;
-    lastHash = inc.hash;
-  });
+    tx.put({ kind: 'event', type, event: stored });
+    next = seq + 1;
+    lastHash = hash;
+  }
 
   res.ackSeq = next - 1;
   if (res.ackSeq === hw.seq) return res; // nothing new: duplicates and conflicts only
@@ -491,39 +508,32 @@ export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, ev
   return res;
 }
 
-function businessRefusal(e: TillEvent, currency: string, customers: Set<string>, ledger: ValueLedger): { code: string; message: string } | undefined {
-  if (e.type === 'sale.completed' && e.body.currency !== currency) {
-    return { code: 'CURRENCY_MISMATCH', message: `sale in ${e.body.currency}, store currency is ${currency}` };
+function businessRefusal(
+  batch: UploadBatch, i: number, type: string, currency: string, customers: Set<string>, ledger: ValueLedger,
+): { code: string; message: string } | undefined {
+  if (type === 'sale.completed') {
+    const c = batch.currency(i);
+    if (c !== currency) return { code: 'CURRENCY_MISMATCH', message: `sale in ${c}, store currency is ${currency}` };
   }
-  for (const c of customersOf(e)) {
-    if (!customers.has(c)) return { code: 'CUSTOMER_NOT_FOUND', message: `customer ${c} is not known to the cloud` };
+  const customer = batch.customer(i);
+  if (customer !== '' && !customers.has(customer)) {
+    return { code: 'CUSTOMER_NOT_FOUND', message: `customer ${customer} is not known to the cloud` };
   }
   // A voucher must exist before it is spent; issuing creates it.
-  if (e.type !== 'voucher.issued') {
-    for (const v of vouchersOf(e)) {
-      if (!ledger.exists('voucher', v)) return { code: 'VOUCHER_NOT_FOUND', message: `voucher ${v} is not known to the cloud` };
-    }
+  const voucher = batch.voucher(i);
+  if (voucher !== '' && type !== 'voucher.issued' && !ledger.exists('voucher', voucher)) {
+    return { code: 'VOUCHER_NOT_FOUND', message: `voucher ${voucher} is not known to the cloud` };
   }
   return undefined;
 }
 
-function applyEffects(e: TillEvent, ledger: ValueLedger): void {
-  const from = { terminal: e.terminal, seq: e.seq, id: e.id };
-  switch (e.type) {
-    case 'balance.delta':
-      ledger.apply('balance', e.body.customer, e.body.delta, from);
-      return;
-    case 'voucher.issued':
-      ledger.apply('voucher', e.body.voucher, e.body.amount, from);
-      return;
-    case 'voucher.redeemed':
-      ledger.apply('voucher', e.body.voucher, -e.body.amount, from);
-      return;
-    default:
-      // Sales, payments, refunds and voids do not move stored value by themselves:
-      // the terminal appends the balance.delta / voucher.* event in the same group.
-      return;
-  }
+/**
+ * Sales, payments, refunds and voids do not move stored value by themselves:
+ * the terminal appends the balance.delta / voucher.* event in the same group.
+ */
+function applyEffects(batch: UploadBatch, i: number, type: string, from: { terminal: string; seq: number; id: string }, ledger: ValueLedger): void {
+  if (type === 'balance.delta') ledger.apply('balance', batch.customer(i), batch.amount(i), from);
+  else if (type === 'voucher.issued' || type === 'voucher.redeemed') ledger.apply('voucher', batch.voucher(i), batch.amount(i), from);
 }
 
 /** F9 dry run: what the cloud has, lacks, or holds with different content. */
