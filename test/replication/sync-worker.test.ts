@@ -44,6 +44,8 @@ t.test('cloud down: offline with the error and the next retry time; selling goes
   const down = Array.from({ length: 50 }, () => offline);
   cloud.failNext('syncState', ...down);
   cloud.failNext('feed', ...down);
+  // A cloud that is down refuses the live stream too (an open stream means it is reachable).
+  cloud.failNext('subscribe', ...down);
   await worker.start();
   await until(() => worker.status().lastUpError !== null && worker.status().lastDownError !== null, 'both failed');
   t.match(worker.status().connection, { state: 'offline', error: 'CLOUD_UNREACHABLE' });

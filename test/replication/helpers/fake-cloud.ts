@@ -142,6 +142,12 @@ export class FakeCloud implements CloudTransport {
     let open = true;
     setImmediate(() => {
       if (!open) return;
+      const fault = this.faults.subscribe?.shift();
+      if (fault) {
+        open = false;
+        handlers.onClose?.({ code: 1006, reason: 'unreachable', error: fault() });
+        return;
+      }
       if (!this.validTokens.has(this.token)) {
         open = false;
         handlers.onClose?.({ code: 4401, reason: 'CREDENTIAL_REVOKED', error: new CloudError('CREDENTIAL_REVOKED', 'revoked', { kind: 'refusal' }) });
