@@ -6,7 +6,9 @@
  * cannot contain '/'). Records are msgpack; event bytes are stored exactly as
  * received. A commit is ONE chained batch written with `sync: true`
  * (chained, because an array batch with options is 4-5x slower: PERF-NOTES),
- * so LevelDB's write-ahead log gives atomicity and crash safety.
+ * so LevelDB's write-ahead log gives atomicity and crash safety. The cloud
+ * reuses a few native batches for its commits (see `newBatch`), so commit
+ * memory is bounded and does not wait for V8's garbage collector.
  *
  * Hot path (upload): batch keys are prefixed by hand with the sublevel's prefix
  * (the `{ sublevel }` option costs several µs per op: abstract-level copies the
@@ -51,6 +53,24 @@ interface QuarantineValue {
   indexById: boolean;
 }
 
+/** The implementer methods of classic-level's chained batch (see LevelStorage.newBatch). */
+interface NativeChainedBatch {
+  _put(key: string, value: Bytes): void;
+  _del(key: string): void;
+  _write(options: object): Promise<void>;
+  _clear(): void;
+}
+interface CommitBatch {
+  reusable: boolean;
+  put(key: string, value: Bytes): void;
+  del(key: string): void;
+  write(): Promise<void>;
+  clear(): void | Promise<void>;
+}
+const SYNC_WRITE = { sync: true };
+/** Native batches kept for reuse (commits of different stores run concurrently). */
+const MAX_SPARE_BATCHES = 4;
+
 /** Upper bound for a prefix range: '/' + 1 = '0'. */
 const range = (prefix: string) => ({ gt: `${prefix}/`, lt: `${prefix}0` });
 
@@ -58,6 +78,7 @@ export class LevelStorage implements CloudStorage {
   private readonly db: LevelDb;
   private readonly subs: Record<Kind, Sublevel>;
   private readonly faults: StorageFaults;
+  private readonly spareBatches: CommitBatch[] = [];
 
   private constructor(db: LevelDb, faults: StorageFaults) {
     this.db = db;
@@ -213,7 +234,7 @@ export class LevelStorage implements CloudStorage {
 
   async commit(ops: readonly WriteOp[]): Promise<void> {
     if (this.db.status !== 'open') throw new TillsyncError('STORAGE_CLOSED', 'cloud storage is closed');
-    const batch = this.db.batch();
+    const batch = this.spareBatches.pop() ?? this.newBatch();
     const subs = this.subs;
     const put = (kind: Kind, key: string, value: Bytes | undefined): void => {
       if (value === undefined) batch.del(subs[kind].prefix + key);
@@ -227,14 +248,57 @@ export class LevelStorage implements CloudStorage {
         this.write(op, put);
       }
     } catch (err) {
-      await batch.close().catch(() => {});
+      await this.retire(batch);
       throw new TillsyncError('STORAGE_FAILED', `commit failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     try {
-      await batch.write({ sync: true });
+      await batch.write();
     } catch (err) {
       throw toStorageError(err);
+    } finally {
+      await this.retire(batch);
     }
+  }
+
+  /**
+   * A write batch. classic-level frees a chained batch's native buffer only
+   * when V8 collects the JS object, which it does late (it cannot see that
+   * memory): one buffer the size of each commit piled up, ~250 MB with 50
+   * terminals uploading. So the cloud keeps a few native batches and reuses
+   * them (clear keeps the buffer), through the chained batch's implementer
+   * methods (`_put`, `_del`, `_write`, `_clear`: abstract-level's contract for
+   * backends), which also skip the public wrapper's per-op checks. Should
+   * those be missing, each commit uses a public chained batch as before.
+   */
+  private newBatch(): CommitBatch {
+    const b = this.db.batch() as unknown as Partial<NativeChainedBatch> & ReturnType<LevelDb['batch']>;
+    if (typeof b._put === 'function' && typeof b._del === 'function' && typeof b._write === 'function' && typeof b._clear === 'function') {
+      const n = b as NativeChainedBatch;
+      return {
+        reusable: true,
+        put: (k, v) => n._put(k, v),
+        del: (k) => n._del(k),
+        write: () => n._write(SYNC_WRITE),
+        clear: () => n._clear(),
+      };
+    }
+    return {
+      reusable: false,
+      put: (k, v) => void b.put(k, v),
+      del: (k) => void b.del(k),
+      write: () => b.write(SYNC_WRITE),
+      clear: () => b.close(),
+    };
+  }
+
+  /** Empties a batch for the next commit (kept: at most MAX_SPARE_BATCHES), or closes it. */
+  private async retire(batch: CommitBatch): Promise<void> {
+    try {
+      await batch.clear();
+    } catch {
+      return; // not reused
+    }
+    if (batch.reusable && this.spareBatches.length < MAX_SPARE_BATCHES && this.db.status === 'open') this.spareBatches.push(batch);
   }
 
   /** Writes the (sublevel, key, value) entries of one op through `put`; value undefined = delete. */
@@ -287,6 +351,7 @@ export class LevelStorage implements CloudStorage {
   }
 
   async close(): Promise<void> {
+    this.spareBatches.length = 0;
     await this.db.close();
   }
 }
@@ -302,7 +367,7 @@ export function encodeEventRef(terminal: string, seq: number, hash: string): Uin
     return encodeCanonical({ terminal, seq, hash } satisfies EventRef);
   }
   const seqLen = seq < 0x80 ? 1 : seq < 0x100 ? 2 : seq < 0x10000 ? 3 : 5;
-  const out = new Uint8Array(19 + seqLen + (hash.length < 32 ? 1 : 2) + hash.length + (terminal.length < 32 ? 1 : 2) + terminal.length);
+  const out = refBytes(19 + seqLen + (hash.length < 32 ? 1 : 2) + hash.length + (terminal.length < 32 ? 1 : 2) + terminal.length);
   out.set(REF_HEAD, 0); // 0x83, fixstr "hash"
   let at = writeStr(out, REF_HEAD.length, hash);
   out.set(REF_SEQ, at); // fixstr "seq"
@@ -326,6 +391,24 @@ export function encodeEventRef(terminal: string, seq: number, hash: string): Uin
   writeStr(out, at + REF_TERMINAL.length, terminal);
   return out;
 }
+/**
+ * `n` fresh bytes carved from a shared slab: one small typed array with its own
+ * backing store per stored event costs more than the encoding. Regions are
+ * never handed out twice, so a returned view stays valid as long as it is kept.
+ */
+function refBytes(n: number): Uint8Array {
+  if (refSlabAt + n > refSlab.length) {
+    refSlab = new Uint8Array(Math.max(REF_SLAB_BYTES, n));
+    refSlabAt = 0;
+  }
+  const out = refSlab.subarray(refSlabAt, refSlabAt + n);
+  refSlabAt += n;
+  return out;
+}
+const REF_SLAB_BYTES = 256 * 1024;
+let refSlab = new Uint8Array(REF_SLAB_BYTES);
+let refSlabAt = 0;
+
 const REF_HEAD = Uint8Array.from([0x83, 0xa4, 0x68, 0x61, 0x73, 0x68]);
 const REF_SEQ = Uint8Array.from([0xa3, 0x73, 0x65, 0x71]);
 const REF_TERMINAL = Uint8Array.from([0xa8, 0x74, 0x65, 0x72, 0x6d, 0x69, 0x6e, 0x61, 0x6c]);

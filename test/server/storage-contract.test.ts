@@ -201,6 +201,40 @@ for (const [name, factory] of Object.entries(backends)) {
       await storage.close();
     });
 
+    t.test('a failed commit leaves nothing for the next one; concurrent commits each apply their own ops', async (t) => {
+      let armed = true;
+      const { storage } = await factory(t, {
+        beforeOp: (_op, i) => {
+          if (armed && i === 2) throw new Error('injected');
+        },
+      });
+      const failed: WriteOp[] = [
+        { kind: 'highWater', store: 's', terminal: 't', highWater: { seq: 1, hash: event('s', 't', 1).hash, quarantined: 0 } },
+        { kind: 'event', type: 'x', event: event('s', 't', 1) },
+        { kind: 'counters', store: 's', counters: { ...EMPTY_COUNTERS, feedHead: 9 } },
+      ];
+      await t.rejects(storage.commit(failed), { code: 'STORAGE_FAILED' });
+      armed = false;
+      await storage.commit([{ kind: 'customer', store: 's', customer: { id: 'c', name: 'C' } }]);
+      t.equal((await storage.getHighWater('s', 't')).seq, 0, 'the failed commit\'s first ops were not carried into the next');
+      t.same(await storage.getEventRefs('s', [ID(1)]), [undefined]);
+      t.equal((await storage.getCustomers('s', ['c']))[0]?.name, 'C');
+      // Commits of different stores run at once (one lock per store).
+      await Promise.all(
+        Array.from({ length: 8 }, (_, k) =>
+          storage.commit([
+            { kind: 'highWater', store: `s${k}`, terminal: 't', highWater: { seq: k + 1, hash: event(`s${k}`, 't', k + 1).hash, quarantined: 0 } },
+            { kind: 'event', type: 'x', event: event(`s${k}`, 't', k + 1) },
+          ]),
+        ),
+      );
+      for (let k = 0; k < 8; k++) {
+        t.equal((await storage.getHighWater(`s${k}`, 't')).seq, k + 1, `store s${k}`);
+        t.same((await storage.readEvents(`s${k}`, 't', 1, 10)).map((e) => e.seq), [k + 1], `store s${k} events`);
+      }
+      await storage.close();
+    });
+
     t.test('operations after close fail with a stable code', async (t) => {
       const { storage } = await factory(t);
       await storage.close();
