@@ -40,6 +40,13 @@ const TSX_API = import.meta.resolve('tsx/esm/api');
 /** The worker is plain JS that registers tsx's loader, then imports the TypeScript worker (no build step). */
 const BOOT = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_FILE)}); })`;
 
+/**
+ * A worker's heap is its own, on top of the main thread's: a small young
+ * generation keeps the cloud's memory flat (its garbage is per batch). Should
+ * a worker ever run out, it dies, and its bodies are decoded inline.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 48 };
+
 export class DecodePool {
   private readonly slots: Array<Slot | undefined>;
   private nextId = 1;
@@ -100,7 +107,7 @@ export class DecodePool {
   }
 
   private start(index: number): Slot {
-    const worker = new Worker(BOOT, { eval: true });
+    const worker = new Worker(BOOT, { eval: true, resourceLimits: WORKER_LIMITS });
     worker.unref();
     const slot: Slot = { worker, pending: new Map() };
     this.slots[index] = slot;
