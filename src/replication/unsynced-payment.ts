@@ -32,7 +32,8 @@ export class UnsyncedPaymentTracker {
     const head = this.log.head.seq;
     const from = Math.max(ackSeq, this.scannedTo) + 1;
     if (from > head) return null;
-    for await (const page of this.log.read(from, { to: head, pageSize: 256 })) {
+    // Small pages: a payment is usually within a few events, and every page is decoded whole.
+    for await (const page of this.log.read(from, { to: head, pageSize: 16 })) {
       for (const rec of page) {
         this.scannedTo = rec.seq;
         if (rec.event.type === 'payment.taken') {
