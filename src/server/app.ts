@@ -55,13 +55,16 @@ export interface BuildOptions {
   heartbeatMs?: number;
   clock?: Clock;
   logger?: FastifyServerOptions['logger'];
+  /** Feed notifications on the stream go out at most this often per store, with the latest head (stream.ts). Default 500 ms; 0: one per commit. */
+  feedNotifyMs?: number;
   /** Worker threads decoding upload batches (phase 1) off the main thread; 0 decodes on it. Default 1. */
   decodeWorkers?: number;
-  /** Upload body bytes held at once (admitted, decoding, waiting for a store's lock); more wait unread. Default 16 MiB. */
+  /** Upload body bytes held at once (admitted, decoding, waiting for a store's lock); more wait unread. Default 4 MiB (a lone larger body still passes). */
   uploadBytesInFlight?: number;
 }
 
-const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
+const FEED_READS_AT_ONCE = 4;
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
@@ -115,7 +118,7 @@ export function build(opts: BuildOptions): FastifyInstance {
   });
 
   const auth = new Auth(opts.storage, opts.adminToken);
-  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000);
+  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500);
   hubs.set(app, hub);
   const ctx: ServerContext = { storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub };
   const locks = new StoreLocks();
@@ -174,9 +177,15 @@ export function build(opts: BuildOptions): FastifyInstance {
     return send(req, reply, await checkEvents(ctx, credentialOf(req), req.body));
   });
 
+  // Feed pages are read, decoded and encoded a few at a time: 50 terminals asking
+  // at once otherwise hold 50 decoded pages (the cloud's peak memory).
+  const feedReads = new BodyBudget(FEED_READS_AT_ONCE);
   app.get('/v1/feed', { config: { auth: 'terminal' } }, async (req, reply) => {
     const cred = credentialOf(req);
     const q = parseWith(feedQuery, req.query, 'query');
+    const ticket = feedReads.acquire(1);
+    reply.raw.once('close', ticket.release);
+    await ticket.admitted;
     const since = q.since === undefined ? 0 : Number(q.since);
     const limit = Math.min(LIMITS.maxFeedPage, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
     const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);

@@ -8,6 +8,13 @@
  * completes the handshake and is then closed with 4401 (4403 for the admin
  * token), so a client sees a stable close code instead of a bare HTTP failure.
  *
+ * Feed notifications are coalesced per store: the first goes out at once, later
+ * ones at most every `feedNotifyMs`, carrying the latest head. While uploads
+ * commit many batches a second, each terminal then fetches the feed a few times
+ * a second in larger pages instead of once per commit (with 50 terminals
+ * uploading at once, their feed fetches were most of the load). No head is
+ * lost: the last one of a burst is always sent.
+ *
  * Heartbeat: every `heartbeatMs` each socket that has not answered the previous
  * ping with a pong is terminated (a half-open TCP connection never answers);
  * the others are pinged again.
@@ -34,11 +41,14 @@ export class StreamHub implements Notifier {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxFrameBytes, perMessageDeflate: false });
   private readonly peers = new Set<Peer>();
   private readonly timer: NodeJS.Timeout;
+  /** Per store: when the last feed notification went out, and the head waiting for the next. */
+  private readonly feedNotes = new Map<string, { sentAt: number; pending: number | undefined; timer: NodeJS.Timeout | undefined }>();
 
   constructor(
     private readonly auth: Auth,
     private readonly storage: CloudStorage,
     heartbeatMs: number,
+    private readonly feedNotifyMs = 0,
   ) {
     this.timer = setInterval(() => this.heartbeat(), heartbeatMs);
     this.timer.unref();
@@ -94,7 +104,25 @@ export class StreamHub implements Notifier {
   }
 
   feed(store: string, head: number): void {
-    this.broadcast(store, { type: 'feed', head });
+    if (this.feedNotifyMs <= 0) return this.broadcast(store, { type: 'feed', head });
+    const now = performance.now();
+    let note = this.feedNotes.get(store);
+    if (!note) this.feedNotes.set(store, (note = { sentAt: -Infinity, pending: undefined, timer: undefined }));
+    if (note.timer === undefined && now - note.sentAt >= this.feedNotifyMs) {
+      note.sentAt = now;
+      return this.broadcast(store, { type: 'feed', head });
+    }
+    note.pending = Math.max(note.pending ?? 0, head);
+    if (note.timer !== undefined) return;
+    const n = note;
+    n.timer = setTimeout(() => {
+      n.timer = undefined;
+      n.sentAt = performance.now();
+      const h = n.pending!;
+      n.pending = undefined;
+      this.broadcast(store, { type: 'feed', head: h });
+    }, Math.max(0, this.feedNotifyMs - (now - n.sentAt)));
+    n.timer.unref();
   }
 
   exceptions(store: string, open: number): void {
@@ -121,6 +149,8 @@ export class StreamHub implements Notifier {
 
   close(): void {
     clearInterval(this.timer);
+    for (const n of this.feedNotes.values()) clearTimeout(n.timer);
+    this.feedNotes.clear();
     for (const p of this.peers) p.ws.close(1001, 'SHUTTING_DOWN');
     for (const p of this.peers) p.ws.terminate();
     this.peers.clear();

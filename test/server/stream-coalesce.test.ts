@@ -1,0 +1,37 @@
+// Feed notifications are coalesced per store (stream.ts, feedNotifyMs): a burst
+// of commits sends fewer notifications, in ascending order, and the last one
+// always carries the final head.
+import t from 'tap';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { delta, sale, setupStore, startCloud, terminalLog, upload } from './harness.ts';
+
+t.test('a burst of commits: ascending heads, no more notifications than commits, the final head arrives', async (t) => {
+  const { app, storage } = await startCloud(t, { build: { feedNotifyMs: 200 } });
+  const { tokens } = await setupStore(t, app);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/stream`;
+  const heads: number[] = [];
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${tokens.t2}` } });
+  t.teardown(() => ws.terminate());
+  ws.on('message', (raw) => {
+    const m = JSON.parse(String(raw)) as { type: string; head?: number };
+    if (m.type === 'feed') heads.push(m.head!);
+  });
+  await new Promise((resolve) => ws.once('open', resolve));
+  await new Promise((r) => setTimeout(r, 50)); // the hello
+
+  const log = await terminalLog(t, 's1', 't1');
+  const commits = 6;
+  for (let i = 0; i < commits; i++) {
+    const r = await upload(app, tokens.t1!, await log.append([sale(100, 'EUR', 'c1'), delta('c1', -100)]));
+    t.equal(r.status, 200);
+  }
+  const final = (await storage.getCounters('s1')).feedHead;
+  t.ok(final >= commits, 'every commit changed the feed');
+  while (heads.at(-1) !== final) await new Promise((r) => setTimeout(r, 20));
+  t.pass('the final head was notified');
+  t.ok(heads.length <= commits, `${heads.length} notifications for ${commits} commits`);
+  t.same([...heads].sort((a, b) => a - b), heads, 'ascending');
+  t.equal(new Set(heads).size, heads.length, 'no head twice');
+});
