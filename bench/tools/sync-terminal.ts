@@ -7,7 +7,9 @@
  * Messages from the parent:
  *   { open: TerminalJob }  opens every terminal's data folder; answers { ready: true }
  *   { go: true }           starts them all at once; answers { done: { ms, events } }
- *                          when every cursor is acknowledged (or { error })
+ *                          when every cursor is acknowledged (or { error }). The
+ *                          bench times the sync itself, from telling every
+ *                          terminal process to go until the last one is done.
  *   { stop: true }         closes everything and exits
  *
  * mode `worker`: the real thing. `Terminal.open` + `SyncWorker` + `HttpTransport`

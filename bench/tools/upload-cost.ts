@@ -4,8 +4,9 @@
  *
  *   npx tsx bench/tools/upload-cost.ts [events=50000]
  *
- * decodeUpload (whole), and its parts: body decode, per-event decode, parseEvent,
- * canonical check, hash. Use it to see what a change in src/server/upload.ts buys.
+ * decodeUploadBody (what a decode pool worker runs per body), decodeUpload, and
+ * their parts: body decode, columns, per-event decode, parseEvent, canonical
+ * check, hash. Use it to see what a change in src/server/upload.ts buys.
  */
 import { Encoder } from '@msgpack/msgpack';
 import { monotonicFactory } from 'ulid';
@@ -15,7 +16,8 @@ import { parseEvent } from '../../src/events/validate.ts';
 import { generateCatalog } from '../../src/fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../../src/fixtures/customers.ts';
 import { generateSales, saleToDrafts } from '../../src/fixtures/sales.ts';
-import { decodeCanonical, decodeUpload, NOT_SURE } from '../../src/server/upload.ts';
+import { packUploadBatch } from '../../src/server/upload-batch.ts';
+import { decodeCanonical, decodeUpload, decodeUploadBody, NOT_SURE } from '../../src/server/upload.ts';
 
 const n = Number(process.argv[2] ?? 50_000);
 const ulid = monotonicFactory();
@@ -51,7 +53,10 @@ const time = (label: string, fn: () => void) => {
 };
 console.log(`${bytes.length} events, avg ${Math.round(bytes.reduce((a, b) => a + b.byteLength, 0) / bytes.length)} bytes, ${bodies.length} batches`);
 time('body decode (wire.ts parser)', () => bodies.forEach((b) => decodeUntrusted(b, { maxBytes: 8 << 20 })));
-time('decodeUpload (whole phase 1)', () => decodedBodies.forEach((b) => decodeUpload(b, 'msgpack', cred)));
+time('decodeUploadBody (phase 1 in a pool worker)', () => bodies.forEach((b) => decodeUploadBody(b, cred)));
+time('decodeUpload (phase 1 after the body decode)', () => decodedBodies.forEach((b) => decodeUpload(b, 'msgpack', cred)));
+const incoming = decodedBodies.map((b) => decodeUpload(b, 'msgpack', cred));
+time('  packUploadBatch (columns for phase 2)', () => incoming.forEach((evs, i) => packUploadBatch(evs, bodies[i])));
 time('  decodeUntrusted per event', () => bytes.forEach((b) => decodeUntrusted(b)));
 time('  parseEvent', () => events.forEach((e) => parseEvent(e)));
 time('  encodeCanonical (canonical check)', () => parsed.forEach((e) => encodeCanonical(e)));
