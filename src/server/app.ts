@@ -59,12 +59,16 @@ export interface BuildOptions {
   feedNotifyMs?: number;
   /** Worker threads decoding upload batches (phase 1) off the main thread; 0 decodes on it. Default 1. */
   decodeWorkers?: number;
+  /** An admitted upload body not fully received within this long has its connection closed (releasing its budget). Default 30 s. */
+  uploadBodyReadMs?: number;
   /** Upload body bytes held at once (admitted, decoding, waiting for a store's lock); more wait unread. Default 4 MiB (a lone larger body still passes). */
   uploadBytesInFlight?: number;
 }
 
 const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 const FEED_READS_AT_ONCE = 4;
+/** As long as a terminal waits for an answer (HttpTransport's default timeout). */
+const DEFAULT_UPLOAD_BODY_READ_MS = 30_000;
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
@@ -145,6 +149,8 @@ export function build(opts: BuildOptions): FastifyInstance {
   // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
   // outside the store's lock, so it overlaps phase 2 of the batches ahead.
   const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT);
+  const bodyReadMs = opts.uploadBodyReadMs ?? DEFAULT_UPLOAD_BODY_READ_MS;
+  const bodyTimers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   const pool = new DecodePool(opts.decodeWorkers ?? 1);
   pools.set(app, pool);
   app.addHook('onClose', async () => pool.close());
@@ -158,8 +164,15 @@ export function build(opts: BuildOptions): FastifyInstance {
         const ticket = budget.acquire(Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes);
         reply.raw.once('close', ticket.release);
         await ticket.admitted;
+        // An admitted body that stalls (a vanished terminal, a half-open connection)
+        // must not hold the budget: its connection is closed, which releases it.
+        const stall = setTimeout(() => req.raw.destroy(), bodyReadMs);
+        stall.unref();
+        bodyTimers.set(req, stall);
+        reply.raw.once('close', () => clearTimeout(stall));
         return payload;
       },
+      preValidation: async (req) => clearTimeout(bodyTimers.get(req)),
     }, async (req, reply) => {
       const cred = credentialOf(req);
       const msgpack = (req.headers['content-type'] ?? '').startsWith(MSGPACK);

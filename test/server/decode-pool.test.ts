@@ -2,6 +2,7 @@
 // (body-budget.ts): same answers as on the main thread, a dead worker loses
 // nothing, close ends the workers, and a full budget holds bodies back instead of failing.
 import t from 'tap';
+import { connect } from 'node:net';
 import { decode, encode } from '@msgpack/msgpack';
 import { encodeCanonical } from '../../src/events/codec.ts';
 import type { SaleCompleted } from '../../src/events/event-types.ts';
@@ -153,4 +154,33 @@ t.test('over real HTTP with a tiny budget: concurrent uploads wait, none fails, 
   );
   t.same(answers, terminals.map(() => ({ status: 200, ackSeq: 50 })), 'all answered 200 with their ackSeq');
   for (const id of terminals) t.equal((await cloud.storage.getHighWater('s1', id)).seq, 50, `${id} stored`);
+});
+
+t.test('a body that stalls after admission is cut off and frees the budget for the others', async (t) => {
+  const cloud = await startCloud(t, { build: { uploadBytesInFlight: 1, uploadBodyReadMs: 200 } });
+  const { app } = cloud;
+  const { tokens } = await setupStore(t, app);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  // t2 declares 1000 bytes, sends 10, and stalls: it is admitted (alone), then holds the whole budget.
+  const stalled = connect(port, '127.0.0.1');
+  t.teardown(() => stalled.destroy());
+  const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+  stalled.on('error', () => {});
+  stalled.write(
+    `POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.t2}\r\nContent-Type: ${MSGPACK}\r\nContent-Length: 1000\r\n\r\n` +
+      '0123456789',
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  const log = await terminalLog(t, 's1', 't1');
+  const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.t1}`, 'content-type': MSGPACK },
+    body: uploadBody(await log.append([sale(), sale()])),
+  });
+  t.equal(res.status, 200, 'the upload behind the stalled one goes through');
+  t.equal((decode(new Uint8Array(await res.arrayBuffer())) as { ackSeq: number }).ackSeq, 2);
+  await closed;
+  t.pass('the stalled connection was closed by the cloud');
+  t.equal((await cloud.storage.getHighWater('s1', 't2')).seq, 0, 'nothing of the stalled body stored');
 });
