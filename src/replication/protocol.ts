@@ -90,7 +90,11 @@ export const checkResponse = z.strictObject({
 });
 export type CheckResponse = z.infer<typeof checkResponse>;
 
-/** A page of the store's downstream feed: changes with cursor > since, ascending. */
+/**
+ * A page of the store's downstream feed: changes with cursor > since, ascending.
+ * In `balance.state` / `voucher.state` changes, `includes` holds only the asking
+ * terminal's entry (or none when the balance includes none of its events).
+ */
 export const feedPage = z.strictObject({
   changes: z.array(z.unknown()), // each validated with parseChange by the terminal
   cursor: z.number().int().nonnegative(), // last cursor in this page (or `since` if empty)

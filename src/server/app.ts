@@ -24,6 +24,7 @@ import fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { systemClock, type Clock } from '../events/event-log.ts';
+import type { Change } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
@@ -45,6 +46,19 @@ export interface RouteEntry {
   method: string;
   url: string;
   auth: RouteAuth;
+}
+
+/**
+ * A feed change as one terminal receives it: a `*.state` change keeps only that
+ * terminal's entry of `includes` (the only one it reads: its balance is the
+ * cloud's plus its own deltas past that seq). With every terminal's entry, each
+ * change grows with the store's terminal count and every terminal decodes,
+ * validates and stores all of them: O(terminals²) work across the store.
+ */
+function forTerminal(change: Change, terminal: string): Change {
+  if (change.type !== 'balance.state' && change.type !== 'voucher.state') return change;
+  const own = change.body.includes[terminal];
+  return { ...change, body: { ...change.body, includes: own === undefined ? {} : { [terminal]: own } } } as Change;
 }
 
 export interface BuildOptions {
@@ -202,7 +216,8 @@ export function build(opts: BuildOptions): FastifyInstance {
     const since = q.since === undefined ? 0 : Number(q.since);
     const limit = Math.min(LIMITS.maxFeedPage, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
     const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);
-    const page: FeedPage = { changes, cursor: changes.length > 0 ? changes[changes.length - 1]!.cursor : since, head: counters.feedHead };
+    const cursor = changes.length > 0 ? changes[changes.length - 1]!.cursor : since;
+    const page: FeedPage = { changes: changes.map((c) => forTerminal(c, cred.terminal)), cursor, head: counters.feedHead };
     return send(req, reply, page);
   });
 

@@ -176,6 +176,10 @@ t.test('feed pages by cursor and carries balance and voucher states with include
   t.same(balance.body, { customer: 'c1', balance: 9700, includes: { t1: 3 } });
   const voucher = changes.filter((c) => c.type === 'voucher.state').at(-1)!;
   t.same(voucher.body, { voucher: 'GIFT-1', balance: 4000, includes: { t1: 3 } });
+  // Another terminal gets the same changes, each *.state with only its own includes entry.
+  const other = (await get(app, tokens.t2!, '/v1/feed?since=0&limit=5000')).body.changes as typeof changes;
+  t.same(other.map((c) => c.cursor), changes.map((c) => c.cursor));
+  t.same(other.filter((c) => c.type === 'balance.state' && c.body.customer === 'c1').at(-1)!.body, { customer: 'c1', balance: 9700, includes: {} });
   const page = await get(app, tokens.t1!, '/v1/feed?since=2&limit=2');
   t.same(page.body.changes.map((c: { cursor: number }) => c.cursor), [3, 4]);
   t.equal(page.body.cursor, 4);
