@@ -77,12 +77,21 @@ export interface BuildOptions {
   uploadBodyReadMs?: number;
   /** Upload body bytes held at once (admitted, decoding, waiting for a store's lock); more wait unread. Default 4 MiB (a lone larger body still passes). */
   uploadBytesInFlight?: number;
+  /**
+   * How long an upload waits unread for the budget before it is answered 503
+   * CLOUD_BUSY with Retry-After (so a terminal backs off instead of timing out
+   * while the cloud works through a reconnect storm). Default 10 s.
+   */
+  uploadAdmitWaitMs?: number;
 }
 
 const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 const FEED_READS_AT_ONCE = 4;
 /** As long as a terminal waits for an answer (HttpTransport's default timeout). */
 const DEFAULT_UPLOAD_BODY_READ_MS = 30_000;
+const DEFAULT_UPLOAD_ADMIT_WAIT_MS = 10_000;
+/** Retry-After of a CLOUD_BUSY answer, seconds (the worker adds its own jittered backoff). */
+const BUSY_RETRY_AFTER_S = 2;
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
@@ -164,6 +173,7 @@ export function build(opts: BuildOptions): FastifyInstance {
   // outside the store's lock, so it overlaps phase 2 of the batches ahead.
   const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT);
   const bodyReadMs = opts.uploadBodyReadMs ?? DEFAULT_UPLOAD_BODY_READ_MS;
+  const admitWaitMs = opts.uploadAdmitWaitMs ?? DEFAULT_UPLOAD_ADMIT_WAIT_MS;
   const bodyTimers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   const pool = new DecodePool(opts.decodeWorkers ?? 1);
   pools.set(app, pool);
@@ -177,7 +187,19 @@ export function build(opts: BuildOptions): FastifyInstance {
         const declared = Number(req.headers['content-length']);
         const ticket = budget.acquire(Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes);
         reply.raw.once('close', ticket.release);
-        await ticket.admitted;
+        let waited: NodeJS.Timeout | undefined;
+        const admittedInTime = await Promise.race([
+          ticket.admitted.then(() => true),
+          new Promise<boolean>((resolve) => (waited = setTimeout(() => resolve(false), admitWaitMs))),
+        ]);
+        clearTimeout(waited);
+        if (!admittedInTime) {
+          ticket.release(); // leaves the queue; the body is never read
+          void reply.header('retry-after', String(BUSY_RETRY_AFTER_S));
+          throw new TillsyncError('CLOUD_BUSY', `upload not admitted within ${admitWaitMs} ms: retry later`, {
+            details: { retryAfterSeconds: BUSY_RETRY_AFTER_S },
+          });
+        }
         // An admitted body that stalls (a vanished terminal, a half-open connection)
         // must not hold the budget: its connection is closed, which releases it.
         const stall = setTimeout(() => req.raw.destroy(), bodyReadMs);

@@ -184,3 +184,37 @@ t.test('a body that stalls after admission is cut off and frees the budget for t
   t.pass('the stalled connection was closed by the cloud');
   t.equal((await cloud.storage.getHighWater('s1', 't2')).seq, 0, 'nothing of the stalled body stored');
 });
+
+t.test('an upload not admitted in time is answered 503 CLOUD_BUSY with Retry-After, stores nothing, and a retry passes', async (t) => {
+  const cloud = await startCloud(t, { build: { uploadBytesInFlight: 1, uploadBodyReadMs: 60_000, uploadAdmitWaitMs: 200 } });
+  const { app } = cloud;
+  const { tokens } = await setupStore(t, app);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  // t2 declares 1000 bytes, sends 10 and stalls: admitted alone, it holds the whole budget (no read timeout here).
+  const stalled = connect(port, '127.0.0.1');
+  t.teardown(() => stalled.destroy());
+  stalled.on('error', () => {});
+  stalled.write(
+    `POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.t2}\r\nContent-Type: ${MSGPACK}\r\nContent-Length: 1000\r\n\r\n` +
+      '0123456789',
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  const log = await terminalLog(t, 's1', 't1');
+  const body = uploadBody(await log.append([sale(), sale()]));
+  const post = (): Promise<Response> => fetch(`http://127.0.0.1:${port}/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.t1}`, 'content-type': MSGPACK },
+    body,
+  });
+  const busy = await post();
+  t.equal(busy.status, 503);
+  t.equal(busy.headers.get('retry-after'), '2', 'Retry-After tells the terminal when to come back');
+  t.equal((decode(new Uint8Array(await busy.arrayBuffer())) as { error: { code: string } }).error.code, 'CLOUD_BUSY');
+  t.equal((await cloud.storage.getHighWater('s1', 't1')).seq, 0, 'nothing stored');
+  stalled.destroy(); // frees the budget
+  await new Promise((r) => setTimeout(r, 50));
+  const retry = await post();
+  t.equal(retry.status, 200, 'the retry goes through once the budget is free');
+  t.equal((await cloud.storage.getHighWater('s1', 't1')).seq, 2);
+});
