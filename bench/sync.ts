@@ -26,7 +26,10 @@
  *     requests/s and p99 latency; no baseline (autocannon shares the 2 cores).
  * (d) peak RSS (VmHWM from /proc/<pid>/status) of the cloud and the terminal
  *     process during (a) and (b); for (b) the largest of the terminal
- *     processes (each hosting 5 terminals). Target ≤ 300 MB each.
+ *     processes (each hosting 5 terminals). Target ≤ 300 MB each. Also the
+ *     peak RssAnon, sampled every 100 ms: VmHWM counts the pages of LevelDB
+ *     table files read through mmap, which grow with the data read, not with
+ *     what the process holds.
  * The progress lines also give each side's CPU time per event during the
  * sync (user + system, all threads, from /proc/<pid>/stat): on 2 cores the
  * sum of both sides bounds the end-to-end rate.
@@ -108,6 +111,38 @@ async function peakRssMb(pid: number): Promise<number> {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
+/**
+ * Samples RssAnon (heap, stacks, native allocations: memory the process
+ * really holds) of each pid every 100 ms and keeps the peak. VmHWM also counts
+ * RssFile: LevelDB reads its table files through mmap, so pages of data files
+ * that were read show up as resident although the kernel may drop them at will.
+ */
+function sampleAnonPeaks(pids: readonly number[]): { stop(): Promise<number[]> } {
+  const peaks = pids.map(() => 0);
+  const sample = async (): Promise<void> => {
+    await Promise.all(pids.map(async (pid, i) => {
+      try {
+        const m = /RssAnon:\s+(\d+)\s+kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+        if (m) peaks[i] = Math.max(peaks[i]!, Number(m[1]) / 1024);
+      } catch {
+        // the process is gone
+      }
+    }));
+  };
+  let pending = sample();
+  const timer = setInterval(() => {
+    pending = pending.then(sample);
+  }, 100);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await pending;
+      await sample();
+      return peaks;
+    },
+  };
+}
+
 // ------------------------------------------------------------------ fixtures
 
 interface Fixtures {
@@ -172,6 +207,9 @@ export interface SyncRun {
   /** The largest peak RSS of the terminal processes, and how many terminals that process hosted. */
   terminalMb: number;
   terminalsInPeak: number;
+  /** Peak RssAnon (see sampleAnonPeaks) of the cloud and of the largest terminal process. */
+  cloudAnonMb: number;
+  terminalAnonMb: number;
   /** CPU time (user + system, all threads) during the sync, per event: the cloud, and all terminal processes together. */
   cloudCpuUs: number;
   terminalCpuUs: number;
@@ -223,9 +261,11 @@ export async function syncUp(
     );
     const pids = [cloud.pid!, ...terms.map((t) => t.pid!)];
     const cpu0 = await Promise.all(pids.map(cpuMs));
+    const anon = sampleAnonPeaks(pids);
     const t0 = performance.now();
     const results = await Promise.all(terms.map((term) => ask<Extract<TerminalReply, { done: unknown }>>(term, { go: true }, 'sync')));
     const ms = performance.now() - t0;
+    const [cloudAnonMb, ...termAnonMbs] = await anon.stop();
     const cpu1 = await Promise.all(pids.map(cpuMs));
     const events = results.reduce((a, r) => a + r.done.events, 0);
     const perEventUs = (i: number): number => ((cpu1[i]! - cpu0[i]!) * 1000) / events;
@@ -236,6 +276,7 @@ export async function syncUp(
     for (let g = 1; g < termMbs.length; g++) if (termMbs[g]! > termMbs[peak]!) peak = g;
     return {
       ms, events, cloudMb: cloudMb!, terminalMb: termMbs[peak]!, terminalsInPeak: groups[peak]!.length,
+      cloudAnonMb: cloudAnonMb!, terminalAnonMb: Math.max(...termAnonMbs),
       cloudCpuUs: perEventUs(0), terminalCpuUs,
     };
   } finally {
@@ -345,7 +386,9 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
 
     const s = {
       oneReal: [] as number[], oneRaw: [] as number[], oneSecs: [] as number[], oneCloudMb: [] as number[], oneTermMb: [] as number[],
+      oneCloudAnon: [] as number[], oneTermAnon: [] as number[],
       manyReal: [] as number[], manyRaw: [] as number[], manySecs: [] as number[], manyCloudMb: [] as number[], manyTermMb: [] as number[],
+      manyCloudAnon: [] as number[], manyTermAnon: [] as number[],
       dupRps: [] as number[], dupP99: [] as number[], freshRps: [] as number[], freshP99: [] as number[],
     };
     for (let r = 1; r <= opts.runs; r++) {
@@ -357,9 +400,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       s.oneSecs.push(a.ms / 1000);
       s.oneCloudMb.push(a.cloudMb);
       s.oneTermMb.push(a.terminalMb);
+      s.oneCloudAnon.push(a.cloudAnonMb);
+      s.oneTermAnon.push(a.terminalAnonMb);
       opts.log(
         `run ${r}/${opts.runs} (a) ${a.events} events: worker ${Math.round(s.oneReal.at(-1)!)} ev/s (${(a.ms / 1000).toFixed(1)} s), ` +
-          `raw ${Math.round(s.oneRaw.at(-1)!)} ev/s; peak RSS cloud ${a.cloudMb.toFixed(0)} MB, terminal ${a.terminalMb.toFixed(0)} MB; ` +
+          `raw ${Math.round(s.oneRaw.at(-1)!)} ev/s; peak RSS cloud ${a.cloudMb.toFixed(0)} MB, terminal ${a.terminalMb.toFixed(0)} MB ` +
+          `(anonymous ${a.cloudAnonMb.toFixed(0)} / ${a.terminalAnonMb.toFixed(0)} MB); ` +
           `CPU per event cloud ${a.cloudCpuUs.toFixed(1)} µs, terminal ${a.terminalCpuUs.toFixed(1)} µs (raw: ${aRaw.cloudCpuUs.toFixed(1)} / ${aRaw.terminalCpuUs.toFixed(1)} µs)`,
       );
 
@@ -370,10 +416,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       s.manySecs.push(b.ms / 1000);
       s.manyCloudMb.push(b.cloudMb);
       s.manyTermMb.push(b.terminalMb);
+      s.manyCloudAnon.push(b.cloudAnonMb);
+      s.manyTermAnon.push(b.terminalAnonMb);
       opts.log(
         `run ${r}/${opts.runs} (b) ${MANY_TERMINALS}×${manyEvents}: worker ${Math.round(s.manyReal.at(-1)!)} ev/s (all acked in ${(b.ms / 1000).toFixed(1)} s), ` +
           `raw ${Math.round(s.manyRaw.at(-1)!)} ev/s; peak RSS cloud ${b.cloudMb.toFixed(0)} MB, largest terminal process ${b.terminalMb.toFixed(0)} MB ` +
-          `(${b.terminalsInPeak} terminals); CPU per event cloud ${b.cloudCpuUs.toFixed(1)} µs, terminals ${b.terminalCpuUs.toFixed(1)} µs`,
+          `(${b.terminalsInPeak} terminals; anonymous ${b.cloudAnonMb.toFixed(0)} / ${b.terminalAnonMb.toFixed(0)} MB); CPU per event cloud ${b.cloudCpuUs.toFixed(1)} µs, terminals ${b.terminalCpuUs.toFixed(1)} µs`,
       );
 
       const c = await cannon(root, many, fx, cannonBatch);
@@ -406,6 +454,10 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       rowFromSamples({ ...rss, case: `(d) peak RSS terminal during (a)` }, s.oneTermMb),
       rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (b)` }, s.manyCloudMb),
       rowFromSamples({ ...rss, case: `(d) peak RSS largest terminal process (${TERMINALS_PER_PROCESS} terminals each) during (b)` }, s.manyTermMb),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS (heap + native; no mapped files) cloud during (a)` }, s.oneCloudAnon),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS terminal during (a)` }, s.oneTermAnon),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS cloud during (b)` }, s.manyCloudAnon),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS largest terminal process during (b)` }, s.manyTermAnon),
     ];
   });
 }
