@@ -43,8 +43,13 @@ export async function auditTerminal(log: EventLog, views: TerminalViews, onProgr
     // Only a verified history is worth rebuilding from.
     const scratch = new TerminalViews(log.db, log.terminal, 'audit');
     try {
-      await log.exclusive(() => scratch.rebuildFrom(log, onProgress));
-      for (const d of await diffViews(views, scratch, 100)) {
+      // Rebuild AND compare with the writer held: a page of changes downloaded in
+      // between would make the live views differ from the rebuild for no fault.
+      const diffs = await log.exclusive(async () => {
+        await scratch.rebuildFrom(log, onProgress);
+        return diffViews(views, scratch, 100);
+      });
+      for (const d of diffs) {
         findings.push({ code: 'VIEW_MISMATCH', terminal: log.terminal, view: d.view, key: d.key, detail: `live view entry is ${d.problem} compared with a rebuild from history` });
       }
     } finally {
