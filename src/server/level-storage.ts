@@ -13,9 +13,8 @@
  * Hot path (upload): batch keys are prefixed by hand with the sublevel's prefix
  * (the `{ sublevel }` option costs several µs per op: abstract-level copies the
  * options into every op), by-id lookups go to the root db with prefixed keys in
- * one `getMany`, and the by-id index value is written by `encodeEventRef`, which
- * makes the same canonical msgpack bytes as `encodeCanonical` without the
- * generic encoder (the format on disk is unchanged).
+ * one `getMany`, and the by-id index value is `encodeEventRef`'s canonical
+ * msgpack, written into a shared slab.
  */
 import { TillsyncError } from '../errors.ts';
 import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from '../events/codec.ts';
@@ -357,81 +356,11 @@ export class LevelStorage implements CloudStorage {
 }
 
 /**
- * The canonical msgpack of `{ terminal, seq, hash } satisfies EventRef` (what
- * `encodeCanonical` makes: a 3-entry map, keys sorted, shortest headers), built
- * by hand: this runs once per stored event. Falls back to `encodeCanonical` for
- * anything outside the expected shapes (non-ASCII or long strings, odd seqs).
+ * The by-id index value: the canonical msgpack of `{ terminal, seq, hash }`.
+ * `encodeCanonical` writes it into a shared slab (no allocation per event).
  */
 export function encodeEventRef(terminal: string, seq: number, hash: string): Uint8Array {
-  if (!Number.isSafeInteger(seq) || seq < 0 || seq >= 0x100000000 || !shortAscii(terminal) || !shortAscii(hash)) {
-    return encodeCanonical({ terminal, seq, hash } satisfies EventRef);
-  }
-  const seqLen = seq < 0x80 ? 1 : seq < 0x100 ? 2 : seq < 0x10000 ? 3 : 5;
-  const out = refBytes(19 + seqLen + (hash.length < 32 ? 1 : 2) + hash.length + (terminal.length < 32 ? 1 : 2) + terminal.length);
-  out.set(REF_HEAD, 0); // 0x83, fixstr "hash"
-  let at = writeStr(out, REF_HEAD.length, hash);
-  out.set(REF_SEQ, at); // fixstr "seq"
-  at += REF_SEQ.length;
-  if (seq < 0x80) out[at++] = seq;
-  else if (seq < 0x100) {
-    out[at++] = 0xcc;
-    out[at++] = seq;
-  } else if (seq < 0x10000) {
-    out[at++] = 0xcd;
-    out[at++] = seq >>> 8;
-    out[at++] = seq & 0xff;
-  } else {
-    out[at++] = 0xce;
-    out[at++] = seq >>> 24;
-    out[at++] = (seq >>> 16) & 0xff;
-    out[at++] = (seq >>> 8) & 0xff;
-    out[at++] = seq & 0xff;
-  }
-  out.set(REF_TERMINAL, at); // fixstr "terminal"
-  writeStr(out, at + REF_TERMINAL.length, terminal);
-  return out;
-}
-/**
- * `n` fresh bytes carved from a shared slab: one small typed array with its own
- * backing store per stored event costs more than the encoding. Regions are
- * never handed out twice, so a returned view stays valid as long as it is kept.
- */
-function refBytes(n: number): Uint8Array {
-  if (refSlabAt + n > refSlab.length) {
-    refSlab = new Uint8Array(Math.max(REF_SLAB_BYTES, n));
-    refSlabAt = 0;
-  }
-  const out = refSlab.subarray(refSlabAt, refSlabAt + n);
-  refSlabAt += n;
-  return out;
-}
-const REF_SLAB_BYTES = 256 * 1024;
-let refSlab = new Uint8Array(REF_SLAB_BYTES);
-let refSlabAt = 0;
-
-const REF_HEAD = Uint8Array.from([0x83, 0xa4, 0x68, 0x61, 0x73, 0x68]);
-const REF_SEQ = Uint8Array.from([0xa3, 0x73, 0x65, 0x71]);
-const REF_TERMINAL = Uint8Array.from([0xa8, 0x74, 0x65, 0x72, 0x6d, 0x69, 0x6e, 0x61, 0x6c]);
-
-/** 1..255 printable ASCII characters (one byte each in UTF-8). */
-function shortAscii(text: string): boolean {
-  if (text.length === 0 || text.length > 255) return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
-
-/** A msgpack fixstr / str8 of a `shortAscii` string at `at`; returns the next offset. */
-function writeStr(out: Uint8Array, at: number, text: string): number {
-  if (text.length < 32) out[at++] = 0xa0 | text.length;
-  else {
-    out[at++] = 0xd9;
-    out[at++] = text.length;
-  }
-  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
-  return at;
+  return encodeCanonical({ terminal, seq, hash } satisfies EventRef);
 }
 
 function toStorageError(err: unknown): TillsyncError {

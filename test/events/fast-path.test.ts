@@ -5,7 +5,7 @@
  * and hashes are the same), or the same error code. Seeded random mutations of
  * fixture events (every event type) compared against the schema-only paths.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { monotonicFactory } from 'ulid';
 import { GENESIS_HASH } from '../../src/events/codec.ts';
 import type { EventDraft } from '../../src/events/event-types.ts';
@@ -74,53 +74,41 @@ function mutate(value: Record<string, unknown>, rng: Rng): void {
 const seed = seedFromEnv();
 t.comment(`seed ${seed} (replay: SEED=${seed})`);
 
-t.test('parseDraft: fast path and schema path agree on valid and mutated drafts', async (t) => {
-  const rng = createRng(seed);
-  const drafts = sampleDrafts(seed);
+/**
+ * 3,000 inputs (every fourth unmutated, the rest with 1–3 mutations): the fast
+ * and the schema-only path must give the same outcome for each.
+ */
+function compareOnMutations(t: Test, rng: Rng, samples: ReadonlyArray<Record<string, unknown>>, fast: (v: unknown) => unknown, full: (v: unknown) => unknown, what: string): void {
   let accepted = 0;
   let refused = 0;
   let mismatches = 0;
   for (let i = 0; i < 3000; i++) {
-    const draft = structuredClone(rng.pick(drafts)) as unknown as Record<string, unknown>;
+    const input = structuredClone(rng.pick(samples));
     const rounds = i % 4 === 0 ? 0 : rng.int(1, 3);
-    for (let r = 0; r < rounds; r++) mutate(draft, rng);
-    const fast = outcome(() => parseDraft(structuredClone(draft) as never));
-    const full = outcome(() => fullPathsForTests.parseDraft(structuredClone(draft) as never));
-    if (JSON.stringify(fast) !== JSON.stringify(full)) {
+    for (let r = 0; r < rounds; r++) mutate(input, rng);
+    const a = outcome(() => fast(structuredClone(input)));
+    const b = outcome(() => full(structuredClone(input)));
+    if (JSON.stringify(a) !== JSON.stringify(b)) {
       mismatches++;
-      if (mismatches <= 5) t.fail('fast and schema paths differ', { draft: JSON.stringify(draft), fast, full });
+      if (mismatches <= 5) t.fail('fast and schema paths differ', { input: JSON.stringify(input), fast: a, full: b });
     }
-    if (full.ok) accepted++;
+    if (b.ok) accepted++;
     else refused++;
   }
   t.equal(mismatches, 0, 'no input where they differ');
-  t.ok(accepted > 750, `valid drafts exercised (${accepted})`);
-  t.ok(refused > 750, `invalid drafts exercised (${refused})`);
+  t.ok(accepted > 750, `valid ${what} exercised (${accepted})`);
+  t.ok(refused > 750, `invalid ${what} exercised (${refused})`);
+}
+
+t.test('parseDraft: fast path and schema path agree on valid and mutated drafts', async (t) => {
+  const drafts = sampleDrafts(seed) as unknown as Array<Record<string, unknown>>;
+  compareOnMutations(t, createRng(seed), drafts, (v) => parseDraft(v as never), (v) => fullPathsForTests.parseDraft(v as never), 'drafts');
 });
 
 t.test('parseEvent: fast path and schema path agree on valid and mutated events', async (t) => {
-  const rng = createRng(seed + 1);
   const events = sampleDrafts(seed).map((d, i) => ({
     id: d.id ?? '01HZX3K8Q9V7D2M4N6P8R0S2T4', type: d.type, v: 1, store: 's1', terminal: 't1', seq: i + 1,
     time: d.time ?? 1_700_000_000_000, prev: GENESIS_HASH, body: d.body,
   }));
-  let accepted = 0;
-  let refused = 0;
-  let mismatches = 0;
-  for (let i = 0; i < 3000; i++) {
-    const event = structuredClone(rng.pick(events)) as unknown as Record<string, unknown>;
-    const rounds = i % 4 === 0 ? 0 : rng.int(1, 3);
-    for (let r = 0; r < rounds; r++) mutate(event, rng);
-    const fast = outcome(() => parseEvent(structuredClone(event)));
-    const full = outcome(() => fullPathsForTests.parseEvent(structuredClone(event)));
-    if (JSON.stringify(fast) !== JSON.stringify(full)) {
-      mismatches++;
-      if (mismatches <= 5) t.fail('fast and schema paths differ', { event: JSON.stringify(event), fast, full });
-    }
-    if (full.ok) accepted++;
-    else refused++;
-  }
-  t.equal(mismatches, 0, 'no input where they differ');
-  t.ok(accepted > 750, `valid events exercised (${accepted})`);
-  t.ok(refused > 750, `invalid events exercised (${refused})`);
+  compareOnMutations(t, createRng(seed + 1), events, parseEvent, fullPathsForTests.parseEvent, 'events');
 });

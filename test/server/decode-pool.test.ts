@@ -1,8 +1,8 @@
 // Phase 1 of uploads on worker threads (decode-pool.ts) and the upload body budget
 // (body-budget.ts): same answers as on the main thread, a dead worker loses
 // nothing, close ends the workers, and a full budget holds bodies back instead of failing.
-import t from 'tap';
-import { connect } from 'node:net';
+import t, { type Test } from 'tap';
+import { connect, type Socket } from 'node:net';
 import { decode, encode } from '@msgpack/msgpack';
 import { encodeCanonical } from '../../src/events/codec.ts';
 import type { SaleCompleted } from '../../src/events/event-types.ts';
@@ -156,6 +156,19 @@ t.test('over real HTTP with a tiny budget: concurrent uploads wait, none fails, 
   for (const id of terminals) t.equal((await cloud.storage.getHighWater('s1', id)).seq, 50, `${id} stored`);
 });
 
+/** A raw upload that declares 1000 bytes, sends 10 and stalls (the socket is returned, destroyed at teardown). */
+async function stallUpload(t: Test, port: number, token: string): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => {});
+  socket.write(
+    `POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: ${MSGPACK}\r\nContent-Length: 1000\r\n\r\n` +
+      '0123456789',
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  return socket;
+}
+
 t.test('a body that stalls after admission is cut off and frees the budget for the others', async (t) => {
   const cloud = await startCloud(t, { build: { uploadBytesInFlight: 1, uploadBodyReadMs: 200 } });
   const { app } = cloud;
@@ -163,15 +176,8 @@ t.test('a body that stalls after admission is cut off and frees the budget for t
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
   // t2 declares 1000 bytes, sends 10, and stalls: it is admitted (alone), then holds the whole budget.
-  const stalled = connect(port, '127.0.0.1');
-  t.teardown(() => stalled.destroy());
+  const stalled = await stallUpload(t, port, tokens.t2!);
   const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
-  stalled.on('error', () => {});
-  stalled.write(
-    `POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.t2}\r\nContent-Type: ${MSGPACK}\r\nContent-Length: 1000\r\n\r\n` +
-      '0123456789',
-  );
-  await new Promise((r) => setTimeout(r, 50));
   const log = await terminalLog(t, 's1', 't1');
   const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
     method: 'POST',
@@ -191,15 +197,8 @@ t.test('an upload not admitted in time is answered 503 CLOUD_BUSY with Retry-Aft
   const { tokens } = await setupStore(t, app);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
-  // t2 declares 1000 bytes, sends 10 and stalls: admitted alone, it holds the whole budget (no read timeout here).
-  const stalled = connect(port, '127.0.0.1');
-  t.teardown(() => stalled.destroy());
-  stalled.on('error', () => {});
-  stalled.write(
-    `POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.t2}\r\nContent-Type: ${MSGPACK}\r\nContent-Length: 1000\r\n\r\n` +
-      '0123456789',
-  );
-  await new Promise((r) => setTimeout(r, 50));
+  // t2's upload stalls: admitted alone, it holds the whole budget (no read timeout here).
+  const stalled = await stallUpload(t, port, tokens.t2!);
   const log = await terminalLog(t, 's1', 't1');
   const body = uploadBody(await log.append([sale(), sale()]));
   const post = (): Promise<Response> => fetch(`http://127.0.0.1:${port}/v1/events`, {
