@@ -41,7 +41,6 @@
  * non-ASCII keys...) falls back to the original steps, which then answer
  * exactly as before (same codes, same order of checks).
  */
-import { hash as oneShotHash } from 'node:crypto';
 import { TillsyncError, isTillsyncError } from '../errors.ts';
 import { decodeUntrusted, encodeCanonical, sha256Hex } from '../events/codec.ts';
 import type { TillEvent } from '../events/event-types.ts';
@@ -64,11 +63,6 @@ export type { IncomingEvent } from './upload-batch.ts';
 function atIndex(err: unknown, index: number): unknown {
   if (!isTillsyncError(err)) return err;
   return new TillsyncError(err.code, `event ${index}: ${err.message}`, { cause: err, details: { ...err.details, index } });
-}
-
-/** `sha256Hex` (the same hex digest) in one native call, without a Hash object per event. */
-function hashHex(bytes: Uint8Array): string {
-  return oneShotHash('sha256', bytes, 'hex');
 }
 
 /** Phase 1: turns a decoded request body into validated events of this terminal. */
@@ -98,7 +92,7 @@ export function decodeUpload(body: unknown, format: 'msgpack' | 'json', cred: Pi
             throw new TillsyncError('NOT_CANONICAL', 'event bytes are not the canonical encoding of the event');
           }
         }
-        out.push({ bytes, hash: hashHex(bytes), event });
+        out.push({ bytes, hash: sha256Hex(bytes), event });
       } catch (err) {
         throw atIndex(err, i);
       }
