@@ -38,7 +38,7 @@
  * folders (built once per bench invocation).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { cp, readFile, rm } from 'node:fs/promises';
+import { cp, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Encoder } from '@msgpack/msgpack';
@@ -213,6 +213,29 @@ export interface SyncRun {
   /** CPU time (user + system, all threads) during the sync, per event: the cloud, and all terminal processes together. */
   cloudCpuUs: number;
   terminalCpuUs: number;
+  /** The cloud's CPU per event by thread name (main thread, decode worker, LevelDB, libuv pool...), in µs. */
+  cloudThreadsUs: Record<string, number>;
+  /** The same for the first terminal process. */
+  terminalThreadsUs: Record<string, number>;
+}
+
+function perEventByThread(before: Map<string, number>, after: Map<string, number>, events: number): Record<string, number> {
+  return Object.fromEntries([...after].map(([k, v]) => [k, ((v - (before.get(k) ?? 0)) * 1000) / events]));
+}
+
+/** CPU time (user + system) of each live thread of a process so far, in ms, keyed by thread name (`comm`) and tid - pid (threads unnamed by Node are all `node`). */
+async function threadCpuMs(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  for (const tid of tids) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    if (stat === '') continue;
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const key = tid === String(pid) ? `${name} (main)` : `${name}#${Number(tid) - pid}`;
+    out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+  }
+  return out;
 }
 
 /** CPU time (user + system, all threads) of a live process so far, in ms. */
@@ -261,12 +284,16 @@ export async function syncUp(
     );
     const pids = [cloud.pid!, ...terms.map((t) => t.pid!)];
     const cpu0 = await Promise.all(pids.map(cpuMs));
+    const threads0 = await threadCpuMs(cloud.pid!);
+    const termThreads0 = await threadCpuMs(terms[0]!.pid!);
     const anon = sampleAnonPeaks(pids);
     const t0 = performance.now();
     const results = await Promise.all(terms.map((term) => ask<Extract<TerminalReply, { done: unknown }>>(term, { go: true }, 'sync')));
     const ms = performance.now() - t0;
     const [cloudAnonMb, ...termAnonMbs] = await anon.stop();
     const cpu1 = await Promise.all(pids.map(cpuMs));
+    const threads1 = await threadCpuMs(cloud.pid!);
+    const termThreads1 = await threadCpuMs(terms[0]!.pid!);
     const events = results.reduce((a, r) => a + r.done.events, 0);
     const perEventUs = (i: number): number => ((cpu1[i]! - cpu0[i]!) * 1000) / events;
     let terminalCpuUs = 0;
@@ -278,6 +305,8 @@ export async function syncUp(
       ms, events, cloudMb: cloudMb!, terminalMb: termMbs[peak]!, terminalsInPeak: groups[peak]!.length,
       cloudAnonMb: cloudAnonMb!, terminalAnonMb: Math.max(...termAnonMbs),
       cloudCpuUs: perEventUs(0), terminalCpuUs,
+      cloudThreadsUs: perEventByThread(threads0, threads1, events),
+      terminalThreadsUs: perEventByThread(termThreads0, termThreads1, events),
     };
   } finally {
     await Promise.all([...terms.map(stopChild), stopChild(cloud)]);

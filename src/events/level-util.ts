@@ -17,9 +17,15 @@ export function seqKey(seq: number): string {
   return seq.toString().padStart(16, '0');
 }
 
+/** LevelDB tuning a caller may pass to `openLevel` (classic-level's names). */
+export interface LevelTuning {
+  /** Bytes of writes collected in memory before they are written out as a table (LevelDB's default: 4 MiB). */
+  writeBufferSize?: number;
+}
+
 /** Opens a LevelDB folder with binary values; maps lock and corruption failures to stable codes. */
-export async function openLevel(location: string): Promise<LevelDb> {
-  const db = new ClassicLevel<string, Bytes>(location, { keyEncoding: 'utf8', valueEncoding: 'view' });
+export async function openLevel(location: string, tuning: LevelTuning = {}): Promise<LevelDb> {
+  const db = new ClassicLevel<string, Bytes>(location, { keyEncoding: 'utf8', valueEncoding: 'view', ...tuning });
   try {
     await db.open();
   } catch (err) {

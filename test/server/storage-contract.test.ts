@@ -1,7 +1,7 @@
 // One contract suite for every CloudStorage backend (LevelDB and memory).
 import t, { type Test } from 'tap';
 import { encodeCanonical, GENESIS_HASH, sha256Hex } from '../../src/events/codec.ts';
-import { LevelStorage } from '../../src/server/level-storage.ts';
+import { decodeIdEntry, encodeIdEntry, LevelStorage } from '../../src/server/level-storage.ts';
 import { MemoryStorage } from '../../src/server/memory-storage.ts';
 import type { CloudStorage, StorageFaults, StoredEvent, WriteOp } from '../../src/server/storage.ts';
 import { EMPTY_COUNTERS } from '../../src/server/storage.ts';
@@ -244,3 +244,22 @@ for (const [name, factory] of Object.entries(backends)) {
     });
   });
 }
+
+t.test('LevelStorage id index entries: seq and terminal round-trip, earlier entries stay intact', async (t) => {
+  const seqs = [1, 2, 255, 65_536, 2 ** 32 + 7, Number.MAX_SAFE_INTEGER];
+  const terminals = ['t', 'till-01', 'kasse-ü', 'x'.repeat(64)];
+  const kept: Array<{ raw: Uint8Array; terminal: string; seq: number }> = [];
+  // Enough entries to fill several 64 KiB slabs.
+  for (let i = 0; i < 20_000; i++) {
+    const terminal = terminals[i % terminals.length]!;
+    const seq = seqs[i % seqs.length]! - (i % 3);
+    kept.push({ raw: encodeIdEntry(terminal, seq), terminal, seq });
+  }
+  let bad = 0;
+  for (const k of kept) {
+    const back = decodeIdEntry(k.raw);
+    if (back.terminal !== k.terminal || back.seq !== k.seq) bad++;
+  }
+  t.equal(bad, 0, 'every entry decodes to what was encoded');
+  t.throws(() => decodeIdEntry(new Uint8Array(8)), { code: 'STORAGE_FAILED' }, 'a truncated entry is refused');
+});
