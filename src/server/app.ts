@@ -32,6 +32,7 @@ import { AdminOps } from './admin-ops.ts';
 import { Auth } from './auth.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
 import { StoreLocks } from './store-locks.ts';
+import { FeedTail } from './feed-tail.ts';
 import type { ServerContext } from './store-tx.ts';
 import { storeDigest } from './store-digest.ts';
 import { STREAM_PATH, StreamHub } from './stream.ts';
@@ -147,7 +148,8 @@ export function build(opts: BuildOptions): FastifyInstance {
   const auth = new Auth(opts.storage, opts.adminToken);
   const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500);
   hubs.set(app, hub);
-  const ctx: ServerContext = { storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub };
+  const feedTail = new FeedTail();
+  const ctx: ServerContext = { storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub, feedTail };
   const locks = new StoreLocks();
   const admin = new AdminOps(ctx, locks);
 
@@ -232,14 +234,20 @@ export function build(opts: BuildOptions): FastifyInstance {
   app.get('/v1/feed', { config: { auth: 'terminal' } }, async (req, reply) => {
     const cred = credentialOf(req);
     const q = parseWith(feedQuery, req.query, 'query');
-    const ticket = feedReads.acquire(1);
-    reply.raw.once('close', ticket.release);
-    await ticket.admitted;
     const since = q.since === undefined ? 0 : Number(q.since);
     const limit = Math.min(LIMITS.maxFeedPage, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
-    const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);
+    // A terminal nearly caught up is served from the changes committed last (no storage read).
+    let read = feedTail.read(cred.store, since, limit);
+    if (!read) {
+      const ticket = feedReads.acquire(1);
+      reply.raw.once('close', ticket.release);
+      await ticket.admitted;
+      const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);
+      read = { changes, head: counters.feedHead };
+    }
+    const { changes, head } = read;
     const cursor = changes.length > 0 ? changes[changes.length - 1]!.cursor : since;
-    const page: FeedPage = { changes: changes.map((c) => forTerminal(c, cred.terminal)), cursor, head: counters.feedHead };
+    const page: FeedPage = { changes: changes.map((c) => forTerminal(c, cred.terminal)), cursor, head };
     return send(req, reply, page);
   });
 

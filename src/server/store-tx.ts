@@ -4,8 +4,9 @@
  * commit tells the notifier what changed. Run it inside `StoreLocks.run(store)`.
  */
 import type { Clock } from '../events/event-log.ts';
-import type { DownstreamBody, DownstreamType } from '../events/event-types.ts';
+import type { Change, DownstreamBody, DownstreamType } from '../events/event-types.ts';
 import { parseChange } from '../events/validate.ts';
+import type { FeedTail } from './feed-tail.ts';
 import { exceptionId, type CloudStorage, type StoreCounters, type WriteOp } from './storage.ts';
 
 /** Where the server tells connected terminals that something changed. */
@@ -19,10 +20,13 @@ export interface ServerContext {
   storage: CloudStorage;
   clock: Clock;
   notify: Notifier;
+  /** Told about every feed change once it is committed (feed-tail.ts). */
+  feedTail?: FeedTail;
 }
 
 export class StoreTx {
   readonly ops: WriteOp[] = [];
+  private readonly changes: Change[] = [];
   readonly counters: StoreCounters;
   private readonly start: StoreCounters;
 
@@ -53,6 +57,7 @@ export class StoreTx {
     const change = parseChange({ cursor, type, body });
     this.counters.feedHead = cursor;
     this.ops.push({ kind: 'feed', store: this.store, change });
+    this.changes.push(change);
     return cursor;
   }
 
@@ -70,6 +75,7 @@ export class StoreTx {
     if (countersChanged) this.ops.push({ kind: 'counters', store: this.store, counters: { ...c } });
     if (this.ops.length === 0) return;
     await this.ctx.storage.commit(this.ops);
+    this.ctx.feedTail?.appended(this.store, this.changes);
     if (c.feedHead !== s.feedHead) this.ctx.notify.feed(this.store, c.feedHead);
     if (opts.exceptionsChanged || c.openExceptions !== s.openExceptions) this.ctx.notify.exceptions(this.store, c.openExceptions);
   }
