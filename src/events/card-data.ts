@@ -10,8 +10,8 @@
  */
 import { TillsyncError } from '../errors.ts';
 
-const CVV_KEYS = new Set(['cvv', 'cvc', 'cvv2', 'cvc2', 'cid', 'csc', 'securitycode', 'cardsecuritycode', 'cardcode']);
-const PAN_KEYS = new Set(['pan', 'cardnumber', 'number', 'card_number', 'ccnumber']);
+export const CVV_KEYS = new Set(['cvv', 'cvc', 'cvv2', 'cvc2', 'cid', 'csc', 'securitycode', 'cardsecuritycode', 'cardcode']);
+export const PAN_KEYS = new Set(['pan', 'cardnumber', 'number', 'card_number', 'ccnumber']);
 // Fields whose schema pins them to a non-card format (ULIDs, SHA-256 hex, barcodes):
 // their digit runs are not card numbers, and a PAN cannot fit their formats unnoticed.
 const EXEMPT_KEYS = new Set(['barcode', 'barcodes', 'id', 'prev', 'hash', 'sale']);

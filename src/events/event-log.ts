@@ -12,7 +12,10 @@
  *   ONE LevelDB batch across sublevels.
  * - Durability: a promise resolves only after the batch holding it was written
  *   with `sync: true` (fsync). Group commit: groups arriving while a write is in
- *   flight are written together in the next single batch.
+ *   flight are written together in the next single batch. The one exception is
+ *   a batch of downloaded feed pages alone (`applyChanges`): it is not synced,
+ *   as the cloud still has it; a power cut may undo it (page and cursor
+ *   together), a process crash does not.
  * - Isolation of refusals: a group refused by validation or by the participant's
  *   business check is rejected alone; other groups in the same batch commit.
  *   A refused group changes nothing, on disk or in memory.
@@ -389,8 +392,13 @@ export class EventLog {
     }
     this.participant.flushInto(writer);
 
+    // Downloaded feed pages alone are written without waiting for the disk: the
+    // page and its cursor are one atomic batch, so losing it in a power cut only
+    // means downloading it again. Anything of the terminal's own (events,
+    // cursors, settings) is synced, which also makes every earlier write durable.
+    const sync = accepted.some((a) => a.work.kind !== 'changes');
     try {
-      await batch.write({ sync: true });
+      await batch.write({ sync });
     } catch (err) {
       this.participant.aborted();
       const wrapped = toStorageError(err);

@@ -7,7 +7,6 @@
  * then all events" equals any interleaving the terminal saw live (see
  * docs/design.md). That is what makes a rebuild equal incremental application.
  */
-import { produce } from 'immer';
 import { TillsyncError } from '../errors.ts';
 import type { Change, CustomerRecord, ItemRecord, StoreSettings, TillEvent, Tender } from '../events/event-types.ts';
 import type { ViewStore } from './view-store.ts';
@@ -81,12 +80,12 @@ function addDelta(store: ViewStore<StoredValue>, key: string, seq: number, delta
  */
 function setCloudState(store: ViewStore<StoredValue>, key: string, balance: number, included: number): void {
   const rec = store.get(key) ?? EMPTY;
-  const next = produce(rec, (d) => {
-    d.cloud = balance;
-    d.included = included;
-    if (d.pending.some(([s]) => s <= included)) d.pending = d.pending.filter(([s]) => s > included);
-  });
-  if (next !== rec || !store.has(key)) store.put(key, next);
+  // A plain copy, as in addDelta: this runs for every balance and voucher state
+  // the feed brings (every terminal gets every one), and an immer draft here
+  // was ~6% of a terminal's CPU with 50 terminals syncing.
+  const pending = rec.pending.some(([s]) => s <= included) ? rec.pending.filter(([s]) => s > included) : rec.pending;
+  if (rec.cloud === balance && rec.included === included && pending === rec.pending && store.has(key)) return;
+  store.put(key, { cloud: balance, included, pending });
 }
 
 function requireSale(views: Views, sale: string): SaleRecord {

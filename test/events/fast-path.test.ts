@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { monotonicFactory } from 'ulid';
 import { GENESIS_HASH } from '../../src/events/codec.ts';
 import type { EventDraft } from '../../src/events/event-types.ts';
-import { fullPathsForTests, parseDraft, parseEvent } from '../../src/events/validate.ts';
+import { fullPathsForTests, parseChange, parseDraft, parseEvent } from '../../src/events/validate.ts';
 import { generateCatalog } from '../../src/fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../../src/fixtures/customers.ts';
 import { createRng, seedFromEnv, type Rng } from '../../src/fixtures/prng.ts';
@@ -111,4 +111,18 @@ t.test('parseEvent: fast path and schema path agree on valid and mutated events'
     time: d.time ?? 1_700_000_000_000, prev: GENESIS_HASH, body: d.body,
   }));
   compareOnMutations(t, createRng(seed + 1), events, parseEvent, fullPathsForTests.parseEvent, 'events');
+});
+
+t.test('parseChange: fast path and schema path agree on valid and mutated feed changes', async (t) => {
+  const changes: Array<Record<string, unknown>> = [
+    { cursor: 1, type: 'balance.state', body: { customer: 'c-1', balance: 9700, includes: { t1: 3, 'till-02': 0 } } },
+    { cursor: 2, type: 'balance.state', body: { customer: 'c-2', balance: -250, includes: {} } },
+    { cursor: 3, type: 'voucher.state', body: { voucher: 'GIFT-1', balance: 4000, includes: { t1: 12 } } },
+    { cursor: 4, type: 'voucher.state', body: { voucher: 'V-9999', balance: 0, includes: { 't.3': 5, t_4: 1 } } },
+    { cursor: 5, type: 'item.removed', body: { id: 'i1' } },
+    // A key the card-data guard looks at: the fast path leaves it to the full one.
+    { cursor: 6, type: 'balance.state', body: { customer: 'c-3', balance: 1, includes: { Number: 2 } } },
+  ];
+  compareOnMutations(t, createRng(seed + 2), changes, parseChange, fullPathsForTests.parseChange, 'changes');
+  t.throws(() => parseChange({ cursor: 7, type: 'balance.state', body: { customer: 'c', balance: 1, includes: { cvv: 1 } } }), { code: 'CVV_REJECTED' });
 });
