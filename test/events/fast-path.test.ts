@@ -120,6 +120,9 @@ t.test('parseChange: fast path and schema path agree on valid and mutated feed c
     { cursor: 3, type: 'voucher.state', body: { voucher: 'GIFT-1', balance: 4000, includes: { t1: 12 } } },
     { cursor: 4, type: 'voucher.state', body: { voucher: 'V-9999', balance: 0, includes: { 't.3': 5, t_4: 1 } } },
     { cursor: 5, type: 'item.removed', body: { id: 'i1' } },
+    { cursor: 8, type: 'customer.upserted', body: { id: 'c-1', name: 'Ann Lee' } },
+    { cursor: 9, type: 'customer.upserted', body: { id: 'c-2', name: 'Bo', phone: '+49 30 1234567', email: 'bo@example.com' } },
+    { cursor: 10, type: 'customer.upserted', body: { id: 'c-3', name: 'Cy', email: 'cy@example.com' } },
     // A key the card-data guard looks at: the fast path leaves it to the full one.
     { cursor: 6, type: 'balance.state', body: { customer: 'c-3', balance: 1, includes: { Number: 2 } } },
   ];
