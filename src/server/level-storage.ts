@@ -13,7 +13,7 @@
  * Hot path (upload): batch keys are prefixed by hand with the sublevel's prefix
  * (the `{ sublevel }` option costs several µs per op: abstract-level copies the
  * options into every op), by-id lookups go to the root db with prefixed keys in
- * one `getMany`, and the by-id index value is `encodeIdEntry`'s few bytes,
+ * one `getMany`, and the by-id index value is `encodeIdEntry`'s 41 bytes + terminal,
  * written into a shared slab.
  *
  * Layout for compaction (KEY_ORDER, CLOUD_TUNING): the appended events come
@@ -201,29 +201,10 @@ export class LevelStorage implements CloudStorage {
     } catch (err) {
       throw toStorageError(err);
     }
-    // Held ids (duplicates, conflicts: rare on the upload path) get their hash from the stored event.
-    const found: number[] = [];
-    const eventKeys: string[] = [];
     const out = new Array<EventRef | undefined>(raws.length);
     for (let i = 0; i < raws.length; i++) {
       const raw = raws[i];
-      if (raw === undefined) continue;
-      const { terminal, seq } = decodeIdEntry(raw);
-      out[i] = { terminal, seq, hash: '' };
-      found.push(i);
-      eventKeys.push(`${this.subs.events.prefix}${store}/${terminal}/${seqKey(seq)}`);
-    }
-    if (found.length === 0) return out;
-    let events: Array<Bytes | undefined>;
-    try {
-      events = await this.db.getMany(eventKeys);
-    } catch (err) {
-      throw toStorageError(err);
-    }
-    for (let j = 0; j < found.length; j++) {
-      const bytes = events[j];
-      if (bytes === undefined) throw new TillsyncError('STORAGE_FAILED', `the id index names ${eventKeys[j]}, which is not stored`);
-      out[found[j]!]!.hash = sha256Hex(bytes);
+      out[i] = raw === undefined ? undefined : decodeIdEntry(raw);
     }
     return out;
   }
@@ -373,7 +354,7 @@ export class LevelStorage implements CloudStorage {
         if (!e.indexById && !e.quarantine) throw new Error('an event left out of the id index must be quarantined');
         const key = `${e.store}/${e.terminal}/${seqKey(e.seq)}`;
         put('events', key, e.bytes);
-        if (e.indexById) put('ids', `${e.store}/${e.id}`, encodeIdEntry(e.terminal, e.seq));
+        if (e.indexById) put('ids', `${e.store}/${e.id}`, encodeIdEntry(e.terminal, e.seq, e.hash));
         if (e.quarantine) {
           put('quarantine', key, enc({
             id: e.id, type: op.type, code: e.quarantine.code, message: e.quarantine.message, indexById: e.indexById,
@@ -410,33 +391,36 @@ export class LevelStorage implements CloudStorage {
 }
 
 /**
- * The by-id index value: where the event is, `[seq: float64 BE][terminal: UTF-8]`
- * (9 + 1..64 bytes). The hash is not repeated here: an upload looks ids up to
- * find the rare ones already held, and only those read their stored event.
- * Kept small because the id index is rewritten by compaction (see KEY_ORDER).
- * Written into a shared slab (like encodeCanonical): valid until the next call
- * fills it, which is after the commit's batch has copied it.
+ * The by-id index value: `[seq: float64 BE][hash: 32 bytes][terminal: UTF-8]`
+ * (41 + 1..64 bytes; the msgpack of `{ terminal, seq, hash }` with the hash in
+ * hex was ~95). Kept small because the id index is the stream compaction still
+ * rewrites (see KEY_ORDER). Written into a shared slab, never reused: a view
+ * stays valid (the commit's batch copies it anyway).
  */
-export function encodeIdEntry(terminal: string, seq: number): Uint8Array {
-  const need = 8 + 3 * terminal.length;
+export function encodeIdEntry(terminal: string, seq: number, hash: string): Uint8Array {
+  const need = ID_FIXED + 3 * terminal.length;
   if (idSlab.byteLength - idAt < need) {
     idSlab = Buffer.allocUnsafe(Math.max(64 * 1024, need));
     idAt = 0;
   }
   const start = idAt;
+  if (!HEX64.test(hash)) throw new Error(`event hash ${hash} is not 64 lower-case hex digits`);
   idSlab.writeDoubleBE(seq, start);
-  const n = idSlab.write(terminal, start + 8, 'utf8');
-  idAt = start + 8 + n;
+  idSlab.write(hash, start + 8, 32, 'hex');
+  const n = idSlab.write(terminal, start + ID_FIXED, 'utf8');
+  idAt = start + ID_FIXED + n;
   return idSlab.subarray(start, idAt);
 }
+const ID_FIXED = 8 + 32;
+const HEX64 = /^[0-9a-f]{64}$/;
 let idSlab = Buffer.allocUnsafe(64 * 1024);
 let idAt = 0;
 
 /** Reads `encodeIdEntry`'s value. */
-export function decodeIdEntry(raw: Uint8Array): { terminal: string; seq: number } {
+export function decodeIdEntry(raw: Uint8Array): EventRef {
   const b = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (b.byteLength < 9) throw new TillsyncError('STORAGE_FAILED', `id index entry of ${b.byteLength} bytes is too short`);
-  return { seq: b.readDoubleBE(0), terminal: b.toString('utf8', 8) };
+  if (b.byteLength <= ID_FIXED) throw new TillsyncError('STORAGE_FAILED', `id index entry of ${b.byteLength} bytes is too short`);
+  return { seq: b.readDoubleBE(0), hash: b.toString('hex', 8, ID_FIXED), terminal: b.toString('utf8', ID_FIXED) };
 }
 
 function toStorageError(err: unknown): TillsyncError {

@@ -245,21 +245,23 @@ for (const [name, factory] of Object.entries(backends)) {
   });
 }
 
-t.test('LevelStorage id index entries: seq and terminal round-trip, earlier entries stay intact', async (t) => {
+t.test('LevelStorage id index entries: terminal, seq and hash round-trip, earlier entries stay intact', async (t) => {
   const seqs = [1, 2, 255, 65_536, 2 ** 32 + 7, Number.MAX_SAFE_INTEGER];
   const terminals = ['t', 'till-01', 'kasse-ü', 'x'.repeat(64)];
-  const kept: Array<{ raw: Uint8Array; terminal: string; seq: number }> = [];
+  const kept: Array<{ raw: Uint8Array; terminal: string; seq: number; hash: string }> = [];
   // Enough entries to fill several 64 KiB slabs.
   for (let i = 0; i < 20_000; i++) {
     const terminal = terminals[i % terminals.length]!;
     const seq = seqs[i % seqs.length]! - (i % 3);
-    kept.push({ raw: encodeIdEntry(terminal, seq), terminal, seq });
+    const hash = sha256Hex(new Uint8Array([i & 0xff, i >> 8]));
+    kept.push({ raw: encodeIdEntry(terminal, seq, hash), terminal, seq, hash });
   }
   let bad = 0;
   for (const k of kept) {
     const back = decodeIdEntry(k.raw);
-    if (back.terminal !== k.terminal || back.seq !== k.seq) bad++;
+    if (back.terminal !== k.terminal || back.seq !== k.seq || back.hash !== k.hash) bad++;
   }
   t.equal(bad, 0, 'every entry decodes to what was encoded');
-  t.throws(() => decodeIdEntry(new Uint8Array(8)), { code: 'STORAGE_FAILED' }, 'a truncated entry is refused');
+  t.throws(() => decodeIdEntry(new Uint8Array(40)), { code: 'STORAGE_FAILED' }, 'a truncated entry is refused');
+  t.throws(() => encodeIdEntry('t', 1, 'ABC'), 'a hash that is not 64 hex digits is refused');
 });
