@@ -65,7 +65,7 @@ async function startReal(setup: CloudSetup): Promise<void> {
 }
 
 async function startRaw(): Promise<void> {
-  const db = await openLevel(dir!);
+  const db = await openLevel(dir!, {}); // LevelDB's defaults
   const app = fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
   const decoder = new Decoder();
   const encoder = new Encoder();

@@ -21,10 +21,23 @@ export function seqKey(seq: number): string {
 export interface LevelTuning {
   /** Bytes of writes collected in memory before they are written out as a table (LevelDB's default: 4 MiB). */
   writeBufferSize?: number;
+  /** Open table files LevelDB keeps (its table cache is this minus 10; LevelDB raises anything below 74 to 74). */
+  maxOpenFiles?: number;
+  /** Size of the table files compaction writes (LevelDB's default: 2 MiB). */
+  maxFileSize?: number;
 }
 
+/**
+ * The default (a terminal's data folder). LevelDB reads table files through
+ * mmap and keeps every table in its cache mapped, so the pages a read touched
+ * stay in the process's RSS: a terminal uploading its whole 1M-event log
+ * peaked at ~450 MB, ~280 MB of it table pages. At most 64 cached tables of
+ * 1 MiB bound that to ~64 MB (peak ~275 MB), with no change in sync-up speed.
+ */
+export const TERMINAL_TUNING: LevelTuning = { maxOpenFiles: 74, maxFileSize: 1024 * 1024 };
+
 /** Opens a LevelDB folder with binary values; maps lock and corruption failures to stable codes. */
-export async function openLevel(location: string, tuning: LevelTuning = {}): Promise<LevelDb> {
+export async function openLevel(location: string, tuning: LevelTuning = TERMINAL_TUNING): Promise<LevelDb> {
   const db = new ClassicLevel<string, Bytes>(location, { keyEncoding: 'utf8', valueEncoding: 'view', ...tuning });
   try {
     await db.open();
