@@ -345,9 +345,9 @@ function fastEvent(raw: unknown): TillEvent | undefined {
 
 /**
  * The fast path of `parseChange` for the changes the feed is mostly made of,
- * `balance.state` and `voucher.state`: the same change, or undefined (then the
- * full path decides). `includes` keys must also be names the card-data guard
- * and the shape guard have no opinion on.
+ * `balance.state`, `voucher.state` and `customer.upserted`: the same change, or
+ * undefined (then the full path decides). `includes` keys must also be names
+ * the card-data guard and the shape guard have no opinion on.
  */
 function fastChange(raw: unknown): Change | undefined {
   if (!plain(raw) || keyCount(raw) !== 3) return undefined;
