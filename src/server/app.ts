@@ -149,7 +149,9 @@ export function build(opts: BuildOptions): FastifyInstance {
   const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500);
   hubs.set(app, hub);
   const feedTail = new FeedTail();
-  const ctx: ServerContext = { storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub, feedTail };
+  const ctx: ServerContext = {
+    storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub, feedTail, credentialsChanged: () => auth.credentialsChanged(),
+  };
   const locks = new StoreLocks();
   const admin = new AdminOps(ctx, locks);
 

@@ -4,6 +4,15 @@
  * and one terminal and can be revoked. The admin token is compared in constant
  * time. Checking order: no or unknown token → UNAUTHORIZED, revoked →
  * CREDENTIAL_REVOKED, valid but not allowed here → FORBIDDEN.
+ *
+ * Valid terminal credentials are remembered (every request of every terminal
+ * checks one: with 50 terminals syncing, a storage read each was ~5% of the
+ * cloud's CPU). Any commit that writes a credential calls
+ * `credentialsChanged()` right after it is durable (StoreTx), which forgets
+ * them all; a read that was in flight across such a commit is not remembered
+ * (the epoch moved), so a revoked credential is refused from the next request
+ * on, as without the cache. Like the store locks, this assumes the process is
+ * the only writer of its storage.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -28,8 +37,13 @@ export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
   return m && TOKEN_SHAPE.test(m[1]!) ? m[1] : undefined;
 }
 
+/** Valid credentials remembered at most (the oldest remembered goes first). */
+const MAX_REMEMBERED = 10_000;
+
 export class Auth {
   private readonly adminHash: Buffer | undefined;
+  private readonly valid = new Map<string, Readonly<CredentialRecord>>();
+  private epoch = 0;
 
   constructor(
     private readonly storage: CloudStorage,
@@ -47,13 +61,27 @@ export class Auth {
   async terminal(headers: IncomingHttpHeaders): Promise<CredentialRecord> {
     const token = bearerToken(headers);
     if (token === undefined) throw new TillsyncError('UNAUTHORIZED', 'missing or malformed bearer token');
-    const cred = await this.storage.getCredential(hashToken(token));
+    const tokenHash = hashToken(token);
+    const known = this.valid.get(tokenHash);
+    if (known) return known;
+    const epoch = this.epoch;
+    const cred = await this.storage.getCredential(tokenHash);
     if (!cred) {
       if (this.isAdmin(token)) throw new TillsyncError('FORBIDDEN', 'the admin token is not a terminal credential');
       throw new TillsyncError('UNAUTHORIZED', 'unknown credential');
     }
     if (cred.revoked) throw new TillsyncError('CREDENTIAL_REVOKED', 'this terminal credential was revoked');
+    if (epoch === this.epoch) {
+      if (this.valid.size >= MAX_REMEMBERED) this.valid.delete(this.valid.keys().next().value!);
+      this.valid.set(tokenHash, Object.freeze(cred));
+    }
     return cred;
+  }
+
+  /** Credentials were written (created, revoked, reissued): forget every remembered one. */
+  credentialsChanged(): void {
+    this.epoch++;
+    this.valid.clear();
   }
 
   /** Passes only for the admin token. */

@@ -22,6 +22,8 @@ export interface ServerContext {
   notify: Notifier;
   /** Told about every feed change once it is committed (feed-tail.ts). */
   feedTail?: FeedTail;
+  /** Told when a commit wrote credentials (auth.ts remembers valid ones). */
+  credentialsChanged?: () => void;
 }
 
 export class StoreTx {
@@ -76,6 +78,7 @@ export class StoreTx {
     if (this.ops.length === 0) return;
     await this.ctx.storage.commit(this.ops);
     this.ctx.feedTail?.appended(this.store, this.changes);
+    if (this.ops.some((op) => op.kind === 'credential')) this.ctx.credentialsChanged?.();
     if (c.feedHead !== s.feedHead) this.ctx.notify.feed(this.store, c.feedHead);
     if (opts.exceptionsChanged || c.openExceptions !== s.openExceptions) this.ctx.notify.exceptions(this.store, c.openExceptions);
   }
