@@ -3,11 +3,11 @@
  * both processes started with --cpu-prof:
  *
  *   npx tsx bench/tools/profile-sync.ts [events=200000] [profDir=/tmp/prof-sync] [terminals=1]
+ *   npx tsx bench/tools/cpuprofile-summary.ts /tmp/prof-sync/cloud/<file>.cpuprofile
+ *   npx tsx bench/tools/cpuprofile-summary.ts /tmp/prof-sync/terminal/<file>.cpuprofile
  *
  * With terminals > 1 (case (b)), each terminal has `events` events and the
  * terminals run 5 to a process, as in the bench.
- *   npx tsx bench/tools/cpuprofile-summary.ts /tmp/prof-sync/cloud/<file>.cpuprofile
- *   npx tsx bench/tools/cpuprofile-summary.ts /tmp/prof-sync/terminal/<file>.cpuprofile
  */
 import { join } from 'node:path';
 import { buildTerminal, fixtures, syncUp } from '../sync.ts';

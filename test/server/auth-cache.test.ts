@@ -1,6 +1,6 @@
 // Remembered terminal credentials (src/server/auth.ts): a revocation is seen by
 // the very next request, even when a credential read was in flight across it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { build } from '../../src/server/app.ts';
 import { MemoryStorage } from '../../src/server/memory-storage.ts';
 import type { CredentialRecord } from '../../src/server/storage.ts';
@@ -18,12 +18,18 @@ class WatchedStorage extends MemoryStorage {
   }
 }
 
-t.test('a valid credential is read once; revoking and reissuing are seen at once', async (t) => {
+/** A cloud over WatchedStorage with store s1 and terminals t1, t2. */
+async function watchedCloud(t: Test) {
   const storage = new WatchedStorage();
   const app = build({ storage, adminToken: ADMIN });
   t.teardown(() => app.close());
   await app.ready();
   const { tokens } = await setupStore(t, app);
+  return { storage, app, tokens };
+}
+
+t.test('a valid credential is read once; revoking and reissuing are seen at once', async (t) => {
+  const { storage, app, tokens } = await watchedCloud(t);
   const before = storage.reads;
   for (let i = 0; i < 5; i++) t.equal((await get(app, tokens.t1!, '/v1/sync-state')).status, 200);
   t.equal(storage.reads - before, 1, 'five requests, one credential read');
@@ -38,11 +44,7 @@ t.test('a valid credential is read once; revoking and reissuing are seen at once
 });
 
 t.test('a credential read in flight across a revocation is not remembered', async (t) => {
-  const storage = new WatchedStorage();
-  const app = build({ storage, adminToken: ADMIN });
-  t.teardown(() => app.close());
-  await app.ready();
-  const { tokens } = await setupStore(t, app);
+  const { storage, app, tokens } = await watchedCloud(t);
   let release!: () => void;
   storage.hold = new Promise<void>((resolve) => (release = resolve));
   const readsBefore = storage.reads;
