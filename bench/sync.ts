@@ -13,9 +13,10 @@
  *     chained LevelDB batch (sync) per request. Target ≥ 0.5× the baseline.
  * (b) 50 terminals × 20k events (× --scale), one store, all reconnecting at
  *     once: aggregate events/s and the time until every cursor is acknowledged.
- *     The terminals run in 10 child processes of 5 (a real terminal is its own
- *     process; 50 in one process measured that process's heap), all opened
- *     before the clock starts and released at once. Baseline: the raw sender
+ *     The terminals run in child processes: one terminal alone in its own
+ *     process (as a real terminal is), the other 49 in processes of 5 (50
+ *     processes would share the 2 cores with the cloud), all opened before the
+ *     clock starts and released at once. Baseline: the raw sender
  *     for the same 50 logs at once, in the same process layout.
  * (c) autocannon against POST /v1/events (10 connections, 5 s, batches of 1000
  *     events as the worker sends them; terminals of (b)):
@@ -25,8 +26,9 @@
  *       its own terminals (every request commits 1000 new events).
  *     requests/s and p99 latency; no baseline (autocannon shares the 2 cores).
  * (d) peak RSS (VmHWM from /proc/<pid>/status) of the cloud and the terminal
- *     process during (a) and (b); for (b) the largest of the terminal
- *     processes (each hosting 5 terminals). Target ≤ 300 MB each. Also the
+ *     process during (a) and (b); for (b) the terminal alone in its process
+ *     (and, for information, the largest process of 5). Target ≤ 300 MB each.
+ *     The children run compiled JavaScript, as deployed (scripts/build.ts). Also the
  *     peak RssAnon, sampled every 100 ms: VmHWM counts the pages of LevelDB
  *     table files read through mmap, which grow with the data read, not with
  *     what the process holds.
@@ -43,6 +45,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Encoder } from '@msgpack/msgpack';
 import { monotonicFactory } from 'ulid';
+import { buildDist } from '../scripts/build.ts';
 import { BIG_READS, openLevel, type Sublevel } from '../src/events/level-util.ts';
 import type { EventDraft } from '../src/events/event-types.ts';
 import { generateCatalog } from '../src/fixtures/catalog.ts';
@@ -53,7 +56,7 @@ import { perSecond, rowFromSamples, withTempDir, type BenchOptions, type BenchRo
 import type { CloudReply, CloudSetup } from './tools/sync-cloud.ts';
 import type { TerminalJob, TerminalReply } from './tools/sync-terminal.ts';
 
-const TOOLS = join(dirname(fileURLToPath(import.meta.url)), 'tools');
+const BENCH = dirname(fileURLToPath(import.meta.url));
 const STORE = 'bench-store';
 const ONE_EVENTS = 1_000_000;
 const MANY_TERMINALS = 50;
@@ -69,8 +72,20 @@ const CHILD_TIMEOUT_MS = 15 * 60_000;
 
 // ------------------------------------------------------------------ children
 
-function forkTs(file: string, args: string[], extraExecArgv: string[] = []): ChildProcess {
-  return fork(join(TOOLS, file), args, { execArgv: [...extraExecArgv, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+let compiledTools: string | undefined;
+
+/**
+ * Forks a child tool compiled to JavaScript as a deployment runs the product
+ * (scripts/build.ts, into dist/ once per process): no tsx loader in the
+ * children, whose hooks thread would add ~30 MB to every peak RSS measured.
+ */
+function forkTool(name: 'sync-cloud' | 'sync-terminal', args: string[], extraExecArgv: string[] = []): ChildProcess {
+  if (compiledTools === undefined) {
+    const dist = join(BENCH, '..', 'dist');
+    buildDist(dist);
+    compiledTools = join(dist, 'bench', 'tools');
+  }
+  return fork(join(compiledTools, `${name}.js`), args, { execArgv: extraExecArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 /** Sends `msg` (if any) and waits for the child's next message. */
@@ -210,6 +225,9 @@ export interface SyncRun {
   /** Peak RssAnon (see sampleAnonPeaks) of the cloud and of the largest terminal process. */
   cloudAnonMb: number;
   terminalAnonMb: number;
+  /** Peak RSS and RssAnon of the first terminal process (with `soloFirst`, the one terminal alone in its process). */
+  firstMb: number;
+  firstAnonMb: number;
   /** CPU time (user + system, all threads) during the sync, per event: the cloud, and all terminal processes together. */
   cloudCpuUs: number;
   terminalCpuUs: number;
@@ -249,10 +267,12 @@ async function cpuMs(pid: number): Promise<number> {
 /**
  * One sync-up in child processes; `execArgv` adds node flags to them (e.g.
  * --cpu-prof, see tools/profile-sync.ts). The terminals are spread over
- * `ceil(terminals / perProcess)` terminal processes (a real terminal is its own
- * process; 50 Terminals + SyncWorkers in one process measure that process, not
- * a terminal). Every process opens its terminals first; the clock starts when
- * all of them are told to go at once and stops when the last one is done.
+ * terminal processes of `perProcess` each (a real terminal is its own process;
+ * 50 Terminals + SyncWorkers in one process measure that process, not a
+ * terminal); with `soloFirst` the first terminal has a process of its own, so
+ * its peak RSS is one terminal's under the same load. Every process opens its
+ * terminals first; the clock starts when all of them are told to go at once and
+ * stops when the last one is done.
  */
 export async function syncUp(
   mode: 'worker' | 'raw',
@@ -261,14 +281,17 @@ export async function syncUp(
   fx: Fixtures,
   execArgv: { cloud?: string[]; terminal?: string[] } = {},
   perProcess = Number.MAX_SAFE_INTEGER,
+  soloFirst = false,
 ): Promise<SyncRun> {
   const cloudDir = join(root, `cloud-${mode}`);
   const copies = pristine.map((p) => ({ ...p, dir: join(root, `term-${p.terminal}`) }));
   await Promise.all(copies.map((c, i) => cp(pristine[i]!.dir, c.dir, { recursive: true })));
   const groups: Array<typeof copies> = [];
-  for (let i = 0; i < copies.length; i += perProcess) groups.push(copies.slice(i, i + perProcess));
-  const cloud = forkTs('sync-cloud.ts', [mode === 'worker' ? 'real' : 'raw', cloudDir], execArgv.cloud);
-  const terms = groups.map(() => forkTs('sync-terminal.ts', [], execArgv.terminal));
+  const rest = soloFirst ? 1 : 0;
+  if (soloFirst) groups.push(copies.slice(0, 1));
+  for (let i = rest; i < copies.length; i += perProcess) groups.push(copies.slice(i, i + perProcess));
+  const cloud = forkTool('sync-cloud', [mode === 'worker' ? 'real' : 'raw', cloudDir], execArgv.cloud);
+  const terms = groups.map(() => forkTool('sync-terminal', [], execArgv.terminal));
   try {
     const setup: CloudSetup = { ...fx.setup, terminals: pristine.map((p) => p.terminal) };
     const started = await ask<Extract<CloudReply, { port: number }>>(cloud, { setup }, 'cloud start');
@@ -304,6 +327,7 @@ export async function syncUp(
     return {
       ms, events, cloudMb: cloudMb!, terminalMb: termMbs[peak]!, terminalsInPeak: groups[peak]!.length,
       cloudAnonMb: cloudAnonMb!, terminalAnonMb: Math.max(...termAnonMbs),
+      firstMb: termMbs[0]!, firstAnonMb: termAnonMbs[0]!,
       cloudCpuUs: perEventUs(0), terminalCpuUs,
       cloudThreadsUs: perEventByThread(threads0, threads1, events),
       terminalThreadsUs: perEventByThread(termThreads0, termThreads1, events),
@@ -353,7 +377,7 @@ async function uploadBodies(dir: string, size: number, n: number): Promise<Buffe
 async function cannon(root: string, pristine: Array<{ dir: string; terminal: string }>, fx: Fixtures, batchSize: number): Promise<{ dup: CannonResult; fresh: CannonResult }> {
   const autocannon = (await import('autocannon' as string)).default as Autocannon;
   const cloudDir = join(root, 'cloud-cannon');
-  const cloud = forkTs('sync-cloud.ts', ['real', cloudDir]);
+  const cloud = forkTool('sync-cloud', ['real', cloudDir]);
   try {
     const setup: CloudSetup = { ...fx.setup, terminals: pristine.map((p) => p.terminal) };
     const { port, tokens } = await ask<Extract<CloudReply, { port: number }>>(cloud, { setup }, 'cloud start');
@@ -417,7 +441,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       oneReal: [] as number[], oneRaw: [] as number[], oneSecs: [] as number[], oneCloudMb: [] as number[], oneTermMb: [] as number[],
       oneCloudAnon: [] as number[], oneTermAnon: [] as number[],
       manyReal: [] as number[], manyRaw: [] as number[], manySecs: [] as number[], manyCloudMb: [] as number[], manyTermMb: [] as number[],
-      manyCloudAnon: [] as number[], manyTermAnon: [] as number[],
+      manyCloudAnon: [] as number[], manyTermAnon: [] as number[], manySoloMb: [] as number[], manySoloAnon: [] as number[],
       dupRps: [] as number[], dupP99: [] as number[], freshRps: [] as number[], freshP99: [] as number[],
     };
     for (let r = 1; r <= opts.runs; r++) {
@@ -438,8 +462,8 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           `CPU per event cloud ${a.cloudCpuUs.toFixed(1)} µs, terminal ${a.terminalCpuUs.toFixed(1)} µs (raw: ${aRaw.cloudCpuUs.toFixed(1)} / ${aRaw.terminalCpuUs.toFixed(1)} µs)`,
       );
 
-      const b = await syncUp('worker', root, many, fx, {}, TERMINALS_PER_PROCESS);
-      const bRaw = await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS);
+      const b = await syncUp('worker', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
+      const bRaw = await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
       s.manyReal.push(perSecond(b.events, b.ms));
       s.manyRaw.push(perSecond(bRaw.events, bRaw.ms));
       s.manySecs.push(b.ms / 1000);
@@ -447,10 +471,13 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       s.manyTermMb.push(b.terminalMb);
       s.manyCloudAnon.push(b.cloudAnonMb);
       s.manyTermAnon.push(b.terminalAnonMb);
+      s.manySoloMb.push(b.firstMb);
+      s.manySoloAnon.push(b.firstAnonMb);
       opts.log(
         `run ${r}/${opts.runs} (b) ${MANY_TERMINALS}×${manyEvents}: worker ${Math.round(s.manyReal.at(-1)!)} ev/s (all acked in ${(b.ms / 1000).toFixed(1)} s), ` +
-          `raw ${Math.round(s.manyRaw.at(-1)!)} ev/s; peak RSS cloud ${b.cloudMb.toFixed(0)} MB, largest terminal process ${b.terminalMb.toFixed(0)} MB ` +
-          `(${b.terminalsInPeak} terminals; anonymous ${b.cloudAnonMb.toFixed(0)} / ${b.terminalAnonMb.toFixed(0)} MB); CPU per event cloud ${b.cloudCpuUs.toFixed(1)} µs, terminals ${b.terminalCpuUs.toFixed(1)} µs`,
+          `raw ${Math.round(s.manyRaw.at(-1)!)} ev/s; peak RSS cloud ${b.cloudMb.toFixed(0)} MB, terminal alone in its process ${b.firstMb.toFixed(0)} MB, ` +
+          `largest terminal process ${b.terminalMb.toFixed(0)} MB (${b.terminalsInPeak} terminals; anonymous ${b.cloudAnonMb.toFixed(0)} / ${b.firstAnonMb.toFixed(0)} / ${b.terminalAnonMb.toFixed(0)} MB); ` +
+          `CPU per event cloud ${b.cloudCpuUs.toFixed(1)} µs, terminals ${b.terminalCpuUs.toFixed(1)} µs`,
       );
 
       const c = await cannon(root, many, fx, cannonBatch);
@@ -482,10 +509,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (a)` }, s.oneCloudMb),
       rowFromSamples({ ...rss, case: `(d) peak RSS terminal during (a)` }, s.oneTermMb),
       rowFromSamples({ ...rss, case: `(d) peak RSS cloud during (b)` }, s.manyCloudMb),
-      rowFromSamples({ ...rss, case: `(d) peak RSS largest terminal process (${TERMINALS_PER_PROCESS} terminals each) during (b)` }, s.manyTermMb),
+      rowFromSamples({ ...rss, case: `(d) peak RSS terminal (alone in its process) during (b)` }, s.manySoloMb),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak RSS largest terminal process (${TERMINALS_PER_PROCESS} terminals) during (b)` }, s.manyTermMb),
       rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS (heap + native; no mapped files) cloud during (a)` }, s.oneCloudAnon),
       rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS terminal during (a)` }, s.oneTermAnon),
       rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS cloud during (b)` }, s.manyCloudAnon),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS terminal (alone) during (b)` }, s.manySoloAnon),
       rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak anonymous RSS largest terminal process during (b)` }, s.manyTermAnon),
     ];
   });

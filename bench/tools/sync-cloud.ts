@@ -1,7 +1,7 @@
 /**
  * Child process for bench/sync.ts: one cloud, so its CPU and peak RSS are its own.
  *
- *   fork('bench/tools/sync-cloud.ts', [mode, dir], { execArgv: ['--import', 'tsx'] })
+ *   fork('dist/bench/tools/sync-cloud.js', [mode, dir]) (compiled by scripts/build.ts; or the .ts with --import tsx)
  *
  * mode `real`: build() from src/server/app.ts over LevelStorage in `dir`.
  *   The parent sends `{ setup: CloudSetup }`; the child creates the store, its

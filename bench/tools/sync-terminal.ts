@@ -2,7 +2,7 @@
  * Child process for bench/sync.ts: the terminal side of a sync-up, so its CPU
  * and peak RSS are its own. One process hosts one or many terminals.
  *
- *   fork('bench/tools/sync-terminal.ts', [], { execArgv: ['--import', 'tsx'] })
+ *   fork('dist/bench/tools/sync-terminal.js', []) (compiled by scripts/build.ts; or the .ts with --import tsx)
  *
  * Messages from the parent:
  *   { open: TerminalJob }  opens every terminal's data folder; answers { ready: true }

@@ -35,10 +35,17 @@ interface Slot {
   pending: Map<number, Pending>;
 }
 
-const WORKER_FILE = new URL('./decode-worker.ts', import.meta.url).href;
-const TSX_API = import.meta.resolve('tsx/esm/api');
-/** The worker is plain JS that registers tsx's loader, then imports the TypeScript worker (no build step). */
-const BOOT = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_FILE)}); })`;
+/** Compiled (scripts/build.ts): this module is .js and so is the worker's. */
+const COMPILED = import.meta.url.endsWith('.js');
+const WORKER_FILE = new URL(COMPILED ? './decode-worker.js' : './decode-worker.ts', import.meta.url).href;
+/**
+ * Run from the TypeScript sources, the worker is plain JS that registers tsx's
+ * loader, then imports the TypeScript worker (no build step); compiled, it
+ * imports the compiled worker.
+ */
+const BOOT = COMPILED
+  ? `import(${JSON.stringify(WORKER_FILE)})`
+  : `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_FILE)}); })`;
 
 /**
  * A worker's heap is its own, on top of the main thread's. Its live set is one

@@ -1,0 +1,48 @@
+/**
+ * Compiles the product to plain JavaScript in `dist/` (or the folder given):
+ *
+ *   npm run build                 # → dist/src/cli/main.js, the deployable CLI
+ *   npx tsx scripts/build.ts OUT  # elsewhere (tests, benchmarks)
+ *
+ * `bin/tillsync.js` runs the TypeScript sources through tsx, which is what
+ * development and the tests use. A deployment runs the compiled files instead
+ * (`node dist/src/cli/main.js cloud ...`): the same code with the types erased
+ * by tsc (tsconfig.build.json), without tsx's loader, whose hooks thread and
+ * transform cache cost ~30 MB of RSS in every process and worker that loads it.
+ * The sync benchmark's children run from such a build (bench/sync.ts).
+ *
+ * Besides the .js files, the build copies the files read at run time (the
+ * terminal's pages).
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** Files the compiled code reads next to itself, relative to the repository. */
+const ASSETS = ['src/terminal/pages'];
+
+/**
+ * Builds into `outDir` (emptied first) and returns the compiled CLI's path.
+ * `outDir` must be inside the repository, so the compiled files find its
+ * node_modules; it gets its own package.json saying the .js files are ES modules.
+ */
+export function buildDist(outDir = join(ROOT, 'dist')): string {
+  const out = resolve(outDir);
+  rmSync(out, { recursive: true, force: true });
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/lib/tsc.js'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    // tsc is a plain program: it needs none of the caller's loaders (tsx).
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  for (const a of ASSETS) cpSync(join(ROOT, a), join(out, a), { recursive: true });
+  writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'module', private: true })}\n`);
+  return join(out, 'src/cli/main.js');
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const cli = buildDist(process.argv[2]);
+  console.log(`built ${cli}`);
+}
