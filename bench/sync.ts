@@ -28,7 +28,8 @@
  * (d) peak RSS (VmHWM from /proc/<pid>/status) of the cloud and the terminal
  *     process during (a) and (b); for (b) the terminal alone in its process
  *     (and, for information, the largest process of 5). Target ≤ 300 MB each.
- *     The children run compiled JavaScript, as deployed (scripts/build.ts). Also the
+ *     The children run compiled JavaScript, and the cloud with the node
+ *     settings of bin/tillsync-cloud, as deployed (scripts/build.ts). Also the
  *     peak RssAnon, sampled every 100 ms: VmHWM counts the pages of LevelDB
  *     table files read through mmap, which grow with the data read, not with
  *     what the process holds.
@@ -45,7 +46,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Encoder } from '@msgpack/msgpack';
 import { monotonicFactory } from 'ulid';
-import { buildDist } from '../scripts/build.ts';
+import { buildDist, CLOUD_RUNTIME } from '../scripts/build.ts';
 import { BIG_READS, openLevel, type Sublevel } from '../src/events/level-util.ts';
 import type { EventDraft } from '../src/events/event-types.ts';
 import { generateCatalog } from '../src/fixtures/catalog.ts';
@@ -80,12 +81,18 @@ let compiledTools: string | undefined;
  * children, whose hooks thread would add ~30 MB to every peak RSS measured.
  */
 function forkTool(name: 'sync-cloud' | 'sync-terminal', args: string[], extraExecArgv: string[] = []): ChildProcess {
+  // Both clouds (real and raw) run with the deployed cloud's node settings (bin/tillsync-cloud).
+  const runtime = name === 'sync-cloud' ? CLOUD_RUNTIME : { execArgv: [], env: {} };
   if (compiledTools === undefined) {
     const dist = join(BENCH, '..', 'dist');
     buildDist(dist);
     compiledTools = join(dist, 'bench', 'tools');
   }
-  return fork(join(compiledTools, `${name}.js`), args, { execArgv: extraExecArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(join(compiledTools, `${name}.js`), args, {
+    execArgv: [...runtime.execArgv, ...extraExecArgv],
+    env: { ...process.env, ...runtime.env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 /** Sends `msg` (if any) and waits for the child's next message. */

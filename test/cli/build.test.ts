@@ -1,15 +1,16 @@
 // The compiled build (scripts/build.ts): what a deployment runs. The compiled
 // CLI starts a real cloud that takes an upload over HTTP; the compiled decode
 // pool runs its compiled worker (no tsx anywhere in that process); the
-// terminal's pages are shipped next to the compiled code.
-import t from 'tap';
+// terminal's pages are shipped next to the compiled code; bin/tillsync-cloud
+// becomes that cloud with the node settings the benchmark runs it with.
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decode } from '@msgpack/msgpack';
 import fastify from 'fastify';
-import { buildDist } from '../../scripts/build.ts';
+import { buildDist, CLOUD_RUNTIME } from '../../scripts/build.ts';
 import { delta, MSGPACK, redeem, sale, subdir, terminalLog, uploadBody } from '../server/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -37,9 +38,9 @@ t.test('the compiled decode pool decodes in its compiled worker', async (t) => {
   t.equal(pool.crashes, 0, 'and it did not die (a worker that cannot load its file exits, and would be counted)');
 });
 
-t.test('the compiled CLI runs a cloud that stores an upload', async (t) => {
-  const data = subdir(t, 'cloud');
-  const child = spawn(process.execPath, [CLI, 'cloud', '--port', '0', '--data', data, '--admin-token', ADMIN], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a cloud child and resolves its base URL from the "listening on" line. */
+async function startCloudChild(t: Test, command: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -55,6 +56,12 @@ t.test('the compiled CLI runs a cloud that stores an upload', async (t) => {
     });
     void exited.then((code) => reject(new Error(`cloud exited with ${code}: ${stderr}`)));
   });
+  return { child, base, exited, stderr: () => stderr };
+}
+
+t.test('the compiled CLI runs a cloud that stores an upload', async (t) => {
+  const data = subdir(t, 'cloud');
+  const { child, base, exited, stderr } = await startCloudChild(t, process.execPath, [CLI, 'cloud', '--port', '0', '--data', data, '--admin-token', ADMIN]);
   const health = await fetch(`${base}/healthz`);
   t.equal(health.status, 200, '/healthz');
 
@@ -78,7 +85,35 @@ t.test('the compiled CLI runs a cloud that stores an upload', async (t) => {
 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'stops cleanly on SIGTERM');
-  t.equal(stderr, '', 'nothing on stderr');
+  t.equal(stderr(), '', 'nothing on stderr');
+});
+
+t.test('bin/tillsync-cloud execs the compiled cloud with CLOUD_RUNTIME', async (t) => {
+  const launcher = join(ROOT, 'bin/tillsync-cloud');
+  const data = subdir(t, 'cloud');
+  const { child, base, exited } = await startCloudChild(t, launcher, ['--port', '0', '--data', data, '--admin-token', ADMIN], { TILLSYNC_DIST: OUT });
+  t.equal((await fetch(`${base}/healthz`)).status, 200, '/healthz');
+  // exec: the launcher's PID is the cloud's node process.
+  const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const main = argv.indexOf(CLI);
+  t.ok(main > 0, 'runs the compiled CLI');
+  t.same(argv.slice(1, main), CLOUD_RUNTIME.execArgv, 'with exactly the node flags of CLOUD_RUNTIME');
+  t.same(argv.slice(main + 1, main + 2), ['cloud']);
+  const environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+  for (const [k, v] of Object.entries(CLOUD_RUNTIME.env)) t.ok(environ.includes(`${k}=${v}`), `${k}=${v} in its environment`);
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'stops cleanly on SIGTERM');
+});
+
+t.test('bin/tillsync-cloud without a build says what to do', async (t) => {
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const c = spawn(join(ROOT, 'bin/tillsync-cloud'), [], { env: { ...process.env, TILLSYNC_DIST: join(OUT, 'missing') } });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    c.on('close', (code) => resolve({ code, stderr }));
+  });
+  t.equal(r.code, 2);
+  t.ok(r.stderr.length > 0, 'and says why on stderr');
 });
 
 t.test('the compiled terminal serves its pages', async (t) => {
