@@ -24,17 +24,24 @@ import { fileURLToPath } from 'node:url';
  * `node <CLOUD_RUNTIME.execArgv> dist/src/cli/main.js cloud ...` with
  * CLOUD_RUNTIME.env added to its environment, and the sync benchmark runs its
  * cloud the same way (test/cli/build.test.ts checks that the launcher does).
- * Measured in bench (b) (50 terminals reconnecting at once, 1M events; one
- * run each): peak RSS of the cloud 375 MB with neither, 335 with the smaller
- * semi-space, 354 with two malloc arenas, 320 with both; cloud CPU per event
- * 54, 57, 48 and 56 µs (within this machine's noise).
+ *
+ * The cloud's live heap is small (a heap snapshot in the middle of bench (b),
+ * 50 terminals reconnecting at once: 42 MB, 16 MB of it buffers); its peak RSS
+ * was mostly garbage V8 had not collected yet and memory malloc kept. Peak RSS
+ * of the cloud in bench (b), one run each: 375 MB with none of these, 335
+ * with the small semi-space, 354 with two malloc arenas, 320 with both, and
+ * 249 with the heap growing factor of 2 on top (234 with 1.2, but that took
+ * sync-up (a) from ~52k to ~43k events/s; with 2, (a) measured 52.8k).
  * - `--max-semi-space-size=4` (MB): V8's young generation of the main thread
  *   (16 MB semi-spaces by default) holds only a batch's short-lived objects.
+ * - `--heap-growing-percent=100`: the next full GC when the old generation has
+ *   doubled since the last one (V8 otherwise lets a small heap grow up to 4×,
+ *   and the request and feed buffers that died meanwhile wait for that GC).
  * - `MALLOC_ARENA_MAX=2`: glibc otherwise gives each of the cloud's threads
  *   (libuv pool, LevelDB, the decode worker) arenas of its own that stay mapped.
  */
 export const CLOUD_RUNTIME = {
-  execArgv: ['--max-semi-space-size=4'],
+  execArgv: ['--max-semi-space-size=4', '--heap-growing-percent=100'],
   env: { MALLOC_ARENA_MAX: '2' },
 } as const;
 
