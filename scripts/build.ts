@@ -29,10 +29,13 @@ import { fileURLToPath } from 'node:url';
  * 50 terminals reconnecting at once: 42 MB, 16 MB of it buffers); its peak RSS
  * was mostly garbage V8 had not collected yet and memory malloc kept. Peak RSS
  * of the cloud in bench (b), one run each: 375 MB with none of these, 335
- * with the small semi-space, 354 with two malloc arenas, 320 with both, and
- * 249 with the heap growing factor of 2 on top (234 with 1.2, but that took
- * sync-up (a) from ~52k to ~43k events/s; with 2, (a) measured 52.8k).
- * - `--max-semi-space-size=4` (MB): V8's young generation of the main thread
+ * with 4 MB semi-spaces, 354 with two malloc arenas, 320 with both, 249 with
+ * the heap growing factor of 2 on top (234 with 1.2, but that took sync-up (a)
+ * from ~52k to ~43k events/s). Full-scale bench runs with the growing factor
+ * and arenas: 4 MB semi-spaces 266–268 MB, but (b) and (c) slower than
+ * without; default semi-spaces 306–309 MB; 8 MB semi-spaces 270–276 MB with
+ * (a), (b) and (c) as fast as the fastest runs: kept.
+ * - `--max-semi-space-size=8` (MB): V8's young generation of the main thread
  *   (16 MB semi-spaces by default) holds only a batch's short-lived objects.
  * - `--heap-growing-percent=100`: the next full GC when the old generation has
  *   doubled since the last one (V8 otherwise lets a small heap grow up to 4×,
@@ -41,7 +44,7 @@ import { fileURLToPath } from 'node:url';
  *   (libuv pool, LevelDB, the decode worker) arenas of its own that stay mapped.
  */
 export const CLOUD_RUNTIME = {
-  execArgv: ['--max-semi-space-size=4', '--heap-growing-percent=100'],
+  execArgv: ['--max-semi-space-size=8', '--heap-growing-percent=100'],
   env: { MALLOC_ARENA_MAX: '2' },
 } as const;
 
