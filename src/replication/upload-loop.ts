@@ -17,6 +17,10 @@
  *   restored from an old backup) is a refusal: appending on would fork the chain.
  * - Any other failure aborts the batches still in flight and ends the pass with
  *   that CloudError; the RetryLoop decides whether to back off or stop.
+ * - CLOUD_BUSY (the cloud could not admit a batch in time: many terminals are
+ *   uploading at once) also cuts the window to one batch in flight. It then
+ *   grows by one per window's worth of acknowledged batches, back up to
+ *   `window`, so a crowd of terminals does not refill the cloud's queue at once.
  */
 import { TillsyncError } from '../errors.ts';
 import type { EventLog } from '../events/event-log.ts';
@@ -78,6 +82,10 @@ export class UploadLoop {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly window: number;
+  /** Batches allowed in flight now (≤ window): 1 after CLOUD_BUSY, then widened. */
+  private allowed: number;
+  /** Acknowledged batches since `allowed` last grew. */
+  private acksAtWidth = 0;
 
   constructor(
     private readonly log: EventLog,
@@ -88,6 +96,21 @@ export class UploadLoop {
     this.maxEvents = Math.max(1, opts.maxEvents ?? 1000);
     this.maxBytes = Math.max(1, opts.maxBytes ?? 1024 * 1024);
     this.window = Math.max(1, opts.window ?? 4);
+    this.allowed = this.window;
+  }
+
+  /** Batches the next pass may have in flight at once (tests, status). */
+  get windowNow(): number {
+    return this.allowed;
+  }
+
+  /** One more acknowledged batch: after `allowed` of them the window grows by one. */
+  private widen(): void {
+    if (this.allowed >= this.window) return;
+    if (++this.acksAtWidth >= this.allowed) {
+      this.allowed++;
+      this.acksAtWidth = 0;
+    }
   }
 
   /** Reads the persisted cursor and counters. */
@@ -172,7 +195,7 @@ export class UploadLoop {
     let next = this.ack + 1;
     try {
       for (;;) {
-        while (inFlight.length < this.window && next <= head) {
+        while (inFlight.length < this.allowed && next <= head) {
           const batch = await source.next();
           if (!batch) break;
           inFlight.push({
@@ -200,6 +223,7 @@ export class UploadLoop {
           this.stats.quarantined += resp.quarantined;
           this.stats.conflicts += resp.conflicts.length;
           this.hooks.onResponse?.(resp);
+          this.widen();
           if (resp.ackSeq > head) await this.adoptCloudAck(resp.ackSeq);
           const newAck = Math.max(this.ack, resp.ackSeq);
           if (newAck !== this.ack || resp.quarantined > 0 || resp.conflicts.length > 0) await this.persist(newAck);
@@ -209,6 +233,10 @@ export class UploadLoop {
           continue;
         }
         const err = out.error;
+        if (err.code === 'CLOUD_BUSY') {
+          this.allowed = 1;
+          this.acksAtWidth = 0;
+        }
         if (err.kind !== 'gap' || err.expectedSeq === undefined) throw err;
         const known = err.expectedSeq - 1;
         if (known > this.ack) {

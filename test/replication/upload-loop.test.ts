@@ -93,6 +93,53 @@ t.test('a failure in the middle of the window keeps the acknowledged prefix and 
   t.equal(cloud.stored.size, 30);
 });
 
+t.test('CLOUD_BUSY cuts the window to one batch in flight; acknowledged batches widen it back', async (t) => {
+  const log = await openLog(t);
+  await appendSales(log, 50); // 100 events → 20 batches of 5
+  const cloud = new FakeCloud();
+  const real = cloud.upload.bind(cloud);
+  let busy = 0; // answer this many more uploads with CLOUD_BUSY
+  let calls = 0;
+  let inFlight = 0;
+  /** Per upload: batches in flight at the cloud when it arrived, and the window the loop allowed then. */
+  const seen: Array<[number, number]> = [];
+  cloud.upload = async (events, opts) => {
+    inFlight++;
+    seen.push([inFlight, loop.windowNow]);
+    try {
+      await new Promise((r) => setTimeout(r, 3)); // answers take a while, so batches overlap
+      if (++calls === 2) busy = 1;
+      if (busy > 0) {
+        busy--;
+        throw new CloudError('CLOUD_BUSY', 'not admitted in time', { kind: 'retry', httpStatus: 503, remoteCode: 'CLOUD_BUSY' });
+      }
+      return await real(events, opts);
+    } finally {
+      inFlight--;
+    }
+  };
+  const windows: number[] = [];
+  const loop = new UploadLoop(log, cloud, { maxEvents: 5, window: 4 }, { onAck: () => windows.push(loop.windowNow) });
+  await loop.load();
+  t.equal(loop.windowNow, 4, 'the full window at first');
+  const err = await loop.run(ctx()).then(() => undefined, (e: unknown) => e);
+  t.equal((err as CloudError).code, 'CLOUD_BUSY');
+  t.equal(Math.max(...seen.map(([n]) => n)), 4, 'four batches were in flight before the cloud was busy');
+  t.equal(loop.windowNow, 1, 'cut to one batch in flight');
+  t.equal(loop.ackSeq, 5, 'the first batch is acknowledged');
+
+  seen.length = 0;
+  windows.length = 0;
+  const r = await loop.run(ctx());
+  t.equal(r.ackSeq, 100);
+  t.ok(seen.every(([n, allowed]) => n <= allowed), 'never more in flight than allowed');
+  t.equal(seen[0]![0], 1, 'the next pass starts with one batch');
+  // Grows by one per window's worth of acknowledgements: 1 ack at 1, 2 at 2, 3 at 3, then 4.
+  t.same(windows.slice(0, 8), [2, 2, 3, 3, 3, 4, 4, 4]);
+  t.equal(Math.max(...seen.map(([n]) => n)), 4, 'back to four in flight');
+  t.equal(cloud.stored.size, 100, 'every event stored once');
+});
+
 t.test('a batch that overtook its predecessor at the cloud gets SEQ_GAP and is sent again', async (t) => {
   const log = await openLog(t);
   await appendSales(log, 10); // [1-10] [11-20]
