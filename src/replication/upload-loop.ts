@@ -17,10 +17,12 @@
  *   restored from an old backup) is a refusal: appending on would fork the chain.
  * - Any other failure aborts the batches still in flight and ends the pass with
  *   that CloudError; the RetryLoop decides whether to back off or stop.
- * - CLOUD_BUSY (the cloud could not admit a batch in time: many terminals are
- *   uploading at once) also cuts the window to one batch in flight. It then
- *   grows by one per window's worth of acknowledged batches, back up to
- *   `window`, so a crowd of terminals does not refill the cloud's queue at once.
+ * - The window adapts (slow start): a pass begins with `initialWindow` batches
+ *   in flight (default 1), and the window grows by one per window's worth of
+ *   batches answered within `widenBelowMs`, up to `window`. Slower answers mean
+ *   the cloud is queueing (many terminals uploading at once), where more
+ *   batches in flight only lengthen its queue and end in CLOUD_BUSY (not
+ *   admitted in time), so the window stays. Every pass starts over.
  */
 import { TillsyncError } from '../errors.ts';
 import type { EventLog } from '../events/event-log.ts';
@@ -35,8 +37,14 @@ export interface UploadOptions {
   maxEvents?: number;
   /** Most canonical bytes per batch (default 1 MiB). */
   maxBytes?: number;
-  /** Batches in flight at once (default 4). */
+  /** Most batches in flight at once (default 4). */
   window?: number;
+  /** Batches in flight when a pass starts (default 1; see the window rule above). */
+  initialWindow?: number;
+  /** Only batches answered within this long widen the window (default 1000 ms). */
+  widenBelowMs?: number;
+  /** Clock for answer times (default performance.now). */
+  now?: () => number;
 }
 
 export interface UploadResult {
@@ -73,6 +81,7 @@ interface InFlight {
   to: number;
   /** Other batches were unacknowledged ahead of this one when it was sent. */
   overtaking: boolean;
+  sentAt: number;
   outcome: Promise<Outcome>;
 }
 
@@ -82,7 +91,10 @@ export class UploadLoop {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly window: number;
-  /** Batches allowed in flight now (≤ window): 1 after CLOUD_BUSY, then widened. */
+  private readonly initialWindow: number;
+  private readonly widenBelowMs: number;
+  private readonly now: () => number;
+  /** Batches allowed in flight now (≤ window). */
   private allowed: number;
   /** Acknowledged batches since `allowed` last grew. */
   private acksAtWidth = 0;
@@ -96,17 +108,20 @@ export class UploadLoop {
     this.maxEvents = Math.max(1, opts.maxEvents ?? 1000);
     this.maxBytes = Math.max(1, opts.maxBytes ?? 1024 * 1024);
     this.window = Math.max(1, opts.window ?? 4);
-    this.allowed = this.window;
+    this.initialWindow = Math.min(this.window, Math.max(1, opts.initialWindow ?? 1));
+    this.widenBelowMs = opts.widenBelowMs ?? 1000;
+    this.now = opts.now ?? (() => performance.now());
+    this.allowed = this.initialWindow;
   }
 
-  /** Batches the next pass may have in flight at once (tests, status). */
+  /** Batches this pass may have in flight at once now (tests). */
   get windowNow(): number {
     return this.allowed;
   }
 
-  /** One more acknowledged batch: after `allowed` of them the window grows by one. */
-  private widen(): void {
-    if (this.allowed >= this.window) return;
+  /** One more batch answered in `ms`: after `allowed` quick ones the window grows by one. */
+  private widen(ms: number): void {
+    if (this.allowed >= this.window || ms >= this.widenBelowMs) return;
     if (++this.acksAtWidth >= this.allowed) {
       this.allowed++;
       this.acksAtWidth = 0;
@@ -165,6 +180,8 @@ export class UploadLoop {
     const result: UploadResult = { uploaded: 0, duplicates: 0, quarantined: 0, conflicts: 0, ackSeq: this.ack };
     const startAck = this.ack;
     let gapRewinds = 0;
+    this.allowed = this.initialWindow;
+    this.acksAtWidth = 0;
     for (;;) {
       const head = this.log.head.seq;
       if (this.ack >= head) break;
@@ -202,6 +219,7 @@ export class UploadLoop {
             from: batch.from,
             to: batch.to,
             overtaking: inFlight.length > 0,
+            sentAt: this.now(),
             outcome: this.transport.upload(batch.events, { signal }).then(
               (value): Outcome => ({ ok: true, value }),
               (err: unknown): Outcome => ({ ok: false, error: toCloudError(err, 'upload') }),
@@ -223,7 +241,7 @@ export class UploadLoop {
           this.stats.quarantined += resp.quarantined;
           this.stats.conflicts += resp.conflicts.length;
           this.hooks.onResponse?.(resp);
-          this.widen();
+          this.widen(this.now() - b.sentAt);
           if (resp.ackSeq > head) await this.adoptCloudAck(resp.ackSeq);
           const newAck = Math.max(this.ack, resp.ackSeq);
           if (newAck !== this.ack || resp.quarantined > 0 || resp.conflicts.length > 0) await this.persist(newAck);
@@ -233,10 +251,6 @@ export class UploadLoop {
           continue;
         }
         const err = out.error;
-        if (err.code === 'CLOUD_BUSY') {
-          this.allowed = 1;
-          this.acksAtWidth = 0;
-        }
         if (err.kind !== 'gap' || err.expectedSeq === undefined) throw err;
         const known = err.expectedSeq - 1;
         if (known > this.ack) {

@@ -49,7 +49,7 @@ t.test('cursor advances only over the contiguous acknowledged prefix when answer
   const cloud = new FakeCloud();
   cloud.holdUploads = true;
   const acks: number[] = [];
-  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 3 }, { onAck: (a) => acks.push(a) });
+  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 3, initialWindow: 3 }, { onAck: (a) => acks.push(a) });
   await loop.load();
   const run = loop.run(ctx());
   await until(() => cloud.held.length === 3, 'three batches in flight');
@@ -80,7 +80,7 @@ t.test('a failure in the middle of the window keeps the acknowledged prefix and 
     if (n === 2) throw offline();
     return real(events, opts);
   };
-  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 3 });
+  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 3, initialWindow: 3 });
   await loop.load();
   const err = await loop.run(ctx()).then(() => undefined, (e: unknown) => e);
   t.equal((err as CloudError).code, 'CLOUD_UNREACHABLE');
@@ -93,51 +93,60 @@ t.test('a failure in the middle of the window keeps the acknowledged prefix and 
   t.equal(cloud.stored.size, 30);
 });
 
-t.test('CLOUD_BUSY cuts the window to one batch in flight; acknowledged batches widen it back', async (t) => {
-  const log = await openLog(t);
-  await appendSales(log, 50); // 100 events → 20 batches of 5
-  const cloud = new FakeCloud();
+/** Wraps the fake cloud's upload: answers take `ms` (on the real clock and on `clock`), and each upload records [in flight, window allowed]. */
+function timedUploads(cloud: FakeCloud, loop: () => UploadLoop, ms: number, clock = { now: 0 }) {
   const real = cloud.upload.bind(cloud);
-  let busy = 0; // answer this many more uploads with CLOUD_BUSY
-  let calls = 0;
   let inFlight = 0;
-  /** Per upload: batches in flight at the cloud when it arrived, and the window the loop allowed then. */
   const seen: Array<[number, number]> = [];
   cloud.upload = async (events, opts) => {
     inFlight++;
-    seen.push([inFlight, loop.windowNow]);
+    seen.push([inFlight, loop().windowNow]);
     try {
-      await new Promise((r) => setTimeout(r, 3)); // answers take a while, so batches overlap
-      if (++calls === 2) busy = 1;
-      if (busy > 0) {
-        busy--;
-        throw new CloudError('CLOUD_BUSY', 'not admitted in time', { kind: 'retry', httpStatus: 503, remoteCode: 'CLOUD_BUSY' });
-      }
+      await new Promise((r) => setTimeout(r, 3)); // answers overlap
+      clock.now += ms;
       return await real(events, opts);
     } finally {
       inFlight--;
     }
   };
-  const windows: number[] = [];
-  const loop = new UploadLoop(log, cloud, { maxEvents: 5, window: 4 }, { onAck: () => windows.push(loop.windowNow) });
-  await loop.load();
-  t.equal(loop.windowNow, 4, 'the full window at first');
-  const err = await loop.run(ctx()).then(() => undefined, (e: unknown) => e);
-  t.equal((err as CloudError).code, 'CLOUD_BUSY');
-  t.equal(Math.max(...seen.map(([n]) => n)), 4, 'four batches were in flight before the cloud was busy');
-  t.equal(loop.windowNow, 1, 'cut to one batch in flight');
-  t.equal(loop.ackSeq, 5, 'the first batch is acknowledged');
+  return seen;
+}
 
-  seen.length = 0;
-  windows.length = 0;
+t.test('the window starts at one batch and widens with quick answers, up to `window`', async (t) => {
+  const log = await openLog(t);
+  await appendSales(log, 50); // 100 events → 20 batches of 5
+  const cloud = new FakeCloud();
+  const windows: number[] = [];
+  const loop: UploadLoop = new UploadLoop(log, cloud, { maxEvents: 5, window: 4 }, { onAck: () => windows.push(loop.windowNow) });
+  const seen = timedUploads(cloud, () => loop, 0);
+  await loop.load();
   const r = await loop.run(ctx());
   t.equal(r.ackSeq, 100);
+  t.equal(seen[0]![0], 1, 'the pass starts with one batch');
   t.ok(seen.every(([n, allowed]) => n <= allowed), 'never more in flight than allowed');
-  t.equal(seen[0]![0], 1, 'the next pass starts with one batch');
-  // Grows by one per window's worth of acknowledgements: 1 ack at 1, 2 at 2, 3 at 3, then 4.
+  // Grows by one per window's worth of answers: 1 answer at 1, 2 at 2, 3 at 3, then 4.
   t.same(windows.slice(0, 8), [2, 2, 3, 3, 3, 4, 4, 4]);
-  t.equal(Math.max(...seen.map(([n]) => n)), 4, 'back to four in flight');
+  t.equal(Math.max(...seen.map(([n]) => n)), 4, 'up to four in flight');
   t.equal(cloud.stored.size, 100, 'every event stored once');
+
+  await appendSales(log, 5);
+  seen.length = 0;
+  await loop.run(ctx());
+  t.equal(seen[0]![0], 1, 'the next pass starts over at one');
+});
+
+t.test('slow answers (the cloud is queueing) keep the window at one', async (t) => {
+  const log = await openLog(t);
+  await appendSales(log, 25); // 10 batches
+  const cloud = new FakeCloud();
+  const clock = { now: 0 };
+  const loop: UploadLoop = new UploadLoop(log, cloud, { maxEvents: 5, window: 4, widenBelowMs: 1000, now: () => clock.now });
+  const seen = timedUploads(cloud, () => loop, 1500, clock);
+  await loop.load();
+  const r = await loop.run(ctx());
+  t.equal(r.ackSeq, 50);
+  t.same(seen.map(([n]) => n), Array(10).fill(1), 'one batch at a time throughout');
+  t.equal(loop.windowNow, 1);
 });
 
 t.test('a batch that overtook its predecessor at the cloud gets SEQ_GAP and is sent again', async (t) => {
@@ -164,7 +173,7 @@ t.test('a batch that overtook its predecessor at the cloud gets SEQ_GAP and is s
     }
     return real(events, opts);
   };
-  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 2 });
+  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 2, initialWindow: 2 });
   await loop.load();
   const r = await loop.run(ctx());
   t.equal(r.ackSeq, 20);
@@ -223,7 +232,7 @@ t.test('abort stops the pass promptly and aborts the batches in flight', async (
   await appendSales(log, 15);
   const cloud = new FakeCloud();
   cloud.hang = true;
-  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 3 });
+  const loop = new UploadLoop(log, cloud, { maxEvents: 10, window: 3, initialWindow: 3 });
   await loop.load();
   const ctl = new AbortController();
   const run = loop.run(ctx(ctl.signal)).then(() => undefined, (e: unknown) => e);

@@ -25,7 +25,7 @@ export async function rig(t: Test, extra: Partial<SyncWorkerOptions> = {}, opts:
   const newWorker = (more: Partial<SyncWorkerOptions> = {}): SyncWorker => {
     const w = new SyncWorker({
       log, transport: cloud, clock: time, timers: time, random: seededRandom(SEED),
-      backoff: BACKOFF, stallMs: 30_000, upload: { maxEvents: 10, window: 2 }, ...extra, ...more,
+      backoff: BACKOFF, stallMs: 30_000, upload: { maxEvents: 10, window: 2, initialWindow: 2 }, ...extra, ...more,
     });
     t.teardown(() => w.stop());
     return w;
