@@ -6,7 +6,8 @@
  *
  * decodeUploadBody (what a decode pool worker runs per body), decodeUpload, and
  * their parts: body decode, columns, per-event decode, parseEvent, canonical
- * check, hash. Use it to see what a change in src/server/upload.ts buys.
+ * check, hash, and the one-pass scan (event-scan.ts) that decodeUploadBody
+ * tries first. Use it to see what a change in src/server/upload.ts buys.
  */
 import { Encoder } from '@msgpack/msgpack';
 import { monotonicFactory } from 'ulid';
@@ -16,6 +17,7 @@ import { parseEvent } from '../../src/events/validate.ts';
 import { generateCatalog } from '../../src/fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../../src/fixtures/customers.ts';
 import { generateSales, saleToDrafts } from '../../src/fixtures/sales.ts';
+import { EventScan } from '../../src/server/event-scan.ts';
 import { packUploadBatch } from '../../src/server/upload-batch.ts';
 import { decodeCanonical, decodeUpload, decodeUploadBody, NOT_SURE } from '../../src/server/upload.ts';
 
@@ -64,3 +66,6 @@ const slow = bytes.filter((b) => decodeCanonical(b) === NOT_SURE).length;
 console.log(`decodeCanonical fast path taken for ${bytes.length - slow} of ${bytes.length} events`);
 time('  decodeCanonical (fast path: decode + check)', () => bytes.forEach((b) => decodeCanonical(b)));
 time('  sha256Hex', () => bytes.forEach((b) => sha256Hex(b)));
+const scan = new EventScan(cred);
+console.log(`EventScan (one pass, no objects) takes ${bytes.filter((b) => scan.scan(b)).length} of ${bytes.length} events`);
+time('  EventScan.scan (what decodeUploadBody runs first)', () => bytes.forEach((b) => scan.scan(b)));

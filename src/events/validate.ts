@@ -184,7 +184,8 @@ function fullChange(raw: unknown): Change {
  * Anything else, or anything it is not sure about, returns undefined and the
  * full path runs, so every error code and its order are unchanged. It is
  * deliberately stricter than zod where that is simpler (plain objects only,
- * safe integers only).
+ * safe integers only). The cloud's upload reads the same schemas straight off
+ * an event's bytes (src/server/event-scan.ts): a change here is a change there.
  */
 type Obj = Record<string, unknown>;
 const ULID_RE = /^[0-9A-HJKMNP-TV-Z]{26}$/;

@@ -11,6 +11,7 @@
  * an empty string means "none".
  */
 import type { TillEvent } from '../events/event-types.ts';
+import type { EventFacts } from './event-scan.ts';
 
 /** Strings packed into one: value i is text.slice(ends[i - 1] ?? 0, ends[i]). */
 export interface PackedStrings {
@@ -59,91 +60,132 @@ class Packer {
   }
 }
 
+/** The facts of a validated event (what `EventScan` reads off the bytes directly). */
+export function factsOf(e: TillEvent): EventFacts {
+  const f: EventFacts = { seq: e.seq, id: e.id, prev: e.prev, type: e.type, customer: '', voucher: '', currency: '', amount: 0 };
+  switch (e.type) {
+    case 'balance.delta':
+      f.customer = e.body.customer;
+      f.amount = e.body.delta;
+      break;
+    case 'voucher.issued':
+      f.voucher = e.body.voucher;
+      f.amount = e.body.amount;
+      break;
+    case 'voucher.redeemed':
+      f.voucher = e.body.voucher;
+      f.amount = -e.body.amount;
+      break;
+    case 'payment.taken':
+      if (e.body.tender === 'account') f.customer = e.body.customer;
+      else if (e.body.tender === 'voucher') f.voucher = e.body.voucher;
+      break;
+    case 'sale.completed':
+      f.currency = e.body.currency;
+      break;
+    default:
+      break;
+  }
+  return f;
+}
+
 /**
- * Columns of validated events. When every event's bytes are a view of `body`
- * (the msgpack request body they were decoded from) the spans point into it and
- * nothing is copied; otherwise the bytes are copied into one new buffer.
+ * Builds the columns of a batch of `n` validated events, added in order. When
+ * every event's bytes are a view of `body` (the msgpack request body they were
+ * decoded from) the spans point into it and nothing is copied; otherwise the
+ * bytes are copied into one new buffer.
  */
+export class BatchPacker {
+  private readonly seqs: Float64Array;
+  private readonly amounts: Float64Array;
+  private readonly ids: Packer;
+  private readonly prevs: Packer;
+  private readonly hashes: Packer;
+  private readonly types: Packer;
+  private readonly customers: Packer;
+  private readonly vouchers: Packer;
+  private readonly currencies: Packer;
+  private readonly bytes: Uint8Array[];
+  private i = 0;
+
+  constructor(private readonly n: number, private readonly body?: Uint8Array) {
+    this.seqs = new Float64Array(n);
+    this.amounts = new Float64Array(n);
+    this.ids = new Packer(n);
+    this.prevs = new Packer(n);
+    this.hashes = new Packer(n);
+    this.types = new Packer(n);
+    this.customers = new Packer(n);
+    this.vouchers = new Packer(n);
+    this.currencies = new Packer(n);
+    this.bytes = new Array<Uint8Array>(n);
+  }
+
+  /** Adds the next event. */
+  add(f: EventFacts, bytes: Uint8Array, hash: string): void {
+    const i = this.i++;
+    this.seqs[i] = f.seq;
+    this.ids.push(i, f.id);
+    this.prevs.push(i, f.prev);
+    this.hashes.push(i, hash);
+    this.types.push(i, f.type);
+    this.customers.push(i, f.customer);
+    this.vouchers.push(i, f.voucher);
+    this.currencies.push(i, f.currency);
+    this.amounts[i] = f.amount;
+    this.bytes[i] = bytes;
+  }
+
+  /** The seq of event `i` (added already). */
+  seq(i: number): number {
+    return this.seqs[i]!;
+  }
+
+  done(): UploadBatchData {
+    const n = this.n;
+    if (this.i !== n) throw new Error(`${this.i} of ${n} events added`);
+    const body = this.body;
+    const spans = new Uint32Array(2 * n);
+    let inBody = body !== undefined;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const b = this.bytes[i]!;
+      if (inBody && (b.buffer !== body!.buffer || b.byteOffset < body!.byteOffset || b.byteOffset + b.byteLength > body!.byteOffset + body!.byteLength)) {
+        inBody = false;
+      }
+      total += b.byteLength;
+    }
+    let data: Uint8Array;
+    if (inBody) {
+      data = body!;
+      for (let i = 0; i < n; i++) {
+        const b = this.bytes[i]!;
+        spans[2 * i] = b.byteOffset - body!.byteOffset;
+        spans[2 * i + 1] = b.byteOffset - body!.byteOffset + b.byteLength;
+      }
+    } else {
+      data = new Uint8Array(total);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const b = this.bytes[i]!;
+        data.set(b, at);
+        spans[2 * i] = at;
+        at += b.byteLength;
+        spans[2 * i + 1] = at;
+      }
+    }
+    return {
+      length: n, seqs: this.seqs, ids: this.ids.done(), prevs: this.prevs.done(), hashes: this.hashes.done(), types: this.types.done(),
+      customers: this.customers.done(), vouchers: this.vouchers.done(), currencies: this.currencies.done(), amounts: this.amounts, data, spans,
+    };
+  }
+}
+
+/** Columns of validated events (see BatchPacker). */
 export function packUploadBatch(events: readonly IncomingEvent[], body?: Uint8Array): UploadBatchData {
-  const n = events.length;
-  const seqs = new Float64Array(n);
-  const amounts = new Float64Array(n);
-  const spans = new Uint32Array(2 * n);
-  const ids = new Packer(n);
-  const prevs = new Packer(n);
-  const hashes = new Packer(n);
-  const types = new Packer(n);
-  const customers = new Packer(n);
-  const vouchers = new Packer(n);
-  const currencies = new Packer(n);
-  let inBody = body !== undefined;
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const { event: e, bytes, hash } = events[i]!;
-    seqs[i] = e.seq;
-    ids.push(i, e.id);
-    prevs.push(i, e.prev);
-    hashes.push(i, hash);
-    types.push(i, e.type);
-    let customer = '';
-    let voucher = '';
-    let currency = '';
-    let amount = 0;
-    switch (e.type) {
-      case 'balance.delta':
-        customer = e.body.customer;
-        amount = e.body.delta;
-        break;
-      case 'voucher.issued':
-        voucher = e.body.voucher;
-        amount = e.body.amount;
-        break;
-      case 'voucher.redeemed':
-        voucher = e.body.voucher;
-        amount = -e.body.amount;
-        break;
-      case 'payment.taken':
-        if (e.body.tender === 'account') customer = e.body.customer;
-        else if (e.body.tender === 'voucher') voucher = e.body.voucher;
-        break;
-      case 'sale.completed':
-        currency = e.body.currency;
-        break;
-      default:
-        break;
-    }
-    customers.push(i, customer);
-    vouchers.push(i, voucher);
-    currencies.push(i, currency);
-    amounts[i] = amount;
-    if (inBody && (bytes.buffer !== body!.buffer || bytes.byteOffset < body!.byteOffset || bytes.byteOffset + bytes.byteLength > body!.byteOffset + body!.byteLength)) {
-      inBody = false;
-    }
-    total += bytes.byteLength;
-  }
-  let data: Uint8Array;
-  if (inBody) {
-    data = body!;
-    for (let i = 0; i < n; i++) {
-      const b = events[i]!.bytes;
-      spans[2 * i] = b.byteOffset - body!.byteOffset;
-      spans[2 * i + 1] = b.byteOffset - body!.byteOffset + b.byteLength;
-    }
-  } else {
-    data = new Uint8Array(total);
-    let at = 0;
-    for (let i = 0; i < n; i++) {
-      const b = events[i]!.bytes;
-      data.set(b, at);
-      spans[2 * i] = at;
-      at += b.byteLength;
-      spans[2 * i + 1] = at;
-    }
-  }
-  return {
-    length: n, seqs, ids: ids.done(), prevs: prevs.done(), hashes: hashes.done(), types: types.done(),
-    customers: customers.done(), vouchers: vouchers.done(), currencies: currencies.done(), amounts, data, spans,
-  };
+  const p = new BatchPacker(events.length, body);
+  for (const { event, bytes, hash } of events) p.add(factsOf(event), bytes, hash);
+  return p.done();
 }
 
 /** Read access to UploadBatchData. */

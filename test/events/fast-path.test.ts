@@ -6,14 +6,10 @@
  * fixture events (every event type) compared against the schema-only paths.
  */
 import t, { type Test } from 'tap';
-import { monotonicFactory } from 'ulid';
 import { GENESIS_HASH } from '../../src/events/codec.ts';
-import type { EventDraft } from '../../src/events/event-types.ts';
 import { fullPathsForTests, parseChange, parseDraft, parseEvent } from '../../src/events/validate.ts';
-import { generateCatalog } from '../../src/fixtures/catalog.ts';
-import { generateCustomers, generateVouchers } from '../../src/fixtures/customers.ts';
 import { createRng, seedFromEnv, type Rng } from '../../src/fixtures/prng.ts';
-import { generateSales, saleToDrafts } from '../../src/fixtures/sales.ts';
+import { mutate, sampleDrafts } from '../helpers/mutations.ts';
 
 type Outcome = { ok: true; json: string } | { ok: false; code: string };
 
@@ -23,52 +19,6 @@ function outcome(fn: () => unknown): Outcome {
   } catch (err) {
     return { ok: false, code: String((err as { code?: unknown }).code ?? 'NOT_A_TILLSYNC_ERROR') };
   }
-}
-
-/** Drafts of every upstream type: fixture sales (all tenders) plus the rest by hand. */
-function sampleDrafts(seed: number): EventDraft[] {
-  const catalog = generateCatalog({ seed, items: 300 });
-  const customers = generateCustomers({ seed: seed + 1, count: 50 });
-  const vouchers = generateVouchers({ seed: seed + 2, count: 20 });
-  const ulid = monotonicFactory();
-  const drafts = [...generateSales({ seed: seed + 3, catalog, customers, vouchers, count: 60 })].flatMap((s) => saleToDrafts(s, ulid()));
-  const sale = drafts[0]!.id ?? ulid();
-  drafts.push(
-    { type: 'sale.refunded', body: { sale, amount: 500, tender: 'account', customer: 'c-1', reason: 'damaged' } },
-    { type: 'sale.refunded', body: { sale, amount: 500, tender: 'voucher', voucher: 'V-1234', reason: 'returned' } },
-    { type: 'sale.voided', body: { sale, reason: 'mistake' } },
-    { type: 'balance.delta', body: { customer: 'c-1', delta: -250, reason: 'adjustment', note: 'goodwill' } },
-    { type: 'voucher.issued', body: { voucher: 'V-9999', amount: 1000, reason: 'refund', sale } },
-    { type: 'voucher.redeemed', body: { voucher: 'V-9999', amount: 400 } },
-    { type: 'sale.completed', body: { currency: 'USD', lines: [{ item: 'i1', name: 'Tea', qty: 1, unitPrice: 100, discount: 0, tax: 0 }], subtotal: 100, discount: 0, tax: 0, total: 100 }, id: ulid(), time: 1_700_000_000_000 },
-  );
-  return drafts;
-}
-
-const REPLACEMENTS: ReadonlyArray<(rng: Rng) => unknown> = [
-  () => -1, () => 0, () => 1.5, () => 2 ** 53, () => Number.NaN, () => '12', () => '', () => null, () => true,
-  () => ({}), () => [], () => '4111111111111111', () => '4111 1111 1111 1111', () => '123', () => 'x'.repeat(300),
-  () => '01HZX3K8Q9V7D2M4N6P8R0S2T4', () => 'cash', () => 'visa', () => 'refund', () => 'USD',
-  (rng) => rng.int(-1000, 100_000), () => ({ a: { b: { c: { d: { e: { f: { g: { h: { i: { j: { k: { l: 1 } } } } } } } } } } } }),
-];
-
-/** Every [parent, key] inside `value` (objects and arrays), the root's own keys included. */
-function slots(value: unknown, out: Array<[Record<string, unknown>, string]> = []): Array<[Record<string, unknown>, string]> {
-  if (value === null || typeof value !== 'object') return out;
-  for (const k of Object.keys(value)) {
-    out.push([value as Record<string, unknown>, k]);
-    slots((value as Record<string, unknown>)[k], out);
-  }
-  return out;
-}
-
-function mutate(value: Record<string, unknown>, rng: Rng): void {
-  const all = slots(value);
-  const [parent, key] = all.length > 0 ? rng.pick(all) : [value, 'type'];
-  const op = rng.int(0, 5);
-  if (op === 0) delete parent[key];
-  else if (op === 1) parent[rng.pick(['extra', '__proto__', 'constructor', 'note', 'customer', 'voucher', 'sale', 'id', 'time'])] = rng.pick(REPLACEMENTS)(rng);
-  else parent[key] = rng.pick(REPLACEMENTS)(rng);
 }
 
 const seed = seedFromEnv();
