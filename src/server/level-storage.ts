@@ -14,7 +14,8 @@
  * (the `{ sublevel }` option costs several µs per op: abstract-level copies the
  * options into every op), by-id lookups go to the root db with prefixed keys in
  * one `getMany`, and the by-id index value is `encodeIdEntry`'s 41 bytes + terminal,
- * written into a shared slab.
+ * written into a shared slab. Ids of new events are not looked up at all when
+ * the store's id filter (id-filter.ts) says they are certainly not held.
  *
  * Layout for compaction (KEY_ORDER, CLOUD_TUNING): the appended events come
  * first in the key space and the hot records last, and the write buffer is 16
@@ -24,6 +25,7 @@ import { TillsyncError } from '../errors.ts';
 import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from '../events/codec.ts';
 import type { Change, CustomerRecord, ItemRecord } from '../events/event-types.ts';
 import { BIG_READS, openLevel, seqKey, type Bytes, type LevelDb, type LevelTuning, type Sublevel } from '../events/level-util.ts';
+import { IdFilter } from './id-filter.ts';
 import {
   EMPTY_COUNTERS,
   exceptionNumber,
@@ -110,6 +112,10 @@ export class LevelStorage implements CloudStorage {
   private readonly subs: Record<Kind, Sublevel>;
   private readonly faults: StorageFaults;
   private readonly spareBatches: CommitBatch[] = [];
+  private readonly idFilters = new Map<string, IdFilter>();
+  private readonly idFilterLoads = new Map<string, Promise<void>>();
+  /** Ids looked up on disk so far (tests: what the id filter spares). */
+  idLookups = 0;
 
   private constructor(db: LevelDb, faults: StorageFaults) {
     this.db = db;
@@ -169,6 +175,47 @@ export class LevelStorage implements CloudStorage {
     }
   }
 
+  /**
+   * The store's id filter (id-filter.ts), made on first use: loaded from the
+   * id index in the background, meanwhile every id is looked up. Commits add
+   * their ids before they write, and make the filter if there is none yet, so
+   * the load's scan, which starts after that, misses none.
+   */
+  private idFilter(store: string): IdFilter {
+    let f = this.idFilters.get(store);
+    if (!f) {
+      f = new IdFilter();
+      this.idFilters.set(store, f);
+      this.idFilterLoads.set(store, this.loadIdFilter(store, f));
+    }
+    return f;
+  }
+
+  /** Test seam: resolves once the store's id filter is loaded (or its load failed). */
+  async idFilterLoaded(store: string): Promise<void> {
+    this.idFilter(store);
+    await this.idFilterLoads.get(store);
+  }
+
+  private async loadIdFilter(store: string, f: IdFilter): Promise<void> {
+    try {
+      const it = this.subs.ids.keys({ gt: `${store}/`, lt: `${store}0`, ...BIG_READS });
+      try {
+        const skip = store.length + 1;
+        for (;;) {
+          const page = await it.nextv(10_000);
+          if (page.length === 0) break;
+          for (const k of page) f.add(k.slice(skip));
+        }
+      } finally {
+        await it.close();
+      }
+      f.loaded();
+    } catch {
+      // Left unloaded (the database closed meanwhile): every id is looked up.
+    }
+  }
+
   getStore(store: string): Promise<StoreRecord | undefined> {
     return this.get('stores', store);
   }
@@ -191,20 +238,25 @@ export class LevelStorage implements CloudStorage {
     return (await this.get<HighWater>('highWater', `${store}/${terminal}`)) ?? { seq: 0, hash: GENESIS_HASH, quarantined: 0 };
   }
   async getEventRefs(store: string, ids: readonly string[]): Promise<Array<EventRef | undefined>> {
-    if (ids.length === 0) return [];
+    const out = new Array<EventRef | undefined>(ids.length).fill(undefined);
+    // Only the ids the store's filter may hold go to disk.
+    const filter = this.idFilter(store);
+    const asked: number[] = [];
+    for (let i = 0; i < ids.length; i++) if (filter.mayHold(ids[i]!)) asked.push(i);
+    if (asked.length === 0) return out;
     const prefix = `${this.subs.ids.prefix}${store}/`;
-    const keys = new Array<string>(ids.length);
-    for (let i = 0; i < ids.length; i++) keys[i] = prefix + ids[i]!;
+    const keys = new Array<string>(asked.length);
+    for (let j = 0; j < asked.length; j++) keys[j] = prefix + ids[asked[j]!]!;
+    this.idLookups += keys.length;
     let raws: Array<Bytes | undefined>;
     try {
       raws = await this.db.getMany(keys);
     } catch (err) {
       throw toStorageError(err);
     }
-    const out = new Array<EventRef | undefined>(raws.length);
-    for (let i = 0; i < raws.length; i++) {
-      const raw = raws[i];
-      out[i] = raw === undefined ? undefined : decodeIdEntry(raw);
+    for (let j = 0; j < raws.length; j++) {
+      const raw = raws[j];
+      if (raw !== undefined) out[asked[j]!] = decodeIdEntry(raw);
     }
     return out;
   }
@@ -354,7 +406,10 @@ export class LevelStorage implements CloudStorage {
         if (!e.indexById && !e.quarantine) throw new Error('an event left out of the id index must be quarantined');
         const key = `${e.store}/${e.terminal}/${seqKey(e.seq)}`;
         put('events', key, e.bytes);
-        if (e.indexById) put('ids', `${e.store}/${e.id}`, encodeIdEntry(e.terminal, e.seq, e.hash));
+        if (e.indexById) {
+          this.idFilter(e.store).add(e.id);
+          put('ids', `${e.store}/${e.id}`, encodeIdEntry(e.terminal, e.seq, e.hash));
+        }
         if (e.quarantine) {
           put('quarantine', key, enc({
             id: e.id, type: op.type, code: e.quarantine.code, message: e.quarantine.message, indexById: e.indexById,

@@ -1,0 +1,115 @@
+/**
+ * Which event ids a store may already hold: a Bloom filter over the store's
+ * by-id index (level-storage.ts), so that the id of a NEW event, which is
+ * almost never held, is not looked up on disk. An upload looks up every id
+ * of its batch (a resent event to tell a duplicate from a conflict, a new one
+ * so that no id is stored twice); with LevelDB each lookup of an absent id
+ * still reads a filter block of every table that might hold it, and its
+ * misses count towards LevelDB's seek-triggered compactions.
+ *
+ * Guarantees: no false negatives. `mayHold` answers false only for an id that
+ * was never `add`ed and is not in the index the filter was `load`ed from;
+ * until `loaded()` is called, and once the filter has reached its memory
+ * limit, it answers true for every id (look it up). False positives (~0.3%
+ * per segment) cost a lookup, nothing else.
+ *
+ * Memory: segments of at least 12 bits per id (rounded up to a power of two:
+ * 16), the first for 64k ids (128 KiB), each next one for twice as many; past
+ * MAX_BYTES in all the filter stops growing and answers true from then on.
+ */
+
+const BITS_PER_ID = 12;
+const HASHES = 8;
+const FIRST_CAPACITY = 1 << 16;
+/** Per store. */
+export const MAX_BYTES = 64 * 1024 * 1024;
+
+class Segment {
+  readonly words: Uint32Array;
+  readonly mask: number;
+  count = 0;
+  constructor(readonly capacity: number) {
+    const bits = capacity * BITS_PER_ID; // a power of two times 12: round up to a power of two
+    const size = 2 ** Math.ceil(Math.log2(bits));
+    this.words = new Uint32Array(size / 32);
+    this.mask = size - 1;
+  }
+  add(h1: number, h2: number): void {
+    const w = this.words;
+    for (let i = 0; i < HASHES; i++) {
+      const bit = (h1 + Math.imul(i, h2)) & this.mask;
+      w[bit >>> 5]! |= 1 << (bit & 31);
+    }
+    this.count++;
+  }
+  has(h1: number, h2: number): boolean {
+    const w = this.words;
+    for (let i = 0; i < HASHES; i++) {
+      const bit = (h1 + Math.imul(i, h2)) & this.mask;
+      if ((w[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
+    }
+    return true;
+  }
+}
+
+export class IdFilter {
+  private readonly segments: Segment[] = [new Segment(FIRST_CAPACITY)];
+  private bytes = this.segments[0]!.words.byteLength;
+  private isLoaded = false;
+  private isFull = false;
+
+  constructor(private readonly maxBytes = MAX_BYTES) {}
+
+  /** Ids added so far (tests, logs). */
+  get size(): number {
+    return this.segments.reduce((n, s) => n + s.count, 0);
+  }
+
+  /** True once loaded and while within its memory limit: its false answers can be trusted. */
+  get usable(): boolean {
+    return this.isLoaded && !this.isFull;
+  }
+
+  /** Every id of the index has been added (the load scan is done). */
+  loaded(): void {
+    this.isLoaded = true;
+  }
+
+  add(id: string): void {
+    if (this.isFull) return;
+    let seg = this.segments[this.segments.length - 1]!;
+    if (seg.count >= seg.capacity) {
+      const next = new Segment(seg.capacity * 2);
+      if (this.bytes + next.words.byteLength > this.maxBytes) {
+        this.isFull = true;
+        return;
+      }
+      this.segments.push(next);
+      this.bytes += next.words.byteLength;
+      seg = next;
+    }
+    const h1 = hash(id, 0x811c9dc5);
+    seg.add(h1, hash(id, h1 ^ 0x5bd1e995) | 1);
+  }
+
+  /** False only for an id that is certainly not held (see the guarantees above). */
+  mayHold(id: string): boolean {
+    if (!this.usable) return true;
+    const h1 = hash(id, 0x811c9dc5);
+    const h2 = hash(id, h1 ^ 0x5bd1e995) | 1;
+    for (const s of this.segments) if (s.has(h1, h2)) return true;
+    return false;
+  }
+}
+
+/** FNV-1a over the UTF-16 code units, with a final avalanche (murmur3's fmix32). */
+function hash(s: string, seed: number): number {
+  let h = seed | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
