@@ -104,6 +104,16 @@ const KEY_ORDER: Record<Kind, string> = {
   balances: '5', vouchers: '5', items: '5', customers: '5', exceptions: '5',
 };
 
+/**
+ * The small records every upload reads (the store, its counters, the
+ * terminal's high-water mark, the customers, balances and vouchers its events
+ * name) are also kept in memory as their stored bytes, up to HOT_ENTRIES of
+ * them (the oldest go first), so an upload's reads under the store's lock do
+ * not wait for the disk. Commits write them through once durable.
+ */
+const HOT_KINDS: ReadonlySet<Kind> = new Set<Kind>(['stores', 'counters', 'terminals', 'highWater', 'balances', 'vouchers', 'customers']);
+const HOT_ENTRIES = 100_000;
+
 /** Upper bound for a prefix range: '/' + 1 = '0'. */
 const range = (prefix: string) => ({ gt: `${prefix}/`, lt: `${prefix}0` });
 
@@ -116,6 +126,12 @@ export class LevelStorage implements CloudStorage {
   private readonly idFilterLoads = new Map<string, Promise<void>>();
   /** Ids looked up on disk so far (tests: what the id filter spares). */
   idLookups = 0;
+  /** Stored bytes of hot records by full key; null = known absent (see HOT_KINDS). */
+  private readonly hot = new Map<string, Uint8Array | null>();
+  /** Commits done so far: a disk read only fills the memory when none was done meanwhile. */
+  private commits = 0;
+  /** Hot-record reads answered from memory so far (tests). */
+  hotHits = 0;
 
   private constructor(db: LevelDb, faults: StorageFaults) {
     this.db = db;
@@ -134,22 +150,63 @@ export class LevelStorage implements CloudStorage {
   }
 
   private async get<T>(kind: Kind, key: string): Promise<T | undefined> {
+    const hot = HOT_KINDS.has(kind);
+    const full = this.subs[kind].prefix + key;
+    if (hot) {
+      const kept = this.hot.get(full);
+      if (kept !== undefined) {
+        this.hotHits++;
+        return kept === null ? undefined : decodeTrusted<T>(kept);
+      }
+    }
+    const commits = this.commits;
+    let raw: Bytes | undefined;
     try {
-      const raw = await this.subs[kind].get(key);
-      return raw === undefined ? undefined : decodeTrusted<T>(raw);
+      raw = await this.subs[kind].get(key);
     } catch (err) {
       throw toStorageError(err);
     }
+    if (hot && commits === this.commits) this.keep(full, raw);
+    return raw === undefined ? undefined : decodeTrusted<T>(raw);
   }
 
   private async getMany<T>(kind: Kind, keys: readonly string[]): Promise<Array<T | undefined>> {
     if (keys.length === 0) return [];
+    const out = new Array<T | undefined>(keys.length).fill(undefined);
+    const hot = HOT_KINDS.has(kind);
+    const prefix = this.subs[kind].prefix;
+    const missing: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const kept = hot ? this.hot.get(prefix + keys[i]!) : undefined;
+      if (kept === undefined) missing.push(i);
+      else {
+        this.hotHits++;
+        if (kept !== null) out[i] = decodeTrusted<T>(kept);
+      }
+    }
+    if (missing.length === 0) return out;
+    const commits = this.commits;
+    let raws: Array<Bytes | undefined>;
     try {
-      const raws = await this.subs[kind].getMany(keys as string[]);
-      return raws.map((raw) => (raw === undefined ? undefined : decodeTrusted<T>(raw)));
+      raws = await this.subs[kind].getMany(missing.map((i) => keys[i]!));
     } catch (err) {
       throw toStorageError(err);
     }
+    const fill = hot && commits === this.commits;
+    for (let j = 0; j < missing.length; j++) {
+      const raw = raws[j];
+      const i = missing[j]!;
+      if (fill) this.keep(prefix + keys[i]!, raw);
+      if (raw !== undefined) out[i] = decodeTrusted<T>(raw);
+    }
+    return out;
+  }
+
+  /** Remembers a hot record's stored bytes (a copy: the caller's may be a view of a shared buffer). */
+  private keep(full: string, raw: Bytes | undefined): void {
+    this.hot.delete(full);
+    this.hot.set(full, raw === undefined ? null : raw.slice());
+    if (this.hot.size > HOT_ENTRIES) this.hot.delete(this.hot.keys().next().value!);
   }
 
   private async scan(kind: Kind, opts: { gt?: string; gte?: string; lt?: string; lte?: string }, limit: number): Promise<Array<[string, Bytes]>> {
@@ -322,9 +379,13 @@ export class LevelStorage implements CloudStorage {
     if (this.db.status !== 'open') throw new TillsyncError('STORAGE_CLOSED', 'cloud storage is closed');
     const batch = this.spareBatches.pop() ?? this.newBatch();
     const subs = this.subs;
+    // Hot records written: [full key, bytes or undefined] pairs, for the memory once durable.
+    const hotWrites: Array<string | Bytes | undefined> = [];
     const put = (kind: Kind, key: string, value: Bytes | undefined): void => {
-      if (value === undefined) batch.del(subs[kind].prefix + key);
-      else batch.put(subs[kind].prefix + key, value);
+      const full = subs[kind].prefix + key;
+      if (value === undefined) batch.del(full);
+      else batch.put(full, value);
+      if (HOT_KINDS.has(kind)) hotWrites.push(full, value);
     };
     try {
       const beforeOp = this.faults.beforeOp;
@@ -340,10 +401,14 @@ export class LevelStorage implements CloudStorage {
     try {
       await batch.write();
     } catch (err) {
+      // Whether the write reached the disk is not known: what memory holds of its keys goes.
+      for (let i = 0; i < hotWrites.length; i += 2) this.hot.delete(hotWrites[i] as string);
       throw toStorageError(err);
     } finally {
+      this.commits++;
       await this.retire(batch);
     }
+    for (let i = 0; i < hotWrites.length; i += 2) this.keep(hotWrites[i] as string, hotWrites[i + 1] as Bytes | undefined);
   }
 
   /**
@@ -441,6 +506,7 @@ export class LevelStorage implements CloudStorage {
 
   async close(): Promise<void> {
     this.spareBatches.length = 0;
+    this.hot.clear();
     await this.db.close();
   }
 }

@@ -141,6 +141,11 @@ for (const [name, factory] of Object.entries(backends)) {
       t.equal(item?.name, 'B');
       item!.name = 'mutated';
       t.equal((await storage.getItems('s', ['i']))[0]?.name, 'B');
+      await storage.commit([{ kind: 'balance', store: 's', customer: 'c', view: { balance: 5, includes: { t1: 1 }, recentDebits: [] } }]);
+      const [view] = await storage.getBalances('s', ['c']);
+      view!.balance = 99;
+      view!.includes.t1 = 99;
+      t.same(await storage.getBalances('s', ['c']), [{ balance: 5, includes: { t1: 1 }, recentDebits: [] }]);
       await storage.commit([{ kind: 'itemRemoved', store: 's', id: 'i' }, { kind: 'customerRemoved', store: 's', id: 'c' }]);
       t.same(await storage.getItems('s', ['i']), [undefined]);
       t.same(await storage.getCustomers('s', ['c']), [undefined]);
