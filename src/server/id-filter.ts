@@ -88,24 +88,36 @@ export class IdFilter {
       this.bytes += next.words.byteLength;
       seg = next;
     }
-    const h1 = hash(id, 0x811c9dc5);
-    seg.add(h1, hash(id, h1 ^ 0x5bd1e995) | 1);
+    hash2(id);
+    seg.add(h1, h2);
   }
 
   /** False only for an id that is certainly not held (see the guarantees above). */
   mayHold(id: string): boolean {
     if (!this.usable) return true;
-    const h1 = hash(id, 0x811c9dc5);
-    const h2 = hash(id, h1 ^ 0x5bd1e995) | 1;
+    hash2(id);
     for (const s of this.segments) if (s.has(h1, h2)) return true;
     return false;
   }
 }
 
-/** FNV-1a over the UTF-16 code units, with a final avalanche (murmur3's fmix32). */
-function hash(s: string, seed: number): number {
-  let h = seed | 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+/** The two hashes of the last `hash2` (double hashing: bit i = h1 + i * h2; h2 odd). */
+let h1 = 0;
+let h2 = 1;
+/** Two FNV-1a hashes of the UTF-16 code units (different offset bases) in one pass, each with murmur3's final avalanche. */
+function hash2(s: string): void {
+  let a = 0x811c9dc5 | 0;
+  let b = 0x5bd1e995 | 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193);
+  }
+  h1 = fmix(a);
+  h2 = fmix(b ^ 0x9e3779b9) | 1;
+}
+function fmix(x: number): number {
+  let h = x;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -525,7 +525,7 @@ export function encodeIdEntry(terminal: string, seq: number, hash: string): Uint
     idAt = 0;
   }
   const start = idAt;
-  if (!HEX64.test(hash)) throw new Error(`event hash ${hash} is not 64 lower-case hex digits`);
+  if (!isHex64(hash)) throw new Error(`event hash ${hash} is not 64 lower-case hex digits`);
   idSlab.writeDoubleBE(seq, start);
   idSlab.write(hash, start + 8, 32, 'hex');
   const n = idSlab.write(terminal, start + ID_FIXED, 'utf8');
@@ -533,7 +533,15 @@ export function encodeIdEntry(terminal: string, seq: number, hash: string): Uint
   return idSlab.subarray(start, idAt);
 }
 const ID_FIXED = 8 + 32;
-const HEX64 = /^[0-9a-f]{64}$/;
+/** /^[0-9a-f]{64}$/ without the regex engine (it showed in the upload's profile). */
+function isHex64(s: string): boolean {
+  if (s.length !== 64) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
 let idSlab = Buffer.allocUnsafe(64 * 1024);
 let idAt = 0;
 
