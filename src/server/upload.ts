@@ -30,7 +30,8 @@
  *                  batch's first event is already the gap).
  * Resent seqs are looked up to tell duplicates from conflicts; new seqs are
  * looked up too, so an id is never stored twice. All lookups of a batch are
- * one `getEventRefs` call.
+ * one `getEventRefs` call (LevelStorage answers the ids its id filter says it
+ * certainly does not hold without going to disk: id-filter.ts).
  *
  * Fast paths of phase 1, per event, each answering exactly as the steps after
  * it would, or "not sure" (then those steps run):
