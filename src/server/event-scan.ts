@@ -249,11 +249,7 @@ export class EventScan {
       tender = 'account';
     } else {
       if (n !== 4 || !this.key(K.sale) || this.ascii(ULID, 26, 26) < 0 || !this.key(K.tender) || this.word(TENDERS) !== 'voucher') return false;
-      if (!this.key(K.voucher)) return false;
-      const v = this.voucherCode();
-      if (v < 0) return false;
-      this.facts.voucher = this.latin1(v, this.pos);
-      return true;
+      return this.voucherFact();
     }
     return this.key(K.sale) && this.ascii(ULID, 26, 26) >= 0 && this.key(K.tender) && this.word(TENDERS) === tender;
   }
@@ -274,11 +270,8 @@ export class EventScan {
       seen++;
     }
     if (!this.key(K.reason) || this.word(REASONS) === undefined) return false;
-    if (this.key(K.sale)) {
-      if (this.ascii(ULID, 26, 26) < 0) return false;
-      seen++;
-    }
-    return seen === n;
+    const sale = this.optionalSale();
+    return sale >= 0 && seen + sale === n;
   }
 
   private voucherIssued(): boolean {
@@ -286,15 +279,8 @@ export class EventScan {
     if (!this.key(K.amount)) return false;
     const amount = this.int();
     if (!(amount > 0) || !this.key(K.reason) || this.word(REASONS) === undefined) return false;
-    let seen = 3;
-    if (this.key(K.sale)) {
-      if (this.ascii(ULID, 26, 26) < 0) return false;
-      seen++;
-    }
-    if (seen !== n || !this.key(K.voucher)) return false;
-    const v = this.voucherCode();
-    if (v < 0) return false;
-    this.facts.voucher = this.latin1(v, this.pos);
+    const sale = this.optionalSale();
+    if (sale < 0 || 3 + sale !== n || !this.voucherFact()) return false;
     this.facts.amount = amount;
     return true;
   }
@@ -304,16 +290,24 @@ export class EventScan {
     if (!this.key(K.amount)) return false;
     const amount = this.int();
     if (!(amount > 0)) return false;
-    let seen = 2;
-    if (this.key(K.sale)) {
-      if (this.ascii(ULID, 26, 26) < 0) return false;
-      seen++;
-    }
-    if (seen !== n || !this.key(K.voucher)) return false;
+    const sale = this.optionalSale();
+    if (sale < 0 || 2 + sale !== n || !this.voucherFact()) return false;
+    this.facts.amount = -amount;
+    return true;
+  }
+
+  /** An optional `sale` key with a ULID: 1 when there, 0 when not, -1 when its value is bad. */
+  private optionalSale(): number {
+    if (!this.key(K.sale)) return 0;
+    return this.ascii(ULID, 26, 26) < 0 ? -1 : 1;
+  }
+
+  /** The `voucher` key and its code, into the facts. */
+  private voucherFact(): boolean {
+    if (!this.key(K.voucher)) return false;
     const v = this.voucherCode();
     if (v < 0) return false;
     this.facts.voucher = this.latin1(v, this.pos);
-    this.facts.amount = -amount;
     return true;
   }
 
@@ -451,43 +445,10 @@ export class EventScan {
     const b = this.b;
     const start = this.pos;
     const end = start + n;
-    let units = 0;
-    let i = start;
-    while (i < end) {
-      const c = b[i]!;
-      if (c < 0x80) {
-        units++;
-        i++;
-        continue;
-      }
-      let need: number;
-      let min: number;
-      let cp: number;
-      if (c >= 0xc2 && c <= 0xdf) {
-        need = 1;
-        min = 0x80;
-        cp = c & 0x1f;
-      } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        min = 0x800;
-        cp = c & 0x0f;
-      } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        min = 0x10000;
-        cp = c & 0x07;
-      } else return false;
-      if (i + need >= end) return false;
-      for (let k = 1; k <= need; k++) {
-        const cc = b[i + k]!;
-        if ((cc & 0xc0) !== 0x80) return false;
-        cp = (cp << 6) | (cc & 0x3f);
-      }
-      if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-      if (i === start && cp === 0xfeff) return false; // TextDecoder drops a leading BOM
-      units += cp >= 0x10000 ? 2 : 1;
-      i += need + 1;
-    }
-    if (units > 200 || !this.noCardRun(start, end)) return false;
+    // TextDecoder drops a leading BOM: such strings are the object path's to judge (as decodeCanonical).
+    if (n >= 3 && b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf) return false;
+    const units = utf16Length(b, start, end);
+    if (units < 0 || units > 200 || !this.noCardRun(start, end)) return false;
     this.pos = end;
     return true;
   }
@@ -636,4 +597,48 @@ export class EventScan {
     for (let i = start; i < end; i++) out += String.fromCharCode(b[i]!);
     return out;
   }
+}
+
+/**
+ * The UTF-16 length of the string UTF-8 bytes [start, end) decode to, or -1
+ * unless they are strict UTF-8 (shortest forms only, no surrogates, nothing
+ * above U+10FFFF).
+ */
+export function utf16Length(b: Uint8Array, start: number, end: number): number {
+  let units = 0;
+  let i = start;
+  while (i < end) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      units++;
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    let cp: number;
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1;
+      min = 0x80;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      min = 0x800;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+      cp = c & 0x07;
+    } else return -1;
+    if (i + need >= end) return -1;
+    for (let k = 1; k <= need; k++) {
+      const cc = b[i + k]!;
+      if ((cc & 0xc0) !== 0x80) return -1;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+    units += cp >= 0x10000 ? 2 : 1;
+    i += need + 1;
+  }
+  return units;
 }

@@ -63,7 +63,7 @@ import {
 } from '../replication/protocol.ts';
 import type { CredentialRecord, StoredEvent } from './storage.ts';
 import { StoreTx, type ServerContext } from './store-tx.ts';
-import { EventScan } from './event-scan.ts';
+import { EventScan, utf16Length } from './event-scan.ts';
 import { BatchPacker, factsOf, type IncomingEvent, type UploadBatch, type UploadBatchData } from './upload-batch.ts';
 import { ValueLedger } from './value-ledger.ts';
 
@@ -315,7 +315,7 @@ class CanonicalReader {
     if (ascii) return n <= SHORT ? shortString(b, start, end) : asciiString(b, start, end);
     // TextDecoder drops a leading BOM: let the slow path judge such strings.
     if (n >= 3 && b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf) return NOT_SURE;
-    return wellFormedUtf8(b, start, end) ? b.toString('utf8', start, end) : NOT_SURE;
+    return utf16Length(b, start, end) >= 0 ? b.toString('utf8', start, end) : NOT_SURE;
   }
 
   private array(n: number, depth: number): unknown[] | typeof NOT_SURE {
@@ -413,43 +413,6 @@ function sortsAfter(b: Buffer, ps: number, pe: number, s: number, e: number): bo
     if (x !== y) return x > y;
   }
   return e - s > pe - ps;
-}
-
-/** Strict UTF-8: shortest forms only, no surrogates, nothing above U+10FFFF. */
-function wellFormedUtf8(b: Buffer, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    const c = b[i]!;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let min: number;
-    let cp: number;
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-      min = 0x80;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      min = 0x800;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      min = 0x10000;
-      cp = c & 0x07;
-    } else return false;
-    if (i + need >= end) return false;
-    for (let k = 1; k <= need; k++) {
-      const cc = b[i + k]!;
-      if ((cc & 0xc0) !== 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += need + 1;
-  }
-  return true;
 }
 
 /**
