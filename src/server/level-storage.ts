@@ -60,14 +60,15 @@ interface QuarantineValue {
 
 /** The implementer methods of classic-level's chained batch (see LevelStorage.newBatch). */
 interface NativeChainedBatch {
-  _put(key: string, value: Bytes): void;
+  _put(key: string | Uint8Array, value: Bytes): void;
   _del(key: string): void;
   _write(options: object): Promise<void>;
   _clear(): void;
 }
 interface CommitBatch {
   reusable: boolean;
-  put(key: string, value: Bytes): void;
+  /** Keys as strings, or as bytes the batch copies at once (event-scratch keys: see EventScratch). */
+  put(key: string | Uint8Array, value: Bytes): void;
   del(key: string): void;
   write(): Promise<void>;
   clear(): void | Promise<void>;
@@ -122,6 +123,7 @@ export class LevelStorage implements CloudStorage {
   private readonly subs: Record<Kind, Sublevel>;
   private readonly faults: StorageFaults;
   private readonly spareBatches: CommitBatch[] = [];
+  private readonly scratch = new EventScratch();
   private readonly idFilters = new Map<string, IdFilter>();
   private readonly idFilterLoads = new Map<string, Promise<void>>();
   /** Ids looked up on disk so far (tests: what the id filter spares). */
@@ -392,7 +394,7 @@ export class LevelStorage implements CloudStorage {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         beforeOp?.(op, i);
-        this.write(op, put);
+        this.write(op, put, batch);
       }
     } catch (err) {
       await this.retire(batch);
@@ -435,7 +437,7 @@ export class LevelStorage implements CloudStorage {
     }
     return {
       reusable: false,
-      put: (k, v) => void b.put(k, v),
+      put: (k, v) => void b.put(typeof k === 'string' ? k : Buffer.from(k).toString('utf8'), v),
       del: (k) => void b.del(k),
       write: () => b.write(SYNC_WRITE),
       clear: () => b.close(),
@@ -452,8 +454,12 @@ export class LevelStorage implements CloudStorage {
     if (batch.reusable && this.spareBatches.length < MAX_SPARE_BATCHES && this.db.status === 'open') this.spareBatches.push(batch);
   }
 
-  /** Writes the (sublevel, key, value) entries of one op through `put`; value undefined = delete. */
-  private write(op: WriteOp, put: (kind: Kind, key: string, value: Bytes | undefined) => void): void {
+  /**
+   * Writes the (sublevel, key, value) entries of one op through `put` (value
+   * undefined = delete); an event's own key and id entry go into `batch`
+   * directly, built in the reused scratch.
+   */
+  private write(op: WriteOp, put: (kind: Kind, key: string, value: Bytes | undefined) => void, batch: CommitBatch): void {
     const enc = encodeCanonical;
     switch (op.kind) {
       case 'store':
@@ -469,13 +475,14 @@ export class LevelStorage implements CloudStorage {
       case 'event': {
         const e = op.event;
         if (!e.indexById && !e.quarantine) throw new Error('an event left out of the id index must be quarantined');
-        const key = `${e.store}/${e.terminal}/${seqKey(e.seq)}`;
-        put('events', key, e.bytes);
+        const scratch = this.scratch;
+        batch.put(scratch.eventKey(this.subs.events.prefix, e.store, e.terminal, e.seq), e.bytes);
         if (e.indexById) {
           this.idFilter(e.store).add(e.id);
-          put('ids', `${e.store}/${e.id}`, encodeIdEntry(e.terminal, e.seq, e.hash));
+          batch.put(scratch.idKey(this.subs.ids.prefix, e.store, e.id), scratch.idEntry(e.terminal, e.seq, e.hash));
         }
         if (e.quarantine) {
+          const key = `${e.store}/${e.terminal}/${seqKey(e.seq)}`;
           put('quarantine', key, enc({
             id: e.id, type: op.type, code: e.quarantine.code, message: e.quarantine.message, indexById: e.indexById,
           } satisfies QuarantineValue));
@@ -525,13 +532,82 @@ export function encodeIdEntry(terminal: string, seq: number, hash: string): Uint
     idAt = 0;
   }
   const start = idAt;
-  if (!isHex64(hash)) throw new Error(`event hash ${hash} is not 64 lower-case hex digits`);
-  idSlab.writeDoubleBE(seq, start);
-  idSlab.write(hash, start + 8, 32, 'hex');
-  const n = idSlab.write(terminal, start + ID_FIXED, 'utf8');
-  idAt = start + ID_FIXED + n;
+  idAt = writeIdEntry(idSlab, start, terminal, seq, hash);
   return idSlab.subarray(start, idAt);
 }
+
+/** Writes `encodeIdEntry`'s value at `at` (room for ID_FIXED + 3 × terminal.length bytes); answers where it ends. */
+function writeIdEntry(b: Buffer, at: number, terminal: string, seq: number, hash: string): number {
+  if (!isHex64(hash)) throw new Error(`event hash ${hash} is not 64 lower-case hex digits`);
+  b.writeDoubleBE(seq, at);
+  b.write(hash, at + 8, 32, 'hex');
+  return at + ID_FIXED + b.write(terminal, at + ID_FIXED, 'utf8');
+}
+
+/**
+ * A commit's event keys and id-index entries, written into one reused buffer:
+ * the native batch copies a key and a value the moment they are put (Batch::Put
+ * in classic-level's binding), so the same bytes serve every event, with no
+ * string key for the binding to encode per put and no buffer per entry. Each
+ * answer is valid until the next call of the same method.
+ *
+ * Layout: [event key: head + 16 digits][id key: head + id][id entry].
+ */
+class EventScratch {
+  private buf = Buffer.alloc(0);
+  private prefix = '';
+  private store = '';
+  private terminal = '';
+  private idPrefix = '';
+  private eventKeyView = this.buf;
+  private idKeyAt = 0;
+  private idHeadEnd = 0;
+  private idEntryAt = 0;
+
+  /** `<prefix><store>/<terminal>/<seqKey(seq)>` as bytes. */
+  eventKey(prefix: string, store: string, terminal: string, seq: number): Uint8Array {
+    if (prefix !== this.prefix || store !== this.store || terminal !== this.terminal) this.layout(prefix, store, terminal, this.idPrefix);
+    const b = this.buf;
+    const end = this.eventKeyView.byteLength;
+    let v = seq;
+    for (let i = end - 1; i >= end - 16; i--) {
+      b[i] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+    return this.eventKeyView;
+  }
+
+  /** `<idPrefix><store>/<id>` as bytes (after `eventKey` for the same store). */
+  idKey(idPrefix: string, store: string, id: string): Uint8Array {
+    if (idPrefix !== this.idPrefix || store !== this.store) this.layout(this.prefix, store, this.terminal, idPrefix);
+    if (3 * id.length > this.idEntryAt - this.idHeadEnd) this.layout(this.prefix, this.store, this.terminal, idPrefix, id.length);
+    return this.buf.subarray(this.idKeyAt, this.idHeadEnd + this.buf.write(id, this.idHeadEnd, 'utf8'));
+  }
+
+  /** `encodeIdEntry(terminal, seq, hash)` (after `eventKey` for the same terminal). */
+  idEntry(terminal: string, seq: number, hash: string): Uint8Array {
+    if (terminal !== this.terminal) this.layout(this.prefix, this.store, terminal, this.idPrefix);
+    return this.buf.subarray(this.idEntryAt, writeIdEntry(this.buf, this.idEntryAt, terminal, seq, hash));
+  }
+
+  private layout(prefix: string, store: string, terminal: string, idPrefix: string, idLength = 26): void {
+    const eventHead = `${prefix}${store}/${terminal}/`;
+    const idHead = `${idPrefix}${store}/`;
+    const need = 3 * eventHead.length + 16 + 3 * (idHead.length + Math.max(idLength, 64)) + ID_FIXED + 3 * terminal.length;
+    if (need > this.buf.byteLength) this.buf = Buffer.allocUnsafe(Math.max(1024, 2 * need));
+    const b = this.buf;
+    const headEnd = b.write(eventHead, 0, 'utf8');
+    this.eventKeyView = b.subarray(0, headEnd + 16);
+    this.idKeyAt = headEnd + 16;
+    this.idHeadEnd = this.idKeyAt + b.write(idHead, this.idKeyAt, 'utf8');
+    this.idEntryAt = this.idHeadEnd + 3 * Math.max(idLength, 64);
+    this.prefix = prefix;
+    this.store = store;
+    this.terminal = terminal;
+    this.idPrefix = idPrefix;
+  }
+}
+
 const ID_FIXED = 8 + 32;
 /** /^[0-9a-f]{64}$/ without the regex engine (it showed in the upload's profile). */
 function isHex64(s: string): boolean {

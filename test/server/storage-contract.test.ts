@@ -130,6 +130,33 @@ for (const [name, factory] of Object.entries(backends)) {
       }
     });
 
+    t.test('events of several stores and terminals, interleaved in one commit, read back by key and by id', async (t) => {
+      const { storage, reopen } = await factory(t);
+      const places = [['s1', 't1'], ['s2', 't1'], ['s1', 'tè-2'], ['store-with-a-longer-name', 't1']] as const;
+      const seqs = [1, 9, 10, 999_999, 1_000_000_000_000_007];
+      const ops: WriteOp[] = [];
+      const idOf = (store: string, terminal: string, seq: number): string => `${store}.${terminal}.${seq}`;
+      for (const seq of seqs) {
+        for (const [store, terminal] of places) ops.push({ kind: 'event', type: 'sale.voided', event: event(store, terminal, seq, { id: idOf(store, terminal, seq) }) });
+      }
+      await storage.commit(ops);
+      const check = async (s: CloudStorage): Promise<void> => {
+        for (const [store, terminal] of places) {
+          const evs = await s.readEvents(store, terminal, 1, 100);
+          t.same(evs.map((e) => e.seq), seqs, `${store}/${terminal} by key`);
+          t.same(evs.map((e) => e.hash), seqs.map((q) => event(store, terminal, q).hash), 'the bytes stored are the event\'s');
+          const refs = await s.getEventRefs(store, seqs.map((q) => idOf(store, terminal, q)));
+          t.same(refs.map((r) => r && [r.terminal, r.seq]), seqs.map((q) => [terminal, q]), `${store}/${terminal} by id`);
+        }
+      };
+      await check(storage);
+      if (reopen) {
+        const again = await reopen();
+        await check(again);
+        await again.close();
+      } else await storage.close();
+    });
+
     t.test('later ops win; deletes; returned values are copies', async (t) => {
       const { storage } = await factory(t);
       await storage.commit([
