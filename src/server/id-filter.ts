@@ -14,13 +14,15 @@
  * per segment) cost a lookup, nothing else.
  *
  * Memory: segments of at least 12 bits per id (rounded up to a power of two:
- * 16), the first for 64k ids (128 KiB), each next one for twice as many; past
- * MAX_BYTES in all the filter stops growing and answers true from then on.
+ * 16), the first for 4096 ids (8 KiB), each next one for twice as many (a
+ * store of 1M ids has 9 of them, ~2 MiB); past MAX_BYTES in all the filter
+ * stops growing and answers true from then on.
  */
 
 const BITS_PER_ID = 12;
 const HASHES = 8;
-const FIRST_CAPACITY = 1 << 16;
+/** Small, so that a cloud of many small stores pays little: 8 KiB each. */
+const FIRST_CAPACITY = 1 << 12;
 /** Per store. */
 export const MAX_BYTES = 64 * 1024 * 1024;
 

@@ -117,7 +117,7 @@ export function decodeUploadBody(body: Uint8Array, cred: Pick<CredentialRecord, 
   const packer = new BatchPacker(events.length, body);
   const scan = new EventScan(cred);
   // Events of another store or terminal (only the object path lets them through), by index.
-  let owners: Map<number, TillEvent> | undefined;
+  let strangers: Map<number, TillEvent> | undefined;
   for (let i = 0; i < events.length; i++) {
     const bytes = events[i]!;
     if (bytes.byteLength <= LIMITS.maxEventBytes && scan.scan(bytes)) {
@@ -125,13 +125,13 @@ export function decodeUploadBody(body: Uint8Array, cred: Pick<CredentialRecord, 
       continue;
     }
     const { event, hash } = decodeEventBytes(bytes, i);
-    if (event.store !== cred.store || event.terminal !== cred.terminal) (owners ??= new Map()).set(i, event);
+    if (event.store !== cred.store || event.terminal !== cred.terminal) (strangers ??= new Map()).set(i, event);
     packer.add(factsOf(event), bytes, hash);
   }
   // The batch's checks, after every event's own (as decodeUpload).
   let lastSeq = 0;
   for (let i = 0; i < events.length; i++) {
-    const stranger = owners?.get(i);
+    const stranger = strangers?.get(i);
     if (stranger) checkOwner(stranger, i, cred);
     lastSeq = checkAscending(packer.seq(i), i, lastSeq);
   }
