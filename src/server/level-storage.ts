@@ -538,10 +538,15 @@ export function encodeIdEntry(terminal: string, seq: number, hash: string): Uint
 
 /** Writes `encodeIdEntry`'s value at `at` (room for ID_FIXED + 3 × terminal.length bytes); answers where it ends. */
 function writeIdEntry(b: Buffer, at: number, terminal: string, seq: number, hash: string): number {
+  writeIdEntryHead(b, at, seq, hash);
+  return at + ID_FIXED + b.write(terminal, at + ID_FIXED, 'utf8');
+}
+
+/** The fixed part of `encodeIdEntry`'s value (seq, hash) at `at`. */
+function writeIdEntryHead(b: Buffer, at: number, seq: number, hash: string): void {
   if (!isHex64(hash)) throw new Error(`event hash ${hash} is not 64 lower-case hex digits`);
   b.writeDoubleBE(seq, at);
   b.write(hash, at + 8, 32, 'hex');
-  return at + ID_FIXED + b.write(terminal, at + ID_FIXED, 'utf8');
 }
 
 /**
@@ -563,6 +568,8 @@ class EventScratch {
   private idKeyAt = 0;
   private idHeadEnd = 0;
   private idEntryAt = 0;
+  private idKeyView = this.buf;
+  private idEntryView = this.buf;
 
   /** `<prefix><store>/<terminal>/<seqKey(seq)>` as bytes. */
   eventKey(prefix: string, store: string, terminal: string, seq: number): Uint8Array {
@@ -581,13 +588,17 @@ class EventScratch {
   idKey(idPrefix: string, store: string, id: string): Uint8Array {
     if (idPrefix !== this.idPrefix || store !== this.store) this.layout(this.prefix, store, this.terminal, idPrefix);
     if (3 * id.length > this.idEntryAt - this.idHeadEnd) this.layout(this.prefix, this.store, this.terminal, idPrefix, id.length);
-    return this.buf.subarray(this.idKeyAt, this.idHeadEnd + this.buf.write(id, this.idHeadEnd, 'utf8'));
+    const end = this.idHeadEnd + this.buf.write(id, this.idHeadEnd, 'utf8');
+    // Ids have one length (ULIDs): the view of that length is kept.
+    if (this.idKeyView.byteLength !== end - this.idKeyAt) this.idKeyView = this.buf.subarray(this.idKeyAt, end);
+    return this.idKeyView;
   }
 
-  /** `encodeIdEntry(terminal, seq, hash)` (after `eventKey` for the same terminal). */
+  /** `encodeIdEntry(terminal, seq, hash)` (after `eventKey` for the same terminal, whose bytes are in place). */
   idEntry(terminal: string, seq: number, hash: string): Uint8Array {
     if (terminal !== this.terminal) this.layout(this.prefix, this.store, terminal, this.idPrefix);
-    return this.buf.subarray(this.idEntryAt, writeIdEntry(this.buf, this.idEntryAt, terminal, seq, hash));
+    writeIdEntryHead(this.buf, this.idEntryAt, seq, hash);
+    return this.idEntryView;
   }
 
   private layout(prefix: string, store: string, terminal: string, idPrefix: string, idLength = 26): void {
@@ -601,6 +612,8 @@ class EventScratch {
     this.idKeyAt = headEnd + 16;
     this.idHeadEnd = this.idKeyAt + b.write(idHead, this.idKeyAt, 'utf8');
     this.idEntryAt = this.idHeadEnd + 3 * Math.max(idLength, 64);
+    this.idKeyView = b.subarray(0, 0);
+    this.idEntryView = b.subarray(this.idEntryAt, this.idEntryAt + ID_FIXED + b.write(terminal, this.idEntryAt + ID_FIXED, 'utf8'));
     this.prefix = prefix;
     this.store = store;
     this.terminal = terminal;
