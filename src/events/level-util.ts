@@ -14,8 +14,10 @@ export type Sublevel = AbstractSublevel<LevelDb, string | Buffer | Uint8Array, s
 
 /** Zero-padded decimal, so LevelDB's byte order is numeric order (up to 10^16). */
 export function seqKey(seq: number): string {
-  return seq.toString().padStart(16, '0');
+  return seq.toString().padStart(SEQ_KEY_DIGITS, '0');
 }
+/** Digits of a `seqKey` (Number.MAX_SAFE_INTEGER has 16). */
+export const SEQ_KEY_DIGITS = 16;
 
 /** LevelDB tuning a caller may pass to `openLevel` (classic-level's names). */
 export interface LevelTuning {

@@ -189,7 +189,8 @@ function fullChange(raw: unknown): Change {
  */
 type Obj = Record<string, unknown>;
 const ULID_RE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
-const ENTITY_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+/** An entity id (stores, terminals, items, customers), as the fast paths check it. */
+export const ENTITY_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const VOUCHER_RE = /^[A-Za-z0-9-]{4,40}$/;
 const HASH_RE = /^[0-9a-f]{64}$/;
 const CURRENCY_RE = /^[A-Z]{3}$/;

@@ -22,6 +22,7 @@
  */
 import { containsCardNumber } from '../events/card-data.ts';
 import { EVENT_SCHEMA_VERSION } from '../events/event-types.ts';
+import { ENTITY_RE } from '../events/validate.ts';
 
 /** What phase 2 reads of one event (upload-batch.ts); '' = none, amount 0 = none. */
 export interface EventFacts {
@@ -91,7 +92,6 @@ const BRANDS = new Words(['visa', 'mastercard', 'amex', 'discover', 'interac', '
 const TENDERS = new Words(['cash', 'card', 'account', 'voucher']);
 const REASONS = new Words(['sale', 'refund', 'void', 'adjustment']);
 
-const ENTITY_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_DEPTH = 32;
 /** Digit runs this long may be card numbers: the object path judges them. */
 const CARD_RUN = 13;

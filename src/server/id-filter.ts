@@ -24,7 +24,7 @@ const HASHES = 8;
 /** Small, so that a cloud of many small stores pays little: 8 KiB each. */
 const FIRST_CAPACITY = 1 << 12;
 /** Per store. */
-export const MAX_BYTES = 64 * 1024 * 1024;
+const MAX_BYTES = 64 * 1024 * 1024;
 
 class Segment {
   readonly words: Uint32Array;

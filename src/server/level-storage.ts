@@ -13,8 +13,9 @@
  * Hot path (upload): batch keys are prefixed by hand with the sublevel's prefix
  * (the `{ sublevel }` option costs several µs per op: abstract-level copies the
  * options into every op), by-id lookups go to the root db with prefixed keys in
- * one `getMany`, and the by-id index value is `encodeIdEntry`'s 41 bytes + terminal,
- * written into a shared slab. Ids of new events are not looked up at all when
+ * one `getMany`, and the by-id index value is `encodeIdEntry`'s 41 bytes + terminal;
+ * a commit writes event keys and id entries into one reused buffer
+ * (`EventScratch`). Ids of new events are not looked up at all when
  * the store's id filter (id-filter.ts) says they are certainly not held.
  *
  * Layout for compaction (KEY_ORDER, CLOUD_TUNING): the appended events come
@@ -24,7 +25,7 @@
 import { TillsyncError } from '../errors.ts';
 import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from '../events/codec.ts';
 import type { Change, CustomerRecord, ItemRecord } from '../events/event-types.ts';
-import { BIG_READS, openLevel, seqKey, type Bytes, type LevelDb, type LevelTuning, type Sublevel } from '../events/level-util.ts';
+import { BIG_READS, openLevel, SEQ_KEY_DIGITS, seqKey, type Bytes, type LevelDb, type LevelTuning, type Sublevel } from '../events/level-util.ts';
 import { IdFilter } from './id-filter.ts';
 import {
   EMPTY_COUNTERS,
@@ -522,18 +523,11 @@ export class LevelStorage implements CloudStorage {
  * The by-id index value: `[seq: float64 BE][hash: 32 bytes][terminal: UTF-8]`
  * (41 + 1..64 bytes; the msgpack of `{ terminal, seq, hash }` with the hash in
  * hex was ~95). Kept small because the id index is the stream compaction still
- * rewrites (see KEY_ORDER). Written into a shared slab, never reused: a view
- * stays valid (the commit's batch copies it anyway).
+ * rewrites (see KEY_ORDER). Commits write it through `EventScratch`.
  */
 export function encodeIdEntry(terminal: string, seq: number, hash: string): Uint8Array {
-  const need = ID_FIXED + 3 * terminal.length;
-  if (idSlab.byteLength - idAt < need) {
-    idSlab = Buffer.allocUnsafe(Math.max(64 * 1024, need));
-    idAt = 0;
-  }
-  const start = idAt;
-  idAt = writeIdEntry(idSlab, start, terminal, seq, hash);
-  return idSlab.subarray(start, idAt);
+  const b = Buffer.allocUnsafe(ID_FIXED + 3 * terminal.length);
+  return b.subarray(0, writeIdEntry(b, 0, terminal, seq, hash));
 }
 
 /** Writes `encodeIdEntry`'s value at `at` (room for ID_FIXED + 3 × terminal.length bytes); answers where it ends. */
@@ -556,7 +550,7 @@ function writeIdEntryHead(b: Buffer, at: number, seq: number, hash: string): voi
  * string key for the binding to encode per put and no buffer per entry. Each
  * answer is valid until the next call of the same method.
  *
- * Layout: [event key: head + 16 digits][id key: head + id][id entry].
+ * Layout: [event key: head + SEQ_KEY_DIGITS digits][id key: head + id][id entry].
  */
 class EventScratch {
   private buf = Buffer.alloc(0);
@@ -571,13 +565,13 @@ class EventScratch {
   private idKeyView = this.buf;
   private idEntryView = this.buf;
 
-  /** `<prefix><store>/<terminal>/<seqKey(seq)>` as bytes. */
+  /** `<prefix><store>/<terminal>/<seqKey(seq)>` as bytes (the digits padded as `seqKey` pads them). */
   eventKey(prefix: string, store: string, terminal: string, seq: number): Uint8Array {
     if (prefix !== this.prefix || store !== this.store || terminal !== this.terminal) this.layout(prefix, store, terminal, this.idPrefix);
     const b = this.buf;
     const end = this.eventKeyView.byteLength;
     let v = seq;
-    for (let i = end - 1; i >= end - 16; i--) {
+    for (let i = end - 1; i >= end - SEQ_KEY_DIGITS; i--) {
       b[i] = 0x30 + (v % 10);
       v = Math.floor(v / 10);
     }
@@ -604,12 +598,12 @@ class EventScratch {
   private layout(prefix: string, store: string, terminal: string, idPrefix: string, idLength = 26): void {
     const eventHead = `${prefix}${store}/${terminal}/`;
     const idHead = `${idPrefix}${store}/`;
-    const need = 3 * eventHead.length + 16 + 3 * (idHead.length + Math.max(idLength, 64)) + ID_FIXED + 3 * terminal.length;
+    const need = 3 * eventHead.length + SEQ_KEY_DIGITS + 3 * (idHead.length + Math.max(idLength, 64)) + ID_FIXED + 3 * terminal.length;
     if (need > this.buf.byteLength) this.buf = Buffer.allocUnsafe(Math.max(1024, 2 * need));
     const b = this.buf;
     const headEnd = b.write(eventHead, 0, 'utf8');
-    this.eventKeyView = b.subarray(0, headEnd + 16);
-    this.idKeyAt = headEnd + 16;
+    this.eventKeyView = b.subarray(0, headEnd + SEQ_KEY_DIGITS);
+    this.idKeyAt = headEnd + SEQ_KEY_DIGITS;
     this.idHeadEnd = this.idKeyAt + b.write(idHead, this.idKeyAt, 'utf8');
     this.idEntryAt = this.idHeadEnd + 3 * Math.max(idLength, 64);
     this.idKeyView = b.subarray(0, 0);
@@ -631,8 +625,6 @@ function isHex64(s: string): boolean {
   }
   return true;
 }
-let idSlab = Buffer.allocUnsafe(64 * 1024);
-let idAt = 0;
 
 /** Reads `encodeIdEntry`'s value. */
 export function decodeIdEntry(raw: Uint8Array): EventRef {
