@@ -150,7 +150,9 @@ export function registerCloudCommands(program: Command): void {
       let token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
       const generated = !token;
       token ??= randomBytes(24).toString('base64url');
-      const storage = await LevelStorage.open(flags.data);
+      const storage = await LevelStorage.open(flags.data, {
+        onMigrate: (moved) => console.log(`moving the data folder to the current layout: ${moved} entries moved`),
+      });
       const app = build({ storage, adminToken: token, logger: { level: 'warn' } });
       try {
         await app.listen({ port: flags.port, host: flags.host });

@@ -1,0 +1,154 @@
+/**
+ * The cloud database's key layout (level-storage.ts, KEY_ORDER): the id index
+ * first in the key space with the newest ids first, the events last, so LevelDB
+ * can move tables of new events and new ids down without rewriting them; ids
+ * flip to index keys one-to-one; and a database of the layout before (events
+ * first, ids in ascending order) is moved to this one when opened, also after
+ * a move that stopped half way.
+ */
+import { ClassicLevel } from 'classic-level';
+import t from 'tap';
+import { monotonicFactory } from 'ulid';
+import { encodeCanonical, sha256Hex } from '../../src/events/codec.ts';
+import { createRng, seedFromEnv } from '../../src/fixtures/prng.ts';
+import { flipId, LevelStorage, unflipId } from '../../src/server/level-storage.ts';
+import type { StoredEvent, WriteOp } from '../../src/server/storage.ts';
+
+const seed = seedFromEnv();
+t.comment(`seed ${seed} (replay: SEED=${seed})`);
+
+type Raw = ClassicLevel<string, Uint8Array>;
+const openRaw = async (dir: string): Promise<Raw> => {
+  const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  await db.open();
+  return db;
+};
+
+function ulids(n: number): string[] {
+  const rng = createRng(seed);
+  const ulid = monotonicFactory(() => rng.next());
+  let time = 1_700_000_000_000;
+  return Array.from({ length: n }, () => ulid((time += rng.int(0, 3))));
+}
+
+function event(store: string, terminal: string, seq: number, id: string): StoredEvent {
+  const bytes = encodeCanonical({ id, store, terminal, seq });
+  return { store, terminal, seq, id, hash: sha256Hex(bytes), bytes, indexById: true };
+}
+
+function eventOps(store: string, terminal: string, ids: readonly string[]): WriteOp[] {
+  return ids.map((id, i) => ({ kind: 'event', type: 'sale.voided', event: event(store, terminal, i + 1, id) }));
+}
+
+t.test('flipId: one-to-one and reversible for any string; ULIDs flip to keys in reverse order, without "/"', async (t) => {
+  const rng = createRng(seed);
+  const alphabet = ['0', '9', 'A', 'Z', 'a', 'z', '-', '.', '_', '/', '~', '}', '{', ' ', '\u0000', 'é', '€', '\ud83d\ude00', '\ud800'];
+  const seen = new Map<string, string>();
+  for (let i = 0; i < 3000; i++) {
+    let id = '';
+    for (let n = rng.int(0, 12); n > 0; n--) id += alphabet[rng.int(0, alphabet.length - 1)];
+    const key = flipId(id);
+    if (unflipId(key) !== id) t.fail(`unflipId(flipId(${JSON.stringify(id)})) gave ${JSON.stringify(unflipId(key))}`);
+    if (!/^[\x20-\x7e]*$/.test(key)) t.fail(`flipId(${JSON.stringify(id)}) is not printable ASCII: ${JSON.stringify(key)}`);
+    const before = seen.get(key);
+    if (before !== undefined && before !== id) t.fail(`${JSON.stringify(id)} and ${JSON.stringify(before)} flip to the same key`);
+    seen.set(key, id);
+  }
+  const ids = ulids(2000);
+  const keys = ids.map(flipId);
+  t.ok(keys.every((k) => k.length === 26 && !k.includes('/') && !k.includes('~')), 'a ULID flips to 26 characters, none of them "/" or the escape');
+  t.ok(keys.every((k, i) => i === 0 || keys[i - 1]! > k), 'later ULIDs flip to keys that sort first');
+  t.ok(['a', 'A', '0', '-', '.', '_', 'z'].every((c) => !flipId(c).includes('/')), "ENTITY_RE's characters never flip to '/'");
+});
+
+t.test('on disk: the id index first with the newest id first, the events last', async (t) => {
+  const dir = t.testdir();
+  const s = await LevelStorage.open(dir);
+  const ids = ulids(300);
+  await s.commit([
+    { kind: 'store', store: { id: 's', name: 'S', settings: { currency: 'EUR', offlineStoredValue: 'allow', offlineCap: 0 }, createdAt: 1 } },
+    ...eventOps('s', 't1', ids.slice(0, 200)),
+  ]);
+  await s.commit([
+    ...eventOps('s', 't1', ids.slice(200)).map((op, i) => (op.kind === 'event' ? { ...op, event: { ...op.event, seq: 201 + i } } : op)),
+    { kind: 'highWater', store: 's', terminal: 't1', highWater: { seq: 300, hash: 'a'.repeat(64), quarantined: 0 } },
+    { kind: 'balance', store: 's', customer: 'c', view: { balance: 1, includes: {}, recentDebits: [] } },
+  ]);
+  await s.close();
+  const raw = await openRaw(dir);
+  const keys = await raw.keys().all();
+  await raw.close();
+  const idKeys = keys.filter((k) => k.startsWith('!0ids!'));
+  const eventKeys = keys.filter((k) => k.startsWith('!9events!'));
+  t.equal(idKeys.length, 300, 'every id indexed');
+  t.equal(eventKeys.length, 300, 'every event stored');
+  t.ok(keys.length > 600, 'other records stored too');
+  t.same(keys.slice(0, 300), idKeys, 'the id index comes first in the key space');
+  t.same(keys.slice(-300), eventKeys, 'the events come last');
+  t.same(idKeys.map((k) => unflipId(k.slice('!0ids!s/'.length))), [...ids].reverse(), 'newest id first');
+  t.same(eventKeys.map((k) => Number(k.slice(k.lastIndexOf('/') + 1))), ids.map((_, i) => i + 1), 'events in seq order');
+});
+
+/**
+ * Writes a database of the layout before: the events under `!1events!` and the
+ * ids, not flipped, under `!2ids!`, made from what this layout stored. `keep`
+ * of each are left in the new layout (a move that stopped half way).
+ */
+async function toOldLayout(dir: string, keep = 0): Promise<number> {
+  const raw = await openRaw(dir);
+  let moved = 0;
+  const batch = raw.batch();
+  let events = 0;
+  let ids = 0;
+  for await (const [k, v] of raw.iterator()) {
+    if (k.startsWith('!9events!') && events++ >= keep) {
+      batch.put(`!1events!${k.slice('!9events!'.length)}`, v).del(k);
+      moved++;
+    } else if (k.startsWith('!0ids!') && ids++ >= keep) {
+      const rest = k.slice('!0ids!'.length);
+      const at = rest.indexOf('/') + 1;
+      batch.put(`!2ids!${rest.slice(0, at)}${unflipId(rest.slice(at))}`, v).del(k);
+      moved++;
+    }
+  }
+  await batch.write();
+  await raw.close();
+  return moved;
+}
+
+for (const keep of [0, 2500]) {
+  t.test(`a database of the layout before is moved when opened${keep ? ', also after a move that stopped half way' : ''}`, async (t) => {
+    const dir = t.testdir();
+    const ids = ulids(5000);
+    const first = await LevelStorage.open(dir);
+    await first.commit([...eventOps('s', 't1', ids.slice(0, 3000)), ...eventOps('s2', 't9', ids.slice(3000))]);
+    const before = { t1: await first.readEvents('s', 't1', 1, 10_000), t9: await first.readEvents('s2', 't9', 1, 10_000) };
+    await first.close();
+    const old = await toOldLayout(dir, keep);
+    t.equal(old, 2 * (5000 - keep), 'the old layout written');
+
+    const progress: number[] = [];
+    const s = await LevelStorage.open(dir, { onMigrate: (moved) => progress.push(moved) });
+    t.ok(progress.length >= 2, 'progress reported per page');
+    t.equal(progress.at(-1), old, 'every entry of the old layout moved');
+    t.same(await s.readEvents('s', 't1', 1, 10_000), before.t1, 'events read back as before');
+    t.same(await s.readEvents('s2', 't9', 1, 10_000), before.t9);
+    const refs = [...(await s.getEventRefs('s', ids.slice(0, 3000))), ...(await s.getEventRefs('s2', ids.slice(3000)))];
+    t.same(refs.map((r) => r && `${r.terminal}/${r.seq}`), ids.map((_, i) => (i < 3000 ? `t1/${i + 1}` : `t9/${i - 2999}`)), 'every id found by id');
+    await s.idFilterLoaded('s');
+    const lookups = s.idLookups;
+    t.same((await s.getEventRefs('s', ids.slice(0, 10))).map((r) => r?.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'the id filter, loaded from the moved index, holds them');
+    t.equal(s.idLookups - lookups, 10, 'held ids are looked up on disk');
+    await s.commit(eventOps('s', 't1', ulids(5001).slice(5000)).map((op) => (op.kind === 'event' ? { ...op, event: { ...op.event, seq: 3001 } } : op)));
+    t.equal((await s.readEvents('s', 't1', 3001, 10)).length, 1, 'new events follow');
+    await s.close();
+
+    const raw = await openRaw(dir);
+    const left = await raw.keys({ gte: '!1', lt: '!3' }).all();
+    await raw.close();
+    t.same(left, [], 'nothing left under the old sublevels');
+    const again: number[] = [];
+    await (await LevelStorage.open(dir, { onMigrate: (moved) => again.push(moved) })).close();
+    t.same(again, [], 'the next open has nothing to move');
+  });
+}
