@@ -81,7 +81,7 @@ try {
   const ms = performance.now() - t0;
   await storage.close(); // waits for LevelDB's background compaction to stop
   const cpu = process.cpuUsage(cpu0);
-  console.log(`${accepted} of ${bytes.length} events accepted in ${batches.length} batches`);
+  console.log(`${accepted} of ${bytes.length} events accepted in ${batches.length} batches; ids looked up on disk ${storage.idLookups}, hot records read from memory ${storage.hotHits}`);
   console.log(`applyUpload ${(ms / batches.length).toFixed(2)} ms per batch, of which storage.commit ${(commitMs / batches.length).toFixed(2)} ms`);
   console.log(
     `CPU (all threads, LevelDB's background compaction included) ${((cpu.user + cpu.system) / bytes.length).toFixed(1)} µs per event; ` +

@@ -31,7 +31,7 @@ port.on('message', (job: DecodeJob) => {
     // The bytes stay with the pool (its copy of the body): send the spans only.
     const inBody = batch.data === job.body;
     answer = { id: job.id, batch: inBody ? { ...batch, data: new Uint8Array(0) } : batch, inBody };
-    transfer = [batch.seqs.buffer, batch.amounts.buffer, batch.spans.buffer] as ArrayBuffer[];
+    transfer = [batch.seqs.buffer, batch.amounts.buffer, batch.spans.buffer, batch.hashBytes.buffer] as ArrayBuffer[];
   } catch (err) {
     answer = isTillsyncError(err)
       ? { id: job.id, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } }

@@ -10,46 +10,56 @@
  * Guarantees: no false negatives. `mayHold` answers false only for an id that
  * was never `add`ed and is not in the index the filter was `load`ed from;
  * until `loaded()` is called, and once the filter has reached its memory
- * limit, it answers true for every id (look it up). False positives (~0.3%
- * per segment) cost a lookup, nothing else.
+ * limit, it answers true for every id (look it up). False positives (~0.5%
+ * of new ids with 1M held) cost a lookup, nothing else.
+ *
+ * Speed: every segment is asked about a new id, and in a filter of megabytes
+ * each probe is a cache miss, so the segments are split block Bloom filters
+ * (as Parquet's: the 8 bits of an id in one 32-byte block, one per word) and
+ * grow four times at a step: a new id costs one miss per segment, and 1M ids
+ * need 5 segments. With 1M ids held: ~390 ns per lookup of a new id, of
+ * which ~180 hash it, against ~600 with 8 bits spread over each of 9
+ * doubling segments (the adds cost ~280 ns either way).
  *
  * Memory: segments of at least 12 bits per id (rounded up to a power of two:
- * 16), the first for 4096 ids (8 KiB), each next one for twice as many (a
- * store of 1M ids has 9 of them, ~2 MiB); past MAX_BYTES in all the filter
- * stops growing and answers true from then on.
+ * 16), the first for 4096 ids (8 KiB), each next one for four times as many
+ * (a store of 1M ids has 5 of them, ~2.7 MiB, at most ~8 MiB just after a
+ * step); past MAX_BYTES in all the filter stops growing and answers true
+ * from then on.
  */
 
 const BITS_PER_ID = 12;
-const HASHES = 8;
+/** Each segment is this many times the size of the one before. */
+const GROWTH = 4;
+/** Parquet's split block Bloom filter salts: bit i of a block is word i's bit (h2 × SALT[i]) >>> 27. */
+const SALT = new Int32Array([0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31]);
 /** Small, so that a cloud of many small stores pays little: 8 KiB each. */
 const FIRST_CAPACITY = 1 << 12;
 /** Per store. */
 const MAX_BYTES = 64 * 1024 * 1024;
 
+/** A split block Bloom filter: h1 picks a block of 8 words, h2 one bit in each. */
 class Segment {
-  readonly words: Uint32Array;
-  readonly mask: number;
+  readonly words: Int32Array;
+  /** Blocks - 1 (a power of two). */
+  readonly blockMask: number;
   count = 0;
   constructor(readonly capacity: number) {
     const bits = capacity * BITS_PER_ID; // a power of two times 12: round up to a power of two
     const size = 2 ** Math.ceil(Math.log2(bits));
-    this.words = new Uint32Array(size / 32);
-    this.mask = size - 1;
+    this.words = new Int32Array(size / 32);
+    this.blockMask = size / 256 - 1;
   }
   add(h1: number, h2: number): void {
     const w = this.words;
-    for (let i = 0; i < HASHES; i++) {
-      const bit = (h1 + Math.imul(i, h2)) & this.mask;
-      w[bit >>> 5]! |= 1 << (bit & 31);
-    }
+    const at = (h1 & this.blockMask) << 3;
+    for (let i = 0; i < 8; i++) w[at + i]! |= 1 << (Math.imul(h2, SALT[i]!) >>> 27);
     this.count++;
   }
   has(h1: number, h2: number): boolean {
     const w = this.words;
-    for (let i = 0; i < HASHES; i++) {
-      const bit = (h1 + Math.imul(i, h2)) & this.mask;
-      if ((w[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
-    }
+    const at = (h1 & this.blockMask) << 3;
+    for (let i = 0; i < 8; i++) if ((w[at + i]! & (1 << (Math.imul(h2, SALT[i]!) >>> 27))) === 0) return false;
     return true;
   }
 }
@@ -81,7 +91,7 @@ export class IdFilter {
     if (this.isFull) return;
     let seg = this.segments[this.segments.length - 1]!;
     if (seg.count >= seg.capacity) {
-      const next = new Segment(seg.capacity * 2);
+      const next = new Segment(seg.capacity * GROWTH);
       if (this.bytes + next.words.byteLength > this.maxBytes) {
         this.isFull = true;
         return;

@@ -540,7 +540,7 @@ export class LevelStorage implements CloudStorage {
         batch.put(scratch.eventKey(this.subs.events.prefix, e.store, e.terminal, e.seq), e.bytes);
         if (e.indexById) {
           this.idFilter(e.store).add(e.id);
-          batch.put(scratch.idKey(this.subs.ids.prefix, e.store, e.id), scratch.idEntry(e.terminal, e.seq, e.hash));
+          batch.put(scratch.idKey(this.subs.ids.prefix, e.store, e.id), scratch.idEntry(e.terminal, e.seq, e.hash, e.hashBytes));
         }
         if (e.quarantine) {
           const key = `${e.store}/${e.terminal}/${seqKey(e.seq)}`;
@@ -619,6 +619,8 @@ class EventScratch {
   private terminal = '';
   private idPrefix = '';
   private eventKeyView = this.buf;
+  /** The seq whose digits the event key holds (-1: none yet). */
+  private keySeq = -1;
   private idKeyAt = 0;
   private idHeadEnd = 0;
   private idEntryAt = 0;
@@ -630,11 +632,19 @@ class EventScratch {
     if (prefix !== this.prefix || store !== this.store || terminal !== this.terminal) this.layout(prefix, store, terminal, this.idPrefix);
     const b = this.buf;
     const end = this.eventKeyView.byteLength;
-    let v = seq;
-    for (let i = end - 1; i >= end - SEQ_KEY_DIGITS; i--) {
-      b[i] = 0x30 + (v % 10);
-      v = Math.floor(v / 10);
+    if (seq === this.keySeq + 1) {
+      // The next seq (the usual case): count the digits up in place.
+      let i = end - 1;
+      while (b[i] === 0x39) b[i--] = 0x30;
+      b[i]!++;
+    } else {
+      let v = seq;
+      for (let i = end - 1; i >= end - SEQ_KEY_DIGITS; i--) {
+        b[i] = 0x30 + (v % 10);
+        v = Math.floor(v / 10);
+      }
     }
+    this.keySeq = seq;
     return this.eventKeyView;
   }
 
@@ -654,10 +664,19 @@ class EventScratch {
     return this.idKeyView;
   }
 
-  /** `encodeIdEntry(terminal, seq, hash)` (after `eventKey` for the same terminal, whose bytes are in place). */
-  idEntry(terminal: string, seq: number, hash: string): Uint8Array {
+  /**
+   * `encodeIdEntry(terminal, seq, hash)` (after `eventKey` for the same
+   * terminal, whose bytes are in place); `hashBytes`, when given, are the
+   * hash's 32 bytes, copied instead of parsing the hex.
+   */
+  idEntry(terminal: string, seq: number, hash: string, hashBytes?: Uint8Array): Uint8Array {
     if (terminal !== this.terminal) this.layout(this.prefix, this.store, terminal, this.idPrefix);
-    writeIdEntryHead(this.buf, this.idEntryAt, seq, hash);
+    if (hashBytes?.byteLength === 32) {
+      const b = this.buf;
+      const at = this.idEntryAt;
+      b.writeDoubleBE(seq, at);
+      for (let i = 0; i < 32; i++) b[at + 8 + i] = hashBytes[i]!;
+    } else writeIdEntryHead(this.buf, this.idEntryAt, seq, hash);
     return this.idEntryView;
   }
 
@@ -669,6 +688,7 @@ class EventScratch {
     const b = this.buf;
     const headEnd = b.write(eventHead, 0, 'utf8');
     this.eventKeyView = b.subarray(0, headEnd + SEQ_KEY_DIGITS);
+    this.keySeq = -1;
     this.idKeyAt = headEnd + SEQ_KEY_DIGITS;
     this.idHeadEnd = this.idKeyAt + b.write(idHead, this.idKeyAt, 'utf8');
     this.idEntryAt = this.idHeadEnd + Math.max(idRoom, 160);

@@ -82,6 +82,8 @@ export interface StoredEvent {
   id: string;
   /** SHA-256 hex of `bytes`. */
   hash: string;
+  /** The same hash as its 32 bytes, when the writer has them (spares a backend that stores them the hex parse). */
+  hashBytes?: Uint8Array;
   /** The canonical bytes exactly as received. */
   bytes: Uint8Array;
   quarantine?: Quarantine;

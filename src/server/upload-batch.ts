@@ -4,7 +4,7 @@
  * batch decoded in a worker thread (decode-pool.ts) crosses to the main thread
  * as a handful of objects instead of a decoded object graph per event.
  *
- * Per event i: seq, id, prev, hash, type, its canonical bytes (a span of
+ * Per event i: seq, id, prev, hash (in hex, and its 32 bytes), type, its canonical bytes (a span of
  * `data`), and the value facts: the customer and voucher it names (the ones
  * `applyUpload` looks up and may refuse), the signed stored-value delta it
  * applies, and a sale's currency. Entity ids are never empty (ENTITY_RE), so
@@ -26,6 +26,8 @@ export interface UploadBatchData {
   ids: PackedStrings;
   prevs: PackedStrings;
   hashes: PackedStrings;
+  /** The same hashes as bytes: event i's are hashBytes[32i, 32i + 32) (what LevelStorage stores). */
+  hashBytes: Uint8Array;
   types: PackedStrings;
   customers: PackedStrings;
   vouchers: PackedStrings;
@@ -101,6 +103,7 @@ export class BatchPacker {
   private readonly ids: Packer;
   private readonly prevs: Packer;
   private readonly hashes: Packer;
+  private readonly hashBytes: Buffer;
   private readonly types: Packer;
   private readonly customers: Packer;
   private readonly vouchers: Packer;
@@ -114,6 +117,7 @@ export class BatchPacker {
     this.ids = new Packer(n);
     this.prevs = new Packer(n);
     this.hashes = new Packer(n);
+    this.hashBytes = Buffer.alloc(32 * n);
     this.types = new Packer(n);
     this.customers = new Packer(n);
     this.vouchers = new Packer(n);
@@ -122,12 +126,15 @@ export class BatchPacker {
   }
 
   /** Adds the next event. */
-  add(f: EventFacts, bytes: Uint8Array, hash: string): void {
+  /** `digest`: the 32 bytes of the event's SHA-256. */
+  add(f: EventFacts, bytes: Uint8Array, digest: Uint8Array): void {
+    if (digest.byteLength !== 32) throw new Error(`a SHA-256 digest has 32 bytes, not ${digest.byteLength}`);
     const i = this.i++;
     this.seqs[i] = f.seq;
     this.ids.push(i, f.id);
     this.prevs.push(i, f.prev);
-    this.hashes.push(i, hash);
+    this.hashBytes.set(digest, 32 * i);
+    this.hashes.push(i, this.hashBytes.toString('hex', 32 * i, 32 * i + 32));
     this.types.push(i, f.type);
     this.customers.push(i, f.customer);
     this.vouchers.push(i, f.voucher);
@@ -175,7 +182,7 @@ export class BatchPacker {
       }
     }
     return {
-      length: n, seqs: this.seqs, ids: this.ids.done(), prevs: this.prevs.done(), hashes: this.hashes.done(), types: this.types.done(),
+      length: n, seqs: this.seqs, ids: this.ids.done(), prevs: this.prevs.done(), hashes: this.hashes.done(), hashBytes: this.hashBytes, types: this.types.done(),
       customers: this.customers.done(), vouchers: this.vouchers.done(), currencies: this.currencies.done(), amounts: this.amounts, data, spans,
     };
   }
@@ -184,7 +191,7 @@ export class BatchPacker {
 /** Columns of validated events (see BatchPacker). */
 export function packUploadBatch(events: readonly IncomingEvent[], body?: Uint8Array): UploadBatchData {
   const p = new BatchPacker(events.length, body);
-  for (const { event, bytes, hash } of events) p.add(factsOf(event), bytes, hash);
+  for (const { event, bytes, hash } of events) p.add(factsOf(event), bytes, Buffer.from(hash, 'hex'));
   return p.done();
 }
 
@@ -205,6 +212,10 @@ export class UploadBatch {
   }
   hash(i: number): string {
     return at(this.d.hashes, i);
+  }
+  /** hash(i) as its 32 bytes (a view). */
+  hashBytes(i: number): Uint8Array {
+    return this.d.hashBytes.subarray(32 * i, 32 * i + 32);
   }
   type(i: number): string {
     return at(this.d.types, i);

@@ -37,14 +37,16 @@ t.test('IdFilter: no false negatives, few false positives, nothing trusted befor
 });
 
 t.test('IdFilter: past its memory limit it stops growing and answers "may hold" for all', async (t) => {
-  const f = new IdFilter(24 * 1024); // room for the first two segments (8 + 16 KiB)
+  const f = new IdFilter(40 * 1024); // room for the first two segments (8 + 32 KiB)
   f.loaded();
-  const all = ids(20_000);
-  for (const id of all.slice(0, 4096 + 8192)) f.add(id);
+  const all = ids(30_000);
+  const room = 4096 + 4 * 4096;
+  for (const id of all.slice(0, room)) f.add(id);
   t.ok(f.usable);
-  f.add(all[4096 + 8192]!);
+  t.ok(all.slice(0, room).every((id) => f.mayHold(id)), 'every id added is held');
+  f.add(all[room]!);
   t.notOk(f.usable, 'full');
-  t.ok(all.slice(4096 + 8192 + 1).every((id) => f.mayHold(id)));
+  t.ok(all.slice(room + 1).every((id) => f.mayHold(id)));
 });
 
 function event(store: string, terminal: string, seq: number, id: string): WriteOp {
