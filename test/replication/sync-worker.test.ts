@@ -247,3 +247,25 @@ t.test('status: pending, oldest unsynced payment, log size; emitted on change on
   t.ok(seen.length > 0);
   off();
 });
+
+t.test('status: the log size is measured at most every 2 s, and once more when that time is up', async (t) => {
+  const { log, cloud, time, worker } = await rig(t, { stream: false });
+  await worker.start();
+  await until(() => worker.status().logBytes !== null && worker.logMeasures === 1, 'measured at start');
+  for (let i = 1; i <= 5; i++) {
+    await appendSales(log, 1);
+    await worker.syncUp();
+  }
+  await settle();
+  t.equal(cloud.stored.size, 10, 'five passes uploaded');
+  t.equal(worker.logMeasures, 1, 'not measured again within 2 s');
+  t.equal(time.pending().filter((p) => p.delay <= 2_000).length >= 1, true, 'a measurement is scheduled');
+  await time.advance(2_000);
+  await until(() => worker.logMeasures === 2, 'measured once the 2 s were up');
+  await time.advance(10_000);
+  await settle();
+  t.equal(worker.logMeasures, 2, 'nothing changed since: no timer left measuring');
+  await appendSales(log, 1);
+  await worker.syncUp();
+  await until(() => worker.logMeasures === 3, 'a pass after the interval measures at once');
+});
