@@ -711,6 +711,16 @@ const ID_FIXED = 8 + 32;
  * `unflipId` gives the id back.
  */
 export function flipId(id: string): string {
+  // Usually every character is in the span: flipped in a buffer, made one flat string at once.
+  if (id.length <= FLIP_SCRATCH.length) {
+    let i = 0;
+    for (; i < id.length; i++) {
+      const c = id.charCodeAt(i);
+      if (c < FLIP_LOW || c > FLIP_HIGH) break;
+      FLIP_SCRATCH[i] = FLIP_SUM - c;
+    }
+    if (i === id.length) return FLIP_SCRATCH.toString('latin1', 0, i);
+  }
   let out = '';
   for (let i = 0; i < id.length; i++) {
     const c = id.charCodeAt(i);
@@ -718,6 +728,7 @@ export function flipId(id: string): string {
   }
   return out;
 }
+const FLIP_SCRATCH = Buffer.allocUnsafe(128);
 
 /** The id `flipId` made `key` from. */
 export function unflipId(key: string): string {
