@@ -105,7 +105,7 @@ export const CLOUD_TUNING: LevelTuning = { writeBufferSize: 16 * 1024 * 1024 };
  * ~2x more by compaction from level 1 down). So the two big streams sit at the
  * two ends of the key space, growing outwards: the events last, in ascending
  * seq order, and the id index first, its keys written so that the newest ids
- * (ULIDs: time first) sort first (`idIndexKey`). Tables of new events and of
+ * (ULIDs: time first) sort first (`flipId`). Tables of new events and of
  * new ids then overlap nothing below and move down as they are. At 1M events
  * (bench/tools/apply-cost.ts), compaction wrote 334 MB instead of 490.
  */
