@@ -38,9 +38,13 @@
  * sum of both sides bounds the end-to-end rate.
  *
  * Each run gets a fresh cloud folder and a fresh copy of the pristine terminal
- * folders (built once per bench invocation).
+ * folders (built once per bench invocation). Before the clock starts, the
+ * machine's dirty pages are written out (`sync`): the copy (hundreds of MB)
+ * and the phase before would otherwise still be going to the disk during the
+ * measured sync and slow its synced writes by chance. The real and the raw
+ * side of (a) and (b) take turns going first (odd runs: real first).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { cp, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -281,6 +285,11 @@ async function cpuMs(pid: number): Promise<number> {
  * terminals first; the clock starts when all of them are told to go at once and
  * stops when the last one is done.
  */
+/** Writes the machine's dirty pages out (`sync`, Linux and macOS); elsewhere does nothing. */
+async function flushDirtyPages(): Promise<void> {
+  await new Promise<void>((resolve) => execFile('sync', () => resolve()));
+}
+
 export async function syncUp(
   mode: 'worker' | 'raw',
   root: string,
@@ -316,6 +325,7 @@ export async function syncUp(
     const cpu0 = await Promise.all(pids.map(cpuMs));
     const threads0 = await threadCpuMs(cloud.pid!);
     const termThreads0 = await threadCpuMs(terms[0]!.pid!);
+    await flushDirtyPages();
     const anon = sampleAnonPeaks(pids);
     const t0 = performance.now();
     const results = await Promise.all(terms.map((term) => ask<Extract<TerminalReply, { done: unknown }>>(term, { go: true }, 'sync')));
@@ -453,8 +463,10 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
     };
     for (let r = 1; r <= opts.runs; r++) {
       t0 = performance.now();
+      const realFirst = r % 2 === 1;
+      const aRaw0 = realFirst ? undefined : await syncUp('raw', root, one, fx);
       const a = await syncUp('worker', root, one, fx);
-      const aRaw = await syncUp('raw', root, one, fx);
+      const aRaw = aRaw0 ?? (await syncUp('raw', root, one, fx));
       s.oneReal.push(perSecond(a.events, a.ms));
       s.oneRaw.push(perSecond(aRaw.events, aRaw.ms));
       s.oneSecs.push(a.ms / 1000);
@@ -469,8 +481,9 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           `CPU per event cloud ${a.cloudCpuUs.toFixed(1)} µs, terminal ${a.terminalCpuUs.toFixed(1)} µs (raw: ${aRaw.cloudCpuUs.toFixed(1)} / ${aRaw.terminalCpuUs.toFixed(1)} µs)`,
       );
 
+      const bRaw0 = realFirst ? undefined : await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
       const b = await syncUp('worker', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
-      const bRaw = await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
+      const bRaw = bRaw0 ?? (await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS, true));
       s.manyReal.push(perSecond(b.events, b.ms));
       s.manyRaw.push(perSecond(bRaw.events, bRaw.ms));
       s.manySecs.push(b.ms / 1000);
