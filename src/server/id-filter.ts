@@ -23,9 +23,9 @@
  *
  * Memory: segments of at least 12 bits per id (rounded up to a power of two:
  * 16), the first for 4096 ids (8 KiB), each next one for four times as many
- * (a store of 1M ids has 5 of them, ~2.7 MiB, at most ~8 MiB just after a
- * step); past MAX_BYTES in all the filter stops growing and answers true
- * from then on.
+ * (a store of 1M ids has 5 of them, ~2.7 MiB; the sixth, from 1.36M ids,
+ * adds 8 MiB); past MAX_BYTES in all the filter stops growing and answers
+ * true from then on.
  */
 
 const BITS_PER_ID = 12;
