@@ -10,8 +10,7 @@
  * `storage.commit` (building the LevelDB batch and its synced write).
  */
 import { Encoder } from '@msgpack/msgpack';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monotonicFactory } from 'ulid';
 import { encodeCanonical, GENESIS_HASH, sha256Hex } from '../../src/events/codec.ts';
@@ -25,6 +24,7 @@ import type { CredentialRecord } from '../../src/server/storage.ts';
 import type { ServerContext } from '../../src/server/store-tx.ts';
 import { UploadBatch } from '../../src/server/upload-batch.ts';
 import { applyUpload, decodeUploadBody } from '../../src/server/upload.ts';
+import { withTempDir } from '../lib.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
 const store = 'bench-store';
@@ -53,8 +53,7 @@ for (let i = 0; i < bytes.length; i += 1000) {
   batches.push(new UploadBatch(decodeUploadBody(body, cred)));
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'apply-cost-'));
-try {
+await withTempDir('apply-cost', async (dir) => {
   const storage = await LevelStorage.open(dir);
   const now = Date.now();
   await storage.commit([
@@ -87,10 +86,7 @@ try {
     `CPU (all threads, LevelDB's background compaction included) ${((cpu.user + cpu.system) / bytes.length).toFixed(1)} µs per event; ` +
       `compaction wrote ${(await compactedBytes(dir) / 1e6).toFixed(0)} MB`,
   );
-} finally {
-  if (process.env.KEEP_LOG) await (await import('node:fs/promises')).copyFile(join(dir, 'LOG'), process.env.KEEP_LOG);
-  await rm(dir, { recursive: true, force: true });
-}
+});
 
 /** Bytes written by LevelDB's compactions, from the `Compacted ... => N bytes` lines of its LOG. */
 async function compactedBytes(dir: string): Promise<number> {

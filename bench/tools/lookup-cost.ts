@@ -9,14 +9,13 @@
  * Prints ms per `getEventRefs` of one terminal's 1000 held ids (median and p90
  * of `rounds` random batches), with the id filter loaded.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monotonicFactory } from 'ulid';
 import { encodeCanonical, sha256Hex } from '../../src/events/codec.ts';
 import { createRng } from '../../src/fixtures/prng.ts';
 import { LevelStorage } from '../../src/server/level-storage.ts';
 import type { WriteOp } from '../../src/server/storage.ts';
+import { median, withTempDir } from '../lib.ts';
 
 const terminals = Number(process.argv[2] ?? 50);
 const perTerminal = Number(process.argv[3] ?? 20_000);
@@ -27,8 +26,7 @@ const rng = createRng(5);
 const ids: string[][] = Array.from({ length: terminals }, () => []);
 const filler = 'x'.repeat(220); // about the size of a fixture event
 
-const dir = await mkdtemp(join(tmpdir(), 'lookup-cost-'));
-try {
+await withTempDir('lookup-cost', async (dir) => {
   const storage = await LevelStorage.open(dir);
   for (let from = 1; from <= perTerminal; from += 1000) {
     for (let t = 0; t < terminals; t++) {
@@ -55,9 +53,7 @@ try {
     if (refs.some((x) => x === undefined)) throw new Error('a held id was not found');
   }
   ms.sort((a, b) => a - b);
-  const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!.toFixed(2);
-  console.log(`${terminals} × ${perTerminal} events held; getEventRefs of 1000 held ids: median ${q(0.5)} ms, p90 ${q(0.9)} ms`);
+  const p90 = ms[Math.min(ms.length - 1, Math.floor(0.9 * ms.length))]!;
+  console.log(`${terminals} × ${perTerminal} events held; getEventRefs of 1000 held ids: median ${median(ms).toFixed(2)} ms, p90 ${p90.toFixed(2)} ms`);
   await storage.close();
-} finally {
-  await rm(dir, { recursive: true, force: true });
-}
+});

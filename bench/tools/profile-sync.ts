@@ -7,7 +7,9 @@
  *   npx tsx bench/tools/cpuprofile-summary.ts /tmp/prof-sync/terminal/<file>.cpuprofile
  *
  * With terminals > 1 (case (b)), each terminal has `events` events and the
- * terminals run 5 to a process, as in the bench.
+ * terminals run 5 to a process, as in the bench. CLOUD_FLAGS replaces the
+ * cloud's node flags, e.g. `CLOUD_FLAGS=--trace-gc` to see its collections
+ * (one isolate per thread: main and decode worker) instead of a profile.
  */
 import { join } from 'node:path';
 import { buildTerminal, fixtures, syncUp } from '../sync.ts';
@@ -22,6 +24,7 @@ await withTempDir('profile-sync', async (root) => {
   let head = 0;
   for (const [i, p] of pristine.entries()) head += await buildTerminal(p.dir, p.terminal, events, 11 + i, fx);
   const prof = (who: string) => ['--cpu-prof', `--cpu-prof-dir=${join(profDir, who)}`];
-  const r = await syncUp('worker', root, pristine, fx, { cloud: prof('cloud'), terminal: prof('terminal') }, 5);
+  const cloud = process.env.CLOUD_FLAGS ? process.env.CLOUD_FLAGS.split(' ') : prof('cloud');
+  const r = await syncUp('worker', root, pristine, fx, { cloud, terminal: prof('terminal') }, 5);
   console.log(`${head} events: ${Math.round(perSecond(r.events, r.ms))} ev/s in ${(r.ms / 1000).toFixed(1)} s; peak RSS cloud ${r.cloudMb.toFixed(0)} MB, terminal ${r.terminalMb.toFixed(0)} MB; profiles in ${profDir}/{cloud,terminal}`);
 });

@@ -433,14 +433,15 @@ export class SyncWorker {
     if (measureDisk) {
       const wait = this.logMeasuredAt + LOG_BYTES_EVERY_MS - this.clock.now();
       if (wait > 0) {
-        measureDisk = false;
         this.logMeasureTimer ??= this.timers.setTimeout(() => {
           this.logMeasureTimer = undefined;
           if (this.started) this.refreshDerived(true);
         }, wait);
-      } else this.logMeasuredAt = this.clock.now();
+      } else {
+        this.logMeasuredAt = this.clock.now();
+        this.measureAgain = true;
+      }
     }
-    if (measureDisk) this.measureAgain = true;
     if (this.refreshing) {
       this.refreshAgain = true;
       return;
