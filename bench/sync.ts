@@ -248,12 +248,12 @@ export interface SyncRun {
   terminalThreadsUs: Record<string, number>;
 }
 
-function perEventByThread(before: Map<string, number>, after: Map<string, number>, events: number): Record<string, number> {
+export function perEventByThread(before: Map<string, number>, after: Map<string, number>, events: number): Record<string, number> {
   return Object.fromEntries([...after].map(([k, v]) => [k, ((v - (before.get(k) ?? 0)) * 1000) / events]));
 }
 
 /** CPU time (user + system) of each live thread of a process so far, in ms, keyed by thread name (`comm`) and tid - pid (threads unnamed by Node are all `node`). */
-async function threadCpuMs(pid: number): Promise<Map<string, number>> {
+export async function threadCpuMs(pid: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
   for (const tid of tids) {

@@ -25,6 +25,7 @@ import type { ServerContext } from '../../src/server/store-tx.ts';
 import { UploadBatch } from '../../src/server/upload-batch.ts';
 import { applyUpload, decodeUploadBody } from '../../src/server/upload.ts';
 import { withTempDir } from '../lib.ts';
+import { perEventByThread, threadCpuMs } from '../sync.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
 const store = 'bench-store';
@@ -75,17 +76,21 @@ await withTempDir('apply-cost', async (dir) => {
   const ctx: ServerContext = { storage, clock: systemClock, notify: { feed() {}, exceptions() {}, credentialRevoked() {} } };
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const threads0 = await threadCpuMs(process.pid);
   let accepted = 0;
   for (const b of batches) accepted += (await applyUpload(ctx, cred, b)).accepted;
   const ms = performance.now() - t0;
   await storage.close(); // waits for LevelDB's background compaction to stop
   const cpu = process.cpuUsage(cpu0);
+  const threads = perEventByThread(threads0, await threadCpuMs(process.pid), bytes.length);
   console.log(`${accepted} of ${bytes.length} events accepted in ${batches.length} batches; ids looked up on disk ${storage.idLookups}, hot records read from memory ${storage.hotHits}`);
   console.log(`applyUpload ${(ms / batches.length).toFixed(2)} ms per batch, of which storage.commit ${(commitMs / batches.length).toFixed(2)} ms`);
   console.log(
     `CPU (all threads, LevelDB's background compaction included) ${((cpu.user + cpu.system) / bytes.length).toFixed(1)} µs per event; ` +
       `compaction wrote ${(await compactedBytes(dir) / 1e6).toFixed(0)} MB`,
   );
+  const busy = Object.entries(threads).filter(([, us]) => us >= 0.05).sort((a, b) => b[1] - a[1]);
+  console.log(`CPU µs per event by thread (tid - pid; LevelDB's background thread is the one made during the run): ${busy.map(([k, us]) => `${k} ${us.toFixed(1)}`).join(', ')}`);
 });
 
 /** Bytes written by LevelDB's compactions, from the `Compacted ... => N bytes` lines of its LOG. */

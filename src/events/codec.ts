@@ -73,8 +73,3 @@ export function decodeUntrusted(bytes: Uint8Array, limits?: { maxBytes?: number;
 export function sha256Hex(bytes: Uint8Array): string {
   return hash('sha256', bytes, 'hex');
 }
-
-/** The SHA-256 of `bytes` as its 32 bytes. */
-export function sha256(bytes: Uint8Array): Buffer {
-  return hash('sha256', bytes, 'buffer');
-}

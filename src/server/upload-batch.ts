@@ -125,16 +125,18 @@ export class BatchPacker {
     this.bytes = new Array<Uint8Array>(n);
   }
 
-  /** Adds the next event. */
-  /** `digest`: the 32 bytes of the event's SHA-256. */
-  add(f: EventFacts, bytes: Uint8Array, digest: Uint8Array): void {
-    if (digest.byteLength !== 32) throw new Error(`a SHA-256 digest has 32 bytes, not ${digest.byteLength}`);
+  /**
+   * Adds the next event; `hash`: its SHA-256 as 64 lowercase hex digits (kept
+   * as text and as its 32 bytes). Hex, because Node 20's one-shot `hash()`
+   * returns hex ~1 µs faster per event than it returns a Buffer.
+   */
+  add(f: EventFacts, bytes: Uint8Array, hash: string): void {
     const i = this.i++;
+    if (hash.length !== 64 || this.hashBytes.write(hash, 32 * i, 32, 'hex') !== 32) throw new Error(`not a SHA-256 in hex: ${hash}`);
     this.seqs[i] = f.seq;
     this.ids.push(i, f.id);
     this.prevs.push(i, f.prev);
-    this.hashBytes.set(digest, 32 * i);
-    this.hashes.push(i, this.hashBytes.toString('hex', 32 * i, 32 * i + 32));
+    this.hashes.push(i, hash);
     this.types.push(i, f.type);
     this.customers.push(i, f.customer);
     this.vouchers.push(i, f.voucher);
@@ -191,7 +193,7 @@ export class BatchPacker {
 /** Columns of validated events (see BatchPacker). */
 export function packUploadBatch(events: readonly IncomingEvent[], body?: Uint8Array): UploadBatchData {
   const p = new BatchPacker(events.length, body);
-  for (const { event, bytes, hash } of events) p.add(factsOf(event), bytes, Buffer.from(hash, 'hex'));
+  for (const { event, bytes, hash } of events) p.add(factsOf(event), bytes, hash);
   return p.done();
 }
 

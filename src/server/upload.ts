@@ -50,7 +50,7 @@
  *   (same codes, same order of checks).
  */
 import { TillsyncError, isTillsyncError } from '../errors.ts';
-import { decodeUntrusted, encodeCanonical, sha256, sha256Hex } from '../events/codec.ts';
+import { decodeUntrusted, encodeCanonical, sha256Hex } from '../events/codec.ts';
 import type { TillEvent } from '../events/event-types.ts';
 import { parseEvent, parseWith } from '../events/validate.ts';
 import {
@@ -121,12 +121,12 @@ export function decodeUploadBody(body: Uint8Array, cred: Pick<CredentialRecord, 
   for (let i = 0; i < events.length; i++) {
     const bytes = events[i]!;
     if (bytes.byteLength <= LIMITS.maxEventBytes && scan.scan(bytes)) {
-      packer.add(scan.facts, bytes, sha256(bytes));
+      packer.add(scan.facts, bytes, sha256Hex(bytes));
       continue;
     }
     const { event, hash } = decodeEventBytes(bytes, i);
     if (event.store !== cred.store || event.terminal !== cred.terminal) (strangers ??= new Map()).set(i, event);
-    packer.add(factsOf(event), bytes, Buffer.from(hash, 'hex'));
+    packer.add(factsOf(event), bytes, hash);
   }
   // The batch's checks, after every event's own (as decodeUpload).
   let lastSeq = 0;
