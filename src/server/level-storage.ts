@@ -149,6 +149,7 @@ export class LevelStorage implements CloudStorage {
   private readonly faults: StorageFaults;
   private readonly spareBatches: CommitBatch[] = [];
   private readonly scratch = new EventScratch();
+  private readonly run = new EventRun();
   private readonly idFilters = new Map<string, IdFilter>();
   private readonly idFilterLoads = new Map<string, Promise<void>>();
   /** Ids looked up on disk so far (tests: what the id filter spares). */
@@ -272,7 +273,7 @@ export class LevelStorage implements CloudStorage {
     if (this.hot.size > HOT_ENTRIES) this.hot.delete(this.hot.keys().next().value!);
   }
 
-  private async scan(kind: Kind, opts: { gt?: string; gte?: string; lt?: string; lte?: string }, limit: number): Promise<Array<[string, Bytes]>> {
+  private async scan(kind: Kind, opts: { gt?: string; gte?: string; lt?: string; lte?: string; reverse?: boolean }, limit: number): Promise<Array<[string, Bytes]>> {
     if (limit <= 0) return [];
     let it: ReturnType<typeof this.subs.events.iterator<string, Bytes>>;
     try {
@@ -382,22 +383,44 @@ export class LevelStorage implements CloudStorage {
   }
 
   async readEvents(store: string, terminal: string, from: number, limit: number): Promise<StoredEvent[]> {
-    const prefix = `${store}/${terminal}`;
-    const bounds = { gte: `${prefix}/${seqKey(Math.max(1, from))}`, lt: `${prefix}0` };
-    const rows = await this.scan('events', bounds, limit);
-    if (rows.length === 0) return [];
-    const last = rows[rows.length - 1]![0];
-    const quarantined = new Map<string, QuarantineValue>();
-    for (const [k, v] of await this.scan('quarantine', { gte: bounds.gte, lte: last }, Number.MAX_SAFE_INTEGER)) {
-      quarantined.set(k, decodeTrusted<QuarantineValue>(v));
+    if (limit <= 0) return [];
+    const prefix = `${store}/${terminal}/`;
+    const first = Math.max(1, from);
+    const end = `${store}/${terminal}0`;
+    // The entry holding `first` is the last one keyed at or before it (an entry holds one event or a run: see EventRun).
+    const [holder] = await this.scan('events', { gte: prefix, lte: prefix + seqKey(first), reverse: true }, 1);
+    const events: Array<{ seq: number; bytes: Bytes }> = [];
+    let it: ReturnType<typeof this.subs.events.iterator<string, Bytes>>;
+    try {
+      it = this.subs.events.iterator({ gte: holder?.[0] ?? prefix + seqKey(first), lt: end, ...BIG_READS });
+    } catch (err) {
+      throw toStorageError(err);
     }
-    return rows.map(([k, bytes]) => {
-      const ev = decodeTrusted<{ id: string; seq: number }>(bytes);
-      const q = quarantined.get(k);
-      const out: StoredEvent = {
-        store, terminal, seq: Number(k.slice(prefix.length + 1)), id: ev.id, hash: sha256Hex(bytes), bytes,
-        indexById: q?.indexById ?? true,
-      };
+    try {
+      while (events.length < limit) {
+        const page = await it.nextv(16);
+        if (page.length === 0) break;
+        for (const [k, v] of page) {
+          const seq0 = Number(k.slice(prefix.length));
+          const run = readRun(v);
+          for (let j = Math.max(0, first - seq0); j < run.length && events.length < limit; j++) events.push({ seq: seq0 + j, bytes: run[j]! });
+        }
+      }
+    } catch (err) {
+      throw toStorageError(err);
+    } finally {
+      await it.close().catch(() => {});
+    }
+    if (events.length === 0) return [];
+    const quarantined = new Map<number, QuarantineValue>();
+    const held = { gte: prefix + seqKey(first), lte: prefix + seqKey(events[events.length - 1]!.seq) };
+    for (const [k, v] of await this.scan('quarantine', held, Number.MAX_SAFE_INTEGER)) {
+      quarantined.set(Number(k.slice(prefix.length)), decodeTrusted<QuarantineValue>(v));
+    }
+    return events.map(({ seq, bytes }) => {
+      const ev = decodeTrusted<{ id: string }>(bytes);
+      const q = quarantined.get(seq);
+      const out: StoredEvent = { store, terminal, seq, id: ev.id, hash: sha256Hex(bytes), bytes, indexById: q?.indexById ?? true };
       if (q) out.quarantine = { code: q.code, message: q.message };
       return out;
     });
@@ -450,14 +473,19 @@ export class LevelStorage implements CloudStorage {
       else batch.put(full, value);
       if (HOT_KINDS.has(kind)) hotWrites.push(full, value);
     };
+    const run = this.run;
+    run.clear();
     try {
       const beforeOp = this.faults.beforeOp;
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         beforeOp?.(op, i);
+        if (op.kind === 'event' && !run.continuedBy(op.event)) this.putRun(batch);
         this.write(op, put, batch);
       }
+      this.putRun(batch);
     } catch (err) {
+      run.clear();
       await this.retire(batch);
       throw new TillsyncError('STORAGE_FAILED', `commit failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -505,6 +533,14 @@ export class LevelStorage implements CloudStorage {
     };
   }
 
+  /** Puts the events gathered in `this.run` (if any) as one entry under the first one's key, and empties the run. */
+  private putRun(batch: CommitBatch): void {
+    const run = this.run;
+    if (run.count === 0) return;
+    batch.put(this.scratch.eventKey(this.subs.events.prefix, run.store, run.terminal, run.first), run.value());
+    run.clear();
+  }
+
   /** Empties a batch for the next commit (kept: at most MAX_SPARE_BATCHES), or closes it. */
   private async retire(batch: CommitBatch): Promise<void> {
     try {
@@ -537,7 +573,8 @@ export class LevelStorage implements CloudStorage {
         const e = op.event;
         if (!e.indexById && !e.quarantine) throw new Error('an event left out of the id index must be quarantined');
         const scratch = this.scratch;
-        batch.put(scratch.eventKey(this.subs.events.prefix, e.store, e.terminal, e.seq), e.bytes);
+        this.run.add(e);
+        scratch.use(this.subs.events.prefix, this.subs.ids.prefix, e.store, e.terminal);
         if (e.indexById) {
           this.idFilter(e.store).add(e.id);
           batch.put(scratch.idKey(this.subs.ids.prefix, e.store, e.id), scratch.idEntry(e.terminal, e.seq, e.hash, e.hashBytes));
@@ -604,11 +641,132 @@ function writeIdEntryHead(b: Buffer, at: number, seq: number, hash: string): voi
 }
 
 /**
+ * A commit's consecutive events of one terminal (seq n, n + 1, ...: an upload's
+ * new events), gathered into ONE entry under the first one's key: a msgpack
+ * array of their bytes as `bin`s. One entry instead of one per event spares
+ * LevelDB an insert, a key and an index slot per event at every write and
+ * compaction (see "Event entries" in docs/design.md). A run of one event is
+ * stored as its bytes alone, which is also what the layout before stored for
+ * every event: an event's bytes are a msgpack map, a run an array, so
+ * `readRun` tells the two apart by the first byte and databases of the
+ * layout before need no move. Events are never written twice (the server
+ * stores each seq once), so runs never overlap.
+ *
+ * The bytes are copied into one reused buffer, which the native batch copies
+ * when the run is put.
+ */
+export class EventRun {
+  /** Room for the array's header (at most 5 bytes) before the first bin. */
+  private static readonly HEAD = 5;
+  private buf = Buffer.allocUnsafe(256 * 1024);
+  private at = EventRun.HEAD;
+  private single: Uint8Array | undefined;
+  store = '';
+  terminal = '';
+  first = 0;
+  count = 0;
+
+  /** Whether `e` is the next event of the run (false when the run is empty). */
+  continuedBy(e: StoredEvent): boolean {
+    return this.count > 0 && e.seq === this.first + this.count && e.terminal === this.terminal && e.store === this.store;
+  }
+
+  /** Adds an event: the first of the run, or the one `continuedBy` accepted. */
+  add(e: StoredEvent): void {
+    if (this.count === 0) {
+      this.store = e.store;
+      this.terminal = e.terminal;
+      this.first = e.seq;
+      this.single = e.bytes;
+    } else {
+      if (this.count === 1) this.push(this.single!);
+      this.push(e.bytes);
+    }
+    this.count++;
+  }
+
+  /** The entry's value: the one event's bytes, or the array of all of them (valid until the next `add`). */
+  value(): Uint8Array {
+    if (this.count === 1) return this.single!;
+    const n = this.count;
+    const head = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+    const b = this.buf;
+    const at = EventRun.HEAD - head;
+    if (head === 1) b[at] = 0x90 | n;
+    else if (head === 3) {
+      b[at] = 0xdc;
+      b.writeUInt16BE(n, at + 1);
+    } else {
+      b[at] = 0xdd;
+      b.writeUInt32BE(n, at + 1);
+    }
+    return b.subarray(at, this.at);
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.at = EventRun.HEAD;
+    this.single = undefined;
+  }
+
+  private push(bytes: Uint8Array): void {
+    const len = bytes.byteLength;
+    if (this.at + 5 + len > this.buf.byteLength) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.byteLength, this.at + 5 + len));
+      this.buf.copy(grown, 0, 0, this.at);
+      this.buf = grown;
+    }
+    const b = this.buf;
+    if (len < 0x100) {
+      b[this.at++] = 0xc4;
+      b[this.at++] = len;
+    } else if (len < 0x10000) {
+      b[this.at] = 0xc5;
+      b.writeUInt16BE(len, this.at + 1);
+      this.at += 3;
+    } else {
+      b[this.at] = 0xc6;
+      b.writeUInt32BE(len, this.at + 1);
+      this.at += 5;
+    }
+    b.set(bytes, this.at);
+    this.at += len;
+  }
+}
+
+/** The events of one entry of the events sublevel (see EventRun), as views of `value`. */
+export function readRun(value: Bytes): Bytes[] {
+  const b = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const t = b[0];
+  let n: number;
+  let at: number;
+  if (t !== undefined && t >= 0x90 && t <= 0x9f) [n, at] = [t & 0x0f, 1];
+  else if (t === 0xdc) [n, at] = [b.readUInt16BE(1), 3];
+  else if (t === 0xdd) [n, at] = [b.readUInt32BE(1), 5];
+  else return [value]; // one event's bytes (a msgpack map)
+  const out = new Array<Bytes>(n);
+  for (let j = 0; j < n; j++) {
+    const k = b[at];
+    let len: number;
+    if (k === 0xc4) [len, at] = [b[at + 1]!, at + 2];
+    else if (k === 0xc5) [len, at] = [b.readUInt16BE(at + 1), at + 3];
+    else if (k === 0xc6) [len, at] = [b.readUInt32BE(at + 1), at + 5];
+    else throw new TillsyncError('STORAGE_FAILED', `events entry: no bin at byte ${at}`);
+    if (at + len > b.byteLength) throw new TillsyncError('STORAGE_FAILED', `events entry: event ${j} runs past the entry's end`);
+    out[j] = value.subarray(at, at + len);
+    at += len;
+  }
+  return out;
+}
+
+/**
  * A commit's event keys and id-index entries, written into one reused buffer:
  * the native batch copies a key and a value the moment they are put (Batch::Put
  * in classic-level's binding), so the same bytes serve every event, with no
  * string key for the binding to encode per put and no buffer per entry. Each
- * answer is valid until the next call of the same method.
+ * answer is valid until the next call of the same method, or until a call for
+ * another store, terminal or prefix lays the buffer out anew (`use` first, so
+ * an id key and its entry share one layout).
  *
  * Layout: [event key: head + SEQ_KEY_DIGITS digits][id key: head + id][id entry].
  */
@@ -626,6 +784,11 @@ class EventScratch {
   private idEntryAt = 0;
   private idKeyView = this.buf;
   private idEntryView = this.buf;
+
+  /** Lays the buffer out for one event's keys and entry (its views of before are then stale). */
+  use(prefix: string, idPrefix: string, store: string, terminal: string): void {
+    if (prefix !== this.prefix || idPrefix !== this.idPrefix || store !== this.store || terminal !== this.terminal) this.layout(prefix, store, terminal, idPrefix);
+  }
 
   /** `<prefix><store>/<terminal>/<seqKey(seq)>` as bytes (the digits padded as `seqKey` pads them). */
   eventKey(prefix: string, store: string, terminal: string, seq: number): Uint8Array {

@@ -2,16 +2,18 @@
  * The cloud database's key layout (level-storage.ts, KEY_ORDER): the id index
  * first in the key space with the newest ids first, the events last, so LevelDB
  * can move tables of new events and new ids down without rewriting them; ids
- * flip to index keys one-to-one; and a database of the layout before (events
- * first, ids in ascending order) is moved to this one when opened, also after
- * a move that stopped half way.
+ * flip to index keys one-to-one; a commit's consecutive events of a terminal
+ * are one entry (EventRun), read back from any seq; and a database of the
+ * layout before (events first, one entry each, ids in ascending order) is
+ * moved to this one when opened, also after a move that stopped half way.
  */
 import { ClassicLevel } from 'classic-level';
 import t from 'tap';
 import { monotonicFactory } from 'ulid';
 import { encodeCanonical, sha256Hex } from '../../src/events/codec.ts';
 import { createRng, seedFromEnv } from '../../src/fixtures/prng.ts';
-import { flipId, LevelStorage, unflipId } from '../../src/server/level-storage.ts';
+import { seqKey } from '../../src/events/level-util.ts';
+import { flipId, LevelStorage, readRun, unflipId } from '../../src/server/level-storage.ts';
 import type { StoredEvent, WriteOp } from '../../src/server/storage.ts';
 
 const seed = seedFromEnv();
@@ -81,12 +83,59 @@ t.test('on disk: the id index first with the newest id first, the events last', 
   const idKeys = keys.filter((k) => k.startsWith('!0ids!'));
   const eventKeys = keys.filter((k) => k.startsWith('!9events!'));
   t.equal(idKeys.length, 300, 'every id indexed');
-  t.equal(eventKeys.length, 300, 'every event stored');
-  t.ok(keys.length > 600, 'other records stored too');
+  t.same(eventKeys.map((k) => Number(k.slice(k.lastIndexOf('/') + 1))), [1, 201], "each commit's events are one entry, under its first seq");
+  t.ok(keys.length > 302, 'other records stored too');
   t.same(keys.slice(0, 300), idKeys, 'the id index comes first in the key space');
-  t.same(keys.slice(-300), eventKeys, 'the events come last');
+  t.same(keys.slice(-2), eventKeys, 'the events come last');
   t.same(idKeys.map((k) => unflipId(k.slice('!0ids!s/'.length))), [...ids].reverse(), 'newest id first');
-  t.same(eventKeys.map((k) => Number(k.slice(k.lastIndexOf('/') + 1))), ids.map((_, i) => i + 1), 'events in seq order');
+});
+
+t.test("events: a commit's consecutive events of one terminal are one entry; reads from any seq see each event once", async (t) => {
+  const rng = createRng(seed + 1);
+  const dir = t.testdir();
+  const s = await LevelStorage.open(dir);
+  const ids = ulids(3000);
+  let nextId = 0;
+  const held: Record<string, StoredEvent[]> = { t1: [], t2: [] };
+  const make = (terminal: string): StoredEvent => {
+    const e = event('s', terminal, held[terminal]!.length + 1, ids[nextId++]!);
+    if (rng.int(0, 9) === 0) e.quarantine = { code: 'CUSTOMER_NOT_FOUND', message: 'm' };
+    held[terminal]!.push(e);
+    return e;
+  };
+  while (nextId < ids.length - 100) {
+    const ops: WriteOp[] = [];
+    // Runs of t1, sometimes broken by single t2 events (so runs of one event, stored as the bytes alone, come in between).
+    for (let k = rng.int(1, 60); k > 0; k--) {
+      ops.push({ kind: 'event', type: 'sale.voided', event: make(rng.int(0, 4) === 0 ? 't2' : 't1') });
+    }
+    await s.commit(ops);
+  }
+  await s.close();
+  const raw = await openRaw(dir);
+  const entries = await raw.iterator({ gte: '!9events!', lt: '!9events"' }).all();
+  await raw.close();
+  const sizes = entries.map(([, v]) => readRun(v).length);
+  t.equal(sizes.reduce((a, b) => a + b, 0), held.t1!.length + held.t2!.length, 'the entries hold every event once');
+  t.ok(sizes.some((n) => n === 1) && sizes.some((n) => n > 1), 'single events and runs both stored');
+  t.ok(entries.length < nextId / 2, `fewer entries (${entries.length}) than events (${nextId})`);
+
+  const again = await LevelStorage.open(dir);
+  let wrong = 0;
+  for (let r = 0; r < 300; r++) {
+    const terminal = rng.int(0, 2) === 0 ? 't2' : 't1';
+    const all = held[terminal]!;
+    const from = rng.int(-1, all.length + 2);
+    const limit = rng.int(0, 90);
+    const got = await again.readEvents('s', terminal, from, limit);
+    const want = all.slice(Math.max(1, from) - 1, Math.max(1, from) - 1 + limit);
+    const show = (e: StoredEvent) => `${e.seq} ${e.id} ${e.hash} ${e.quarantine?.code ?? '-'} ${Buffer.from(e.bytes).toString('hex')}`;
+    if (got.map(show).join('|') !== want.map(show).join('|')) {
+      if (wrong++ < 3) t.fail(`readEvents(${terminal}, from ${from}, limit ${limit}): got seqs ${got.map((e) => e.seq)}, want ${want.map((e) => e.seq)}`);
+    }
+  }
+  t.equal(wrong, 0, 'every read from any seq with any limit gives exactly the events asked for');
+  await again.close();
 });
 
 /**
@@ -101,9 +150,18 @@ async function toOldLayout(dir: string, keep = 0): Promise<number> {
   let events = 0;
   let ids = 0;
   for await (const [k, v] of raw.iterator()) {
-    if (k.startsWith('!9events!') && events++ >= keep) {
-      batch.put(`!1events!${k.slice('!9events!'.length)}`, v).del(k);
-      moved++;
+    if (k.startsWith('!9events!')) {
+      // The layout before had one entry per event: each run is split.
+      const head = k.slice('!9events!'.length, k.lastIndexOf('/') + 1);
+      const seq0 = Number(k.slice(k.lastIndexOf('/') + 1));
+      batch.del(k);
+      for (const [j, bytes] of readRun(v).entries()) {
+        const key = `${head}${seqKey(seq0 + j)}`;
+        if (events++ >= keep) {
+          batch.put(`!1events!${key}`, bytes);
+          moved++;
+        } else batch.put(`!9events!${key}`, bytes);
+      }
     } else if (k.startsWith('!0ids!') && ids++ >= keep) {
       const rest = k.slice('!0ids!'.length);
       const at = rest.indexOf('/') + 1;
