@@ -80,10 +80,11 @@ await withTempDir('apply-cost', async (dir) => {
   let accepted = 0;
   for (const b of batches) accepted += (await applyUpload(ctx, cred, b)).accepted;
   const ms = performance.now() - t0;
+  const feed = (await storage.getCounters(store)).feedHead;
   await storage.close(); // waits for LevelDB's background compaction to stop
   const cpu = process.cpuUsage(cpu0);
   const threads = perEventByThread(threads0, await threadCpuMs(process.pid), bytes.length);
-  console.log(`${accepted} of ${bytes.length} events accepted in ${batches.length} batches; ids looked up on disk ${storage.idLookups}, hot records read from memory ${storage.hotHits}`);
+  console.log(`${accepted} of ${bytes.length} events accepted in ${batches.length} batches; ids looked up on disk ${storage.idLookups}, hot records read from memory ${storage.hotHits}; feed changes written ${feed}`);
   console.log(`applyUpload ${(ms / batches.length).toFixed(2)} ms per batch, of which storage.commit ${(commitMs / batches.length).toFixed(2)} ms`);
   console.log(
     `CPU (all threads, LevelDB's background compaction included) ${((cpu.user + cpu.system) / bytes.length).toFixed(1)} µs per event; ` +
