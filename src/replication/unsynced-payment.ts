@@ -32,12 +32,12 @@ export class UnsyncedPaymentTracker {
     const head = this.log.head.seq;
     const from = Math.max(ackSeq, this.scannedTo) + 1;
     if (from > head) return null;
-    // Small pages: a payment is usually within a few events, and every page is decoded whole.
-    for await (const page of this.log.read(from, { to: head, pageSize: 16 })) {
-      for (const rec of page) {
-        this.scannedTo = rec.seq;
-        if (rec.event.type === 'payment.taken') {
-          this.found = { seq: rec.seq, time: rec.event.time };
+    // Small pages: a payment is usually within a few events, and every page is decoded whole (not hashed).
+    for await (const page of this.log.readEvents(from, { to: head, pageSize: 16 })) {
+      for (const event of page) {
+        this.scannedTo = event.seq;
+        if (event.type === 'payment.taken') {
+          this.found = { seq: event.seq, time: event.time };
           return this.found;
         }
       }
