@@ -87,7 +87,17 @@ class Words {
     return undefined;
   }
 }
-const TYPES = new Words(['sale.completed', 'payment.taken', 'balance.delta', 'voucher.redeemed', 'voucher.issued', 'sale.refunded', 'sale.voided']);
+const TYPE_NAMES = ['sale.completed', 'payment.taken', 'balance.delta', 'voucher.redeemed', 'voucher.issued', 'sale.refunded', 'sale.voided'];
+const TYPES = new Words(TYPE_NAMES);
+/**
+ * How a canonical event ends, per type: `type` and `v` are its last two keys
+ * (the envelope's keys sort body, id, prev, seq, store, terminal, time, type, v),
+ * so its last bytes are `"type", "<type>", "v", EVENT_SCHEMA_VERSION`.
+ */
+const TYPE_TAILS: Array<[Uint8Array, string]> = TYPE_NAMES.map((t) => [
+  Uint8Array.from([...key('type'), ...key(t), ...key('v'), EVENT_SCHEMA_VERSION]),
+  t,
+]);
 const BRANDS = new Words(['visa', 'mastercard', 'amex', 'discover', 'interac', 'other']);
 const TENDERS = new Words(['cash', 'card', 'account', 'voucher']);
 const REASONS = new Words(['sale', 'refund', 'void', 'adjustment']);
@@ -134,7 +144,13 @@ export class EventScan {
     this.pos = 1;
     if (!this.key(K.body)) return false;
     const bodyAt = this.pos;
-    if (!this.skip(1)) return false;
+    // The type, read off the event's last bytes, lets the body be checked against
+    // its schema at once, in the one pass that also finds where it ends (the type
+    // is checked in its place below); else the body is skipped first.
+    const guess = this.tailType();
+    if (guess !== undefined) {
+      if (!this.body(guess)) return false;
+    } else if (!this.skip(1)) return false;
     const bodyEnd = this.pos;
     if (!this.key(K.id)) return false;
     const id = this.ascii(ULID, 26, 26);
@@ -161,6 +177,7 @@ export class EventScan {
     if (!this.key(K.v) || this.pos >= this.end || this.b[this.pos] !== EVENT_SCHEMA_VERSION) return false;
     this.pos++;
     if (this.pos !== this.end) return false;
+    if (guess !== undefined) return type === guess;
     // The body, now that its type is known: it must end where the skip ended.
     this.pos = bodyAt;
     this.end = bodyEnd;
@@ -326,6 +343,20 @@ export class EventScan {
       seen++;
     }
     return seen === n;
+  }
+
+  /** The type named by the event's last bytes (see TYPE_TAILS), if they are one type's tail. */
+  private tailType(): string | undefined {
+    const b = this.b;
+    const end = this.end;
+    for (const [tail, type] of TYPE_TAILS) {
+      const at = end - tail.length;
+      if (at < 1) continue;
+      let i = tail.length - 1;
+      while (i >= 0 && b[at + i] === tail[i]) i--;
+      if (i < 0) return type;
+    }
+    return undefined;
   }
 
   // ------------------------------------------------------------ primitives
@@ -546,7 +577,8 @@ export class EventScan {
   }
 
   /**
-   * Moves past one value of any shape (the body, before its type is known).
+   * Moves past one value of any shape (the body, when the event's last bytes
+   * name no type: see `tailType`).
    * Only finds its end: the body is then read again against its schema, which
    * checks everything and must end at the same place.
    */

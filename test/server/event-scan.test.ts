@@ -110,6 +110,31 @@ t.test('never accepts what the object path refuses; same facts where both accept
   t.comment(`valid events left to the object path: ${unsure}`);
 });
 
+t.test("the type read off an event's last bytes never lets a body of another type through", async (t) => {
+  // The scan checks the body against the type its tail names before it reads the type in its place.
+  const scan = new EventScan(cred);
+  const types = [...new Set(samples.map((s) => String(s.type)))];
+  let tried = 0;
+  let wrong = 0;
+  for (const sample of samples) {
+    for (const type of types) {
+      for (const body of [sample.body, samples.find((s) => s.type === type)!.body]) {
+        const value = { ...sample, type, body };
+        const bytes = encodeCanonical(value as never);
+        const ref = objectPath(bytes);
+        tried++;
+        if (scan.scan(bytes) && (!ref.ok || !isDeepStrictEqual({ ...scan.facts }, ref.facts))) {
+          if (wrong++ < 3) t.fail(`${String(sample.type)} body as ${type} accepted differently`, { ref });
+        }
+      }
+    }
+  }
+  t.equal(wrong, 0, `none of ${tried} type/body pairings accepted unlike the object path`);
+  // Keys out of canonical order (type and v not last): no tail, the body is skipped first; the object path refuses (NOT_CANONICAL).
+  const plain = new Encoder().encode({ v: 1, type: samples[0]!.type, ...samples[0]! });
+  t.notOk(scan.scan(plain), 'non-canonical key order is left to the object path');
+});
+
 t.test('leaves to the object path what it cannot judge alone', async (t) => {
   const scan = new EventScan(cred);
   const sale = samples.find((s) => s.type === 'sale.completed')!;
