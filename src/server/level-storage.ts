@@ -4,7 +4,8 @@
  * One database, one sublevel per record kind; keys are `store/...` with
  * zero-padded seqs and cursors so byte order is numeric order (entity ids
  * cannot contain '/'). Records are msgpack; event bytes are stored exactly as
- * received. A commit is ONE chained batch written with `sync: true`
+ * received, a commit's consecutive events of one terminal in one entry
+ * (`EventRun`). A commit is ONE chained batch written with `sync: true`
  * (chained, because an array batch with options is 4-5x slower: PERF-NOTES),
  * so LevelDB's write-ahead log gives atomicity and crash safety. The cloud
  * reuses a few native batches for its commits (see `newBatch`), so commit

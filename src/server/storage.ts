@@ -21,6 +21,9 @@
  *   single writer per store and serializes its read → compute → commit steps per
  *   store (see `StoreLocks` in `store-locks.ts`); a backend shared by several
  *   server processes must add its own conditional writes then.
+ * - Events are append-only: a commit never carries an event at a (store,
+ *   terminal, seq) already stored (the upload path stores each seq once), so a
+ *   backend may keep a commit's consecutive events together.
  * - Reads of a missing key return `undefined` (or the documented default), never throw.
  * - Values come back as equal copies: mutating a returned record changes nothing stored.
  */
