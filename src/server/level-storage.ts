@@ -481,7 +481,6 @@ export class LevelStorage implements CloudStorage {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         beforeOp?.(op, i);
-        if (op.kind === 'event' && !run.continuedBy(op.event)) this.putRun(batch);
         this.write(op, put, batch);
       }
       this.putRun(batch);
@@ -554,8 +553,9 @@ export class LevelStorage implements CloudStorage {
 
   /**
    * Writes the (sublevel, key, value) entries of one op through `put` (value
-   * undefined = delete); an event's own key and id entry go into `batch`
-   * directly, built in the reused scratch.
+   * undefined = delete); an event joins `this.run` (a run it does not continue
+   * is put first; the commit puts the last one) and its id entry goes into
+   * `batch` directly, built in the reused scratch.
    */
   private write(op: WriteOp, put: (kind: Kind, key: string, value: Bytes | undefined) => void, batch: CommitBatch): void {
     const enc = encodeCanonical;
@@ -574,6 +574,7 @@ export class LevelStorage implements CloudStorage {
         const e = op.event;
         if (!e.indexById && !e.quarantine) throw new Error('an event left out of the id index must be quarantined');
         const scratch = this.scratch;
+        if (!this.run.continuedBy(e)) this.putRun(batch);
         this.run.add(e);
         scratch.use(this.subs.events.prefix, this.subs.ids.prefix, e.store, e.terminal);
         if (e.indexById) {
