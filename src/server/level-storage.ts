@@ -779,8 +779,6 @@ class EventScratch {
   private terminal = '';
   private idPrefix = '';
   private eventKeyView = this.buf;
-  /** The seq whose digits the event key holds (-1: none yet). */
-  private keySeq = -1;
   private idKeyAt = 0;
   private idHeadEnd = 0;
   private idEntryAt = 0;
@@ -797,23 +795,15 @@ class EventScratch {
     if (prefix !== this.prefix || store !== this.store || terminal !== this.terminal) this.layout(prefix, store, terminal, this.idPrefix);
     const b = this.buf;
     const end = this.eventKeyView.byteLength;
-    if (seq === this.keySeq + 1) {
-      // The next seq (the usual case): count the digits up in place.
-      let i = end - 1;
-      while (b[i] === 0x39) b[i--] = 0x30;
-      b[i]!++;
-    } else {
-      let v = seq;
-      for (let i = end - 1; i >= end - SEQ_KEY_DIGITS; i--) {
-        b[i] = 0x30 + (v % 10);
-        v = Math.floor(v / 10);
-      }
+    let v = seq;
+    for (let i = end - 1; i >= end - SEQ_KEY_DIGITS; i--) {
+      b[i] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
     }
-    this.keySeq = seq;
     return this.eventKeyView;
   }
 
-  /** `<idPrefix><store>/<flipId(id)>` as bytes (after `eventKey` for the same store). */
+  /** `<idPrefix><store>/<flipId(id)>` as bytes (after `use` for the event). */
   idKey(idPrefix: string, store: string, id: string): Uint8Array {
     if (idPrefix !== this.idPrefix || store !== this.store) this.layout(this.prefix, store, this.terminal, idPrefix);
     if (FLIPPED_MAX * id.length > this.idEntryAt - this.idHeadEnd) this.layout(this.prefix, this.store, this.terminal, idPrefix, FLIPPED_MAX * id.length);
@@ -830,8 +820,8 @@ class EventScratch {
   }
 
   /**
-   * `encodeIdEntry(terminal, seq, hash)` (after `eventKey` for the same
-   * terminal, whose bytes are in place); `hashBytes`, when given, are the
+   * `encodeIdEntry(terminal, seq, hash)` (after `use` for the event, which
+   * put the terminal's bytes in place); `hashBytes`, when given, are the
    * hash's 32 bytes, copied instead of parsing the hex.
    */
   idEntry(terminal: string, seq: number, hash: string, hashBytes?: Uint8Array): Uint8Array {
@@ -853,7 +843,6 @@ class EventScratch {
     const b = this.buf;
     const headEnd = b.write(eventHead, 0, 'utf8');
     this.eventKeyView = b.subarray(0, headEnd + SEQ_KEY_DIGITS);
-    this.keySeq = -1;
     this.idKeyAt = headEnd + SEQ_KEY_DIGITS;
     this.idHeadEnd = this.idKeyAt + b.write(idHead, this.idKeyAt, 'utf8');
     this.idEntryAt = this.idHeadEnd + Math.max(idRoom, 160);
