@@ -67,6 +67,8 @@ export const ERRORS = {
   NOT_CANONICAL: { status: 400, hint: 'Send each event as its canonical msgpack bytes (sorted keys), exactly as the terminal hashed them.' },
   CURRENCY_MISMATCH: { status: 409, hint: 'The sale is in another currency than the store\'s; the event is kept in quarantine.' },
   STORAGE_CLOSED: { status: 503, hint: 'The cloud is shutting down or its storage is not open: retry shortly.' },
+  DB_UNREACHABLE: { status: 503, hint: 'The cloud cannot reach its PostgreSQL database: check the --db / TILLSYNC_DB URL and that the server is up.' },
+  DB_SCHEMA_TOO_NEW: { status: 500, hint: 'The cloud database was written by a newer tillsync: upgrade tillsync (it never downgrades a database).' },
   INTERNAL_ERROR: { status: 500, hint: 'An unexpected server error: retry, and report it with the server log if it persists.' },
   // --- terminal agent and sync ---
   CLOUD_UNREACHABLE: { status: 503, hint: 'The cloud cannot be reached: the terminal keeps selling offline and syncs later.' },

@@ -3,18 +3,17 @@
  * and a fast backend for tests and demos. Same guarantees as the interface
  * except durability, which ends with the process.
  *
- * Atomicity: a commit first prepares every op (running the fault hook and
- * copying each value, either of which may throw) and only then applies them,
- * which cannot fail.
+ * The shared rules (closed checks, validation, fault hooks, error codes) are
+ * StorageBase's. Atomicity: a commit first copies every op (which may throw)
+ * and only then applies them, which cannot fail.
  */
-import { TillsyncError } from '../errors.ts';
 import { GENESIS_HASH } from '../events/codec.ts';
 import type { Change, CustomerRecord, ItemRecord } from '../events/event-types.ts';
 import { seqKey } from '../events/level-util.ts';
+import { StorageBase } from './storage-base.ts';
 import {
   EMPTY_COUNTERS,
   exceptionNumber,
-  type CloudStorage,
   type CredentialRecord,
   type EventRef,
   type ExceptionRecord,
@@ -35,7 +34,7 @@ interface MemEvent extends StoredEvent {
 
 const copy = <T>(v: T): T => structuredClone(v);
 
-export class MemoryStorage implements CloudStorage {
+export class MemoryStorage extends StorageBase {
   private readonly stores = new Map<string, StoreRecord>();
   private readonly counters = new Map<string, StoreCounters>();
   private readonly terminals = new Map<string, TerminalRecord>();
@@ -50,60 +49,45 @@ export class MemoryStorage implements CloudStorage {
   private readonly items = new Map<string, ItemRecord>();
   private readonly customers = new Map<string, CustomerRecord>();
   private readonly exceptions = new Map<string, ExceptionRecord>();
-  private closed = false;
-  private readonly faults: StorageFaults;
 
   constructor(opts: { faults?: StorageFaults } = {}) {
-    this.faults = opts.faults ?? {};
+    super(opts.faults);
   }
 
-  private open(): void {
-    if (this.closed) throw new TillsyncError('STORAGE_CLOSED', 'cloud storage is closed');
-  }
-
-  async getStore(store: string): Promise<StoreRecord | undefined> {
-    this.open();
+  protected async _getStore(store: string): Promise<StoreRecord | undefined> {
     const s = this.stores.get(store);
     return s && copy(s);
   }
-  async listStores(): Promise<StoreRecord[]> {
-    this.open();
+  protected async _listStores(): Promise<StoreRecord[]> {
     return [...this.stores.keys()].sort().map((k) => copy(this.stores.get(k)!));
   }
-  async getCounters(store: string): Promise<StoreCounters> {
-    this.open();
+  protected async _getCounters(store: string): Promise<StoreCounters> {
     return copy(this.counters.get(store) ?? EMPTY_COUNTERS);
   }
-  async getTerminal(store: string, terminal: string): Promise<TerminalRecord | undefined> {
-    this.open();
+  protected async _getTerminal(store: string, terminal: string): Promise<TerminalRecord | undefined> {
     const t = this.terminals.get(`${store}/${terminal}`);
     return t && copy(t);
   }
-  async listTerminals(store: string): Promise<TerminalRecord[]> {
-    this.open();
+  protected async _listTerminals(store: string): Promise<TerminalRecord[]> {
     return [...this.terminals.entries()]
       .filter(([k]) => k.startsWith(`${store}/`))
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([, v]) => copy(v));
   }
-  async getCredential(tokenHash: string): Promise<CredentialRecord | undefined> {
-    this.open();
+  protected async _getCredential(tokenHash: string): Promise<CredentialRecord | undefined> {
     const c = this.credentials.get(tokenHash);
     return c && copy(c);
   }
-  async getHighWater(store: string, terminal: string): Promise<HighWater> {
-    this.open();
+  protected async _getHighWater(store: string, terminal: string): Promise<HighWater> {
     return copy(this.highWater.get(`${store}/${terminal}`) ?? { seq: 0, hash: GENESIS_HASH, quarantined: 0 });
   }
-  async getEventRefs(store: string, ids: readonly string[]): Promise<Array<EventRef | undefined>> {
-    this.open();
+  protected async _getEventRefs(store: string, ids: readonly string[]): Promise<Array<EventRef | undefined>> {
     return ids.map((id) => {
       const r = this.ids.get(`${store}/${id}`);
       return r && copy(r);
     });
   }
-  async readEvents(store: string, terminal: string, from: number, limit: number): Promise<StoredEvent[]> {
-    this.open();
+  protected async _readEvents(store: string, terminal: string, from: number, limit: number): Promise<StoredEvent[]> {
     const m = this.events.get(`${store}/${terminal}`);
     if (!m) return [];
     const seqs = [...m.keys()].filter((s) => s >= from).sort((a, b) => a - b).slice(0, Math.max(0, limit));
@@ -112,8 +96,7 @@ export class MemoryStorage implements CloudStorage {
       return copy(ev);
     });
   }
-  async listQuarantine(store: string, limit: number): Promise<QuarantineEntry[]> {
-    this.open();
+  protected async _listQuarantine(store: string, limit: number): Promise<QuarantineEntry[]> {
     const out: Array<QuarantineEntry & { key: string }> = [];
     for (const [k, m] of this.events) {
       if (!k.startsWith(`${store}/`)) continue;
@@ -129,59 +112,43 @@ export class MemoryStorage implements CloudStorage {
     out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return out.slice(0, Math.max(0, limit)).map(({ key: _key, ...q }) => q);
   }
-  async readFeed(store: string, since: number, limit: number): Promise<Change[]> {
-    this.open();
+  protected async _readFeed(store: string, since: number, limit: number): Promise<Change[]> {
     const m = this.feed.get(store);
     if (!m) return [];
     return [...m.keys()].filter((c) => c > since).sort((a, b) => a - b).slice(0, Math.max(0, limit)).map((c) => copy(m.get(c)!));
   }
-  async getBalances(store: string, customers: readonly string[]): Promise<Array<ValueView | undefined>> {
+  protected async _getBalances(store: string, customers: readonly string[]): Promise<Array<ValueView | undefined>> {
     return this.many(this.balances, store, customers);
   }
-  async getVouchers(store: string, vouchers: readonly string[]): Promise<Array<ValueView | undefined>> {
+  protected async _getVouchers(store: string, vouchers: readonly string[]): Promise<Array<ValueView | undefined>> {
     return this.many(this.vouchers, store, vouchers);
   }
-  async getItems(store: string, ids: readonly string[]): Promise<Array<ItemRecord | undefined>> {
+  protected async _getItems(store: string, ids: readonly string[]): Promise<Array<ItemRecord | undefined>> {
     return this.many(this.items, store, ids);
   }
-  async getCustomers(store: string, ids: readonly string[]): Promise<Array<CustomerRecord | undefined>> {
+  protected async _getCustomers(store: string, ids: readonly string[]): Promise<Array<CustomerRecord | undefined>> {
     return this.many(this.customers, store, ids);
   }
   private many<T>(map: Map<string, T>, store: string, keys: readonly string[]): Array<T | undefined> {
-    this.open();
     return keys.map((k) => {
       const v = map.get(`${store}/${k}`);
       return v === undefined ? undefined : copy(v);
     });
   }
-  async getException(store: string, id: string): Promise<ExceptionRecord | undefined> {
-    this.open();
-    const e = this.exceptions.get(`${store}/${id}`);
+  protected async _getException(store: string, n: number): Promise<ExceptionRecord | undefined> {
+    const e = this.exceptions.get(`${store}/exc-${n}`);
     return e && copy(e);
   }
-  async listExceptions(store: string, status: 'open' | 'resolved' | 'all'): Promise<ExceptionRecord[]> {
-    this.open();
+  protected async _listExceptions(store: string): Promise<ExceptionRecord[]> {
     return [...this.exceptions.values()]
-      .filter((e) => e.store === store && (status === 'all' || e.status === status))
+      .filter((e) => e.store === store)
       .sort((a, b) => (exceptionNumber(a.id) ?? 0) - (exceptionNumber(b.id) ?? 0))
       .map(copy);
   }
 
-  async commit(ops: readonly WriteOp[]): Promise<void> {
-    this.open();
+  protected async _commit(ops: readonly WriteOp[]): Promise<void> {
     // Prepare: everything that can throw happens before anything is applied.
-    const prepared: WriteOp[] = [];
-    try {
-      ops.forEach((op, i) => {
-        this.faults.beforeOp?.(op, i);
-        if (op.kind === 'event' && !op.event.indexById && !op.event.quarantine) {
-          throw new Error('an event left out of the id index must be quarantined');
-        }
-        prepared.push(copy(op));
-      });
-    } catch (err) {
-      throw new TillsyncError('STORAGE_FAILED', `commit failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    const prepared = ops.map(copy);
     for (const op of prepared) this.apply(op);
   }
 
@@ -241,7 +208,5 @@ export class MemoryStorage implements CloudStorage {
     }
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-  }
+  protected async _close(): Promise<void> {}
 }

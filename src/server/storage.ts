@@ -2,7 +2,8 @@
  * The cloud's storage seam. Everything above this file (routes, upload
  * processing, views, admin) talks only to `CloudStorage`; the default backend is
  * LevelDB (`level-storage.ts`), `memory-storage.ts` is the second implementation,
- * and a distributed SQL backend will be the third. All of them run
+ * and PostgreSQL (`postgres/`) the third. All of them extend `StorageBase`
+ * (storage-base.ts: the rules they share) and run
  * `test/server/storage-contract.test.ts`.
  *
  * Guarantees every implementation gives:

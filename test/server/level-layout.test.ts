@@ -3,9 +3,10 @@
  * first in the key space with the newest ids first, the events last, so LevelDB
  * can move tables of new events and new ids down without rewriting them; ids
  * flip to index keys one-to-one; a commit's consecutive events of a terminal
- * are one entry (EventRun), read back from any seq; and a database of the
- * layout before (events first, one entry each, ids in ascending order) is
- * moved to this one when opened, also after a move that stopped half way.
+ * are one entry (EventRun), read back from any seq; a database of layout
+ * version 1 (events first, one entry each, ids in ascending order) is moved to
+ * this one when opened, also after a move that stopped half way; and a
+ * database of a newer version than the code knows is refused.
  */
 import { ClassicLevel } from 'classic-level';
 import t from 'tap';
@@ -13,7 +14,7 @@ import { monotonicFactory } from 'ulid';
 import { encodeCanonical, sha256Hex } from '../../src/events/codec.ts';
 import { createRng, seedFromEnv } from '../../src/fixtures/prng.ts';
 import { seqKey } from '../../src/events/level-util.ts';
-import { flipId, LevelStorage, readRun, unflipId } from '../../src/server/level-storage.ts';
+import { flipId, LAYOUT_VERSION, LevelStorage, readRun, unflipId } from '../../src/server/level-storage.ts';
 import type { StoredEvent, WriteOp } from '../../src/server/storage.ts';
 
 const seed = seedFromEnv();
@@ -139,7 +140,7 @@ t.test("events: a commit's consecutive events of one terminal are one entry; rea
 });
 
 /**
- * Writes a database of the layout before: the events under `!1events!` and the
+ * Writes a database of layout version 1: the events under `!1events!` and the
  * ids, not flipped, under `!2ids!`, made from what this layout stored. `keep`
  * of each are left in the new layout (a move that stopped half way).
  */
@@ -162,6 +163,8 @@ async function toOldLayout(dir: string, keep = 0): Promise<number> {
           moved++;
         } else batch.put(`!9events!${key}`, bytes);
       }
+    } else if (k === '!5meta!layout') {
+      batch.del(k); // version 1 recorded no version
     } else if (k.startsWith('!0ids!') && ids++ >= keep) {
       const rest = k.slice('!0ids!'.length);
       const at = rest.indexOf('/') + 1;
@@ -175,7 +178,7 @@ async function toOldLayout(dir: string, keep = 0): Promise<number> {
 }
 
 for (const keep of [0, 2500]) {
-  t.test(`a database of the layout before is moved when opened${keep ? ', also after a move that stopped half way' : ''}`, async (t) => {
+  t.test(`a database of layout version 1 is moved when opened${keep ? ', also after a move that stopped half way' : ''}`, async (t) => {
     const dir = t.testdir();
     const ids = ulids(5000);
     const first = await LevelStorage.open(dir);
@@ -210,3 +213,18 @@ for (const keep of [0, 2500]) {
     t.same(again, [], 'the next open has nothing to move');
   });
 }
+
+t.test('the layout version: recorded on open, and a newer one is refused untouched', async (t) => {
+  const dir = t.testdir();
+  await (await LevelStorage.open(dir)).close();
+  let raw = await openRaw(dir);
+  t.equal(Buffer.from((await raw.get('!5meta!layout'))!).toString('utf8'), String(LAYOUT_VERSION), 'a new database records the current version');
+  await raw.put('!5meta!layout', Buffer.from(String(LAYOUT_VERSION + 1)));
+  await raw.put('!1events!s/t/0000000000000001', Buffer.from([0x80]));
+  await raw.close();
+  await t.rejects(LevelStorage.open(dir), { code: 'DB_SCHEMA_TOO_NEW' });
+  raw = await openRaw(dir);
+  t.equal(Buffer.from((await raw.get('!5meta!layout'))!).toString('utf8'), String(LAYOUT_VERSION + 1), 'the version is left as it was');
+  t.ok(await raw.get('!1events!s/t/0000000000000001'), 'nothing was moved');
+  await raw.close();
+});
