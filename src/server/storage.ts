@@ -156,7 +156,13 @@ export interface QuarantineEntry {
 
 export type WriteOp =
   | { kind: 'store'; store: StoreRecord }
-  | { kind: 'counters'; store: string; counters: StoreCounters }
+  /**
+   * `expected`: the counters this write was computed from. A backend shared by
+   * several processes applies the commit only if they are still the stored
+   * ones (else CLOUD_BUSY, nothing applied); a single-process backend, whose
+   * writer is serialized by StoreLocks, may ignore it.
+   */
+  | { kind: 'counters'; store: string; counters: StoreCounters; expected?: StoreCounters }
   | { kind: 'terminal'; terminal: TerminalRecord }
   | { kind: 'credential'; credential: CredentialRecord }
   | { kind: 'highWater'; store: string; terminal: string; highWater: HighWater }

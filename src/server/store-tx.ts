@@ -74,7 +74,7 @@ export class StoreTx {
     const s = this.start;
     const countersChanged =
       c.feedHead !== s.feedHead || c.openExceptions !== s.openExceptions || c.lastException !== s.lastException || c.quarantined !== s.quarantined;
-    if (countersChanged) this.ops.push({ kind: 'counters', store: this.store, counters: { ...c } });
+    if (countersChanged) this.ops.push({ kind: 'counters', store: this.store, counters: { ...c }, expected: { ...s } });
     if (this.ops.length === 0) return;
     await this.ctx.storage.commit(this.ops);
     this.ctx.feedTail?.appended(this.store, this.changes);

@@ -1,10 +1,16 @@
-// One contract suite for every CloudStorage backend (LevelDB and memory).
+// One contract suite for every CloudStorage backend (LevelDB, memory, PostgreSQL).
+import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { encodeCanonical, GENESIS_HASH, sha256Hex } from '../../src/events/codec.ts';
 import { decodeIdEntry, encodeIdEntry, LevelStorage } from '../../src/server/level-storage.ts';
 import { MemoryStorage } from '../../src/server/memory-storage.ts';
+import { PostgresStorage } from '../../src/server/postgres/postgres-storage.ts';
 import type { CloudStorage, StorageFaults, StoredEvent, WriteOp } from '../../src/server/storage.ts';
 import { EMPTY_COUNTERS } from '../../src/server/storage.ts';
+import { createTestDatabase } from '../helpers/pg.ts';
+
+// This file's own PostgreSQL database (dropped at the end); each test gets a fresh schema in it.
+const pgDb = await createTestDatabase(t);
 
 type Factory = (t: Test, faults?: StorageFaults) => Promise<{ storage: CloudStorage; reopen?: () => Promise<CloudStorage> }>;
 
@@ -21,6 +27,17 @@ const backends: Record<string, Factory> = {
     };
   },
   memory: async (_tt, faults) => ({ storage: new MemoryStorage(faults ? { faults } : {}) }),
+  postgres: async (_tt, faults) => {
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const storage = await PostgresStorage.open(pgDb.url, { schema, poolSize: 4, ...(faults ? { faults } : {}) });
+    return {
+      storage,
+      reopen: async () => {
+        await storage.close();
+        return PostgresStorage.open(pgDb.url, { schema, poolSize: 4 });
+      },
+    };
+  },
 };
 
 const ID = (n: number) => `01J0000000000000000000${String(n).padStart(4, '0')}`;
