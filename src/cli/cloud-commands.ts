@@ -2,7 +2,7 @@
  * CLI verbs of the cloud: `tillsync cloud` runs the server; `tillsync admin ...`
  * talks to a running cloud over HTTP with the admin token.
  *
- *   tillsync cloud [--port 8080] [--host 127.0.0.1] [--data ./tillsync-cloud] [--admin-token T]
+ *   tillsync cloud [--port 8080] [--host 127.0.0.1] [--data ./tillsync-cloud | --db postgres://…] [--admin-token T]
  *   tillsync admin store create --id S --name N --currency EUR [--offline allow|cap|forbid] [--cap CENTS]
  *   tillsync admin terminal create --store S --id T [--name N] [--json]     (prints the token once)
  *   tillsync admin terminal reissue --store S --id T [--json]               (re-enrol: new token)
@@ -26,6 +26,7 @@ import { entityId, OFFLINE_STORED_VALUE, voucherCode } from '../events/event-typ
 import { parseWith } from '../events/validate.ts';
 import { build } from '../server/app.ts';
 import { LevelStorage } from '../server/level-storage.ts';
+import { PostgresStorage } from '../server/postgres/postgres-storage.ts';
 import type { ExceptionRecord } from '../server/storage.ts';
 
 const DEFAULT_CLOUD = 'http://127.0.0.1:8080';
@@ -137,6 +138,16 @@ function withAdminFlags(cmd: Command): Command {
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)');
 }
 
+/** Where a database URL points, for printing: host and database, never the user or password. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `PostgreSQL at ${u.host}${u.pathname}`;
+  } catch {
+    return 'PostgreSQL (--db)';
+  }
+}
+
 export function registerCloudCommands(program: Command): void {
   program
     .command('cloud')
@@ -144,15 +155,19 @@ export function registerCloudCommands(program: Command): void {
     .option('--port <port>', 'port to listen on', intFlag('port'), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data <dir>', 'data folder (LevelDB)', './tillsync-cloud')
+    .option('--db <url>', 'keep the data in PostgreSQL instead of a data folder: postgres://user@host:port/database (env TILLSYNC_DB)')
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN); generated and printed when absent')
-    .action(async (flags: { port: number; host: string; data: string; adminToken?: string }) => {
+    .action(async (flags: { port: number; host: string; data: string; db?: string; adminToken?: string }) => {
       if (flags.port < 0 || flags.port > 65535) throw new TillsyncError('VALIDATION_FAILED', `--port out of range: ${flags.port}`);
       let token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
       const generated = !token;
       token ??= randomBytes(24).toString('base64url');
-      const storage = await LevelStorage.open(flags.data, {
-        onMigrate: (moved) => console.log(`moving the data folder to the current layout: ${moved} entries moved`),
-      });
+      const db = flags.db ?? process.env.TILLSYNC_DB;
+      const storage = db
+        ? await PostgresStorage.open(db)
+        : await LevelStorage.open(flags.data, {
+          onMigrate: (moved) => console.log(`moving the data folder to the current layout: ${moved} entries moved`),
+        });
       const app = build({ storage, adminToken: token, logger: { level: 'warn' } });
       try {
         await app.listen({ port: flags.port, host: flags.host });
@@ -164,7 +179,7 @@ export function registerCloudCommands(program: Command): void {
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : flags.port;
       const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
-      console.log(`tillsync cloud listening on http://${host}:${port} (data: ${flags.data})`);
+      console.log(`tillsync cloud listening on http://${host}:${port} (data: ${db ? redactUrl(db) : flags.data})`);
       if (generated) console.log(`admin token (generated, not stored): ${token}`);
       await new Promise<void>((resolve) => {
         let closing = false;
