@@ -19,7 +19,7 @@ import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
-import { registerWire } from '../server/wire.ts';
+import { registerWire } from '../http/wire.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
