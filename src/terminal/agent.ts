@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import { TillsyncError, isTillsyncError } from '../errors.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
@@ -24,6 +24,7 @@ import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
 import { fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncMarker } from './full-resync.ts';
+import type { AgentOperations, AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
@@ -74,36 +75,9 @@ export interface AgentOptions extends AgentConfig {
   cloudTimeoutMs?: number;
 }
 
-export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit';
+export type { AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
 
-export interface OperationState {
-  name: OperationName;
-  phase: string;
-  done: number;
-  total: number;
-  started: number;
-}
-
-export interface OperationOutcome {
-  name: OperationName;
-  ok: boolean;
-  at: number;
-  result?: unknown;
-  error?: { code: ErrorCode; message: string };
-}
-
-export interface AgentStatus {
-  store: string;
-  terminal: string;
-  cloudUrl: string;
-  sync: SyncStatus;
-  log: { head: number; base: number; health: string; ackSeq: number };
-  operation: OperationState | null;
-  lastOperation: OperationOutcome | null;
-  resyncInProgress: boolean;
-}
-
-export class TerminalAgent {
+export class TerminalAgent implements AgentOperations {
   readonly terminal: Terminal;
   readonly worker: SyncWorker;
   readonly transport: HttpTransport;
