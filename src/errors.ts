@@ -79,7 +79,7 @@ export const ERRORS = {
   CLOUD_REFUSED: { status: 502, hint: 'The cloud refused the request with an error this terminal does not know: see the message and the cloud log.' },
   SYNC_ABORTED: { status: 503, hint: 'Sync was stopped or restarted while this request ran: trigger it again.' },
   // --- terminal agent: who may call (local API, pages, status stream) ---
-  AUTH_REQUIRED: { status: 401, hint: 'Sign in on the page (staff ID and PIN), or send the agent\'s pairing token: Authorization: Bearer <token>.' },
+  AUTH_REQUIRED: { status: 401, hint: 'Sign in on the page (staff ID and PIN); the CLI and front ends send the agent\'s pairing token (DATA/agent-token: --agent-token-file or TILLSYNC_AGENT_TOKEN_FILE).' },
   SIGN_IN_FAILED: { status: 401, hint: 'Check the staff ID and PIN and try again.' },
   SIGN_IN_LOCKED: { status: 429, hint: 'Too many wrong PINs for this staff ID: wait for the Retry-After delay, or ask a manager.' },
   FORBIDDEN_ROLE: { status: 403, hint: 'Ask a manager: this action needs the manager role (refunds above the cashier limit too).' },
