@@ -80,6 +80,13 @@ export const ERRORS = {
   CLOUD_BAD_RESPONSE: { status: 502, hint: 'The cloud answered with something this terminal cannot read: check versions; sync retries by itself.' },
   CLOUD_REFUSED: { status: 502, hint: 'The cloud refused the request with an error this terminal does not know: see the message and the cloud log.' },
   SYNC_ABORTED: { status: 503, hint: 'Sync was stopped or restarted while this request ran: trigger it again.' },
+  // --- terminal agent: who may call (local API, pages, status stream) ---
+  AUTH_REQUIRED: { status: 401, hint: 'Sign in on the page (staff ID and PIN); the CLI and front ends send the agent\'s pairing token (DATA/agent-token: --agent-token-file or TILLSYNC_AGENT_TOKEN_FILE).' },
+  SIGN_IN_FAILED: { status: 401, hint: 'Check the staff ID and PIN and try again.' },
+  SIGN_IN_LOCKED: { status: 429, hint: 'Too many wrong PINs for this staff ID: wait for the Retry-After delay, or ask a manager.' },
+  FORBIDDEN_ROLE: { status: 403, hint: 'Ask a manager: this action needs the manager role (refunds above the cashier limit too).' },
+  BAD_HOST: { status: 403, hint: 'Open the agent by its own address (127.0.0.1, localhost, [::1] or its --host): other host names are refused.' },
+  BAD_ORIGIN: { status: 403, hint: 'Only the agent\'s own pages may call its API: requests from other web sites are refused.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { generateCatalog } from '../fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../fixtures/customers.ts';
-import { startEnvironment } from './demo-env.ts';
+import { DEMO_STAFF, startEnvironment } from './demo-env.ts';
 import { usageError } from './output.ts';
 
 export function registerDemoCommand(program: Command): void {
@@ -48,7 +48,10 @@ export function registerDemoCommand(program: Command): void {
         console.log(`terminal ${a.terminal.terminal}:`);
         console.log(`  Sync Manager:   ${a.url}/`);
         console.log(`  Checkout:       ${a.url}/checkout`);
+        console.log(`  pairing token:  ${a.pairingTokenFile}  (for the CLI: --agent ${a.url} --agent-token-file <that file>)`);
       }
+      console.log('staff sign-in on every terminal\'s pages (demo accounts):');
+      for (const s of DEMO_STAFF) console.log(`  ${s.role.padEnd(8)} staff ID ${s.id.padEnd(8)} PIN ${s.pin}`);
       console.log('Press Ctrl-C to stop.');
       await new Promise<void>((done) => {
         // `on`, not `once`: Ctrl-C under npm delivers SIGINT twice (the group's and

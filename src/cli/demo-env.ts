@@ -17,6 +17,16 @@ import type { CustomerRecord, ItemRecord, StoreSettings } from '../events/event-
 import { build } from '../server/app.ts';
 import { LevelStorage } from '../server/level-storage.ts';
 import { TerminalAgent, readAgentConfig, writeAgentConfig, type AgentOptions } from '../terminal/agent.ts';
+import type { StaffInput } from '../terminal/staff-accounts.ts';
+
+/**
+ * The demo's staff, created on each terminal's first start (staff.json) and
+ * printed by `npm start`. Fixed, documented PINs: a demo, not a store.
+ */
+export const DEMO_STAFF: StaffInput[] = [
+  { id: 'manager', name: 'Morgan (manager)', role: 'manager', pin: '2580' },
+  { id: 'cashier', name: 'Casey (cashier)', role: 'cashier', pin: '1234' },
+];
 
 export interface SeedData {
   items: ItemRecord[];
@@ -35,6 +45,9 @@ export interface EnvironmentOptions {
   cloudPort?: number;
   agentPorts?: number[];
   worker?: AgentOptions['worker'];
+  /** Staff accounts of each new terminal (default DEMO_STAFF). */
+  staff?: StaffInput[];
+  refundLimit?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -122,6 +135,8 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<Enviro
       await writeAgentConfig(dataDir, config);
       agents.push(await TerminalAgent.start({
         ...config, dataDir, port: opts.agentPorts?.[i] ?? 0,
+        staff: opts.staff ?? DEMO_STAFF,
+        ...(opts.refundLimit !== undefined ? { refundLimit: opts.refundLimit } : {}),
         ...(opts.worker ? { worker: opts.worker } : {}),
       }));
     }

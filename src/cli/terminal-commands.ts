@@ -8,21 +8,25 @@ import { Option, type Command } from 'commander';
 import { TillsyncError } from '../errors.ts';
 import type { AuditReport } from '../terminal/audit.ts';
 import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
-import { TerminalAgent, readAgentConfig, writeAgentConfig, type AgentConfig, type AgentStatus } from '../terminal/agent.ts';
+import { DEFAULT_REFUND_LIMIT, TerminalAgent, readAgentConfig, writeAgentConfig, type AgentConfig, type AgentStatus } from '../terminal/agent.ts';
+import { isLoopbackHost } from '../terminal/request-guard.ts';
 import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
 import type { FullResyncReport } from '../terminal/full-resync.ts';
 import { Terminal } from '../terminal/terminal.ts';
-import { AgentClient, DEFAULT_AGENT_URL } from './agent-client.ts';
+import { AgentClient, DEFAULT_AGENT_URL, agentToken } from './agent-client.ts';
 import { auditCloud, cloudEvents, cloudTerminals, type CloudAccess } from './cloud-history.ts';
 import { CliExit, EXIT, Progress, formatAge, formatBytes, formatTime, usageError } from './output.ts';
 
 interface AgentFlags {
   agent: string;
+  agentTokenFile?: string;
   json?: boolean;
 }
 
 const agentOption = () => new Option('--agent <url>', 'terminal agent URL').default(process.env.TILLSYNC_AGENT ?? DEFAULT_AGENT_URL);
+const agentTokenOption = () => new Option('--agent-token-file <file>', "the agent's pairing token file: <data folder>/agent-token (env TILLSYNC_AGENT_TOKEN_FILE, or the token in TILLSYNC_AGENT_TOKEN)");
+const clientFor = (o: AgentFlags): AgentClient => new AgentClient(o.agent, agentToken(o.agentTokenFile));
 const jsonOption = () => new Option('--json', 'print JSON for scripts');
 
 function print(json: boolean | undefined, value: unknown, human: () => string): void {
@@ -104,9 +108,10 @@ export function registerTerminalCommands(program: Command): void {
     .option('--terminal <id>', 'terminal id (first start / re-enrollment)')
     .option('--cloud <url>', 'cloud server URL')
     .option('--token <token>', 'terminal credential (or env TILLSYNC_TOKEN)')
-    .option('--host <host>', 'address to serve on', '127.0.0.1')
+    .option('--host <host>', 'address to serve on; anything but loopback exposes the agent to the network (warned)', '127.0.0.1')
     .option('--port <port>', 'port to serve on', '7420')
-    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string }) => {
+    .option('--refund-limit <cents>', 'largest refund a cashier may give, in cents; above it needs a manager', String(DEFAULT_REFUND_LIMIT))
+    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string }) => {
       const saved = await readAgentConfig(o.data);
       const token = o.token ?? process.env.TILLSYNC_TOKEN ?? saved?.token;
       const merged = { store: o.store ?? saved?.store, terminal: o.terminal ?? saved?.terminal, cloudUrl: o.cloud ?? saved?.cloudUrl, token };
@@ -115,12 +120,23 @@ export function registerTerminalCommands(program: Command): void {
       }
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
+      const refundLimit = Number(o.refundLimit);
+      if (!Number.isSafeInteger(refundLimit) || refundLimit < 0) throw usageError('--refund-limit takes a whole number of cents (0 or more)');
+      if (!isLoopbackHost(o.host)) {
+        console.error(`WARNING: --host ${o.host} serves the terminal agent beyond this computer, over plain HTTP.`);
+        console.error('  Every caller must still sign in or send the pairing token, but PINs, tokens and customer data cross the network unencrypted.');
+        console.error('  Put it behind TLS on a trusted network only; the default 127.0.0.1 keeps it on this machine.');
+      }
       const config = merged as AgentConfig;
       if (!saved || JSON.stringify(saved) !== JSON.stringify(config)) await writeAgentConfig(o.data, config);
-      const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port });
+      const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port, refundLimit });
       console.log(`terminal ${config.store}/${config.terminal} agent on ${agent.url}`);
       console.log(`  Sync Manager: ${agent.url}/`);
       console.log(`  Checkout:     ${agent.url}/checkout`);
+      console.log(`  pairing token (CLI, POS front ends; readable by this user only): ${agent.pairingTokenFile}`);
+      for (const s of agent.createdStaff) {
+        console.log(`  new staff account ${s.id} (${s.role}), PIN ${s.pin}: shown once, change it with \`tillsync staff set\``);
+      }
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         // `on`, not `once`: a second SIGINT (npm forwards one) must not kill us mid-shutdown.
@@ -130,36 +146,36 @@ export function registerTerminalCommands(program: Command): void {
       await agent.stop();
     });
 
-  program.command('status').description('sync state of a running terminal (F1)').addOption(agentOption()).addOption(jsonOption())
+  program.command('status').description('sync state of a running terminal (F1)').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
-      const s = await new AgentClient(o.agent).status();
+      const s = await clientFor(o).status();
       print(o.json, s, () => describeStatus(s));
     });
 
   const local = program.command('local-mode').description('work offline from local storage (F2)');
   local.command('on').description('turn local mode on, optionally for N hours').option('--hours <n>', 'turn off by itself after N hours')
-    .addOption(agentOption()).addOption(jsonOption())
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { hours?: string }) => {
       const hours = o.hours === undefined ? undefined : Number(o.hours);
       if (hours !== undefined && !(hours > 0 && hours <= 336)) throw usageError('--hours takes a number of hours from 0 to 336');
-      const s = await new AgentClient(o.agent).request<AgentStatus>('POST', '/api/local-mode', hours === undefined ? { on: true } : { on: true, hours });
+      const s = await clientFor(o).request<AgentStatus>('POST', '/api/local-mode', hours === undefined ? { on: true } : { on: true, hours });
       print(o.json, s, () => describeStatus(s));
     });
-  local.command('off').description('turn local mode off and sync at once').addOption(agentOption()).addOption(jsonOption())
+  local.command('off').description('turn local mode off and sync at once').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
-      const s = await new AgentClient(o.agent).request<AgentStatus>('POST', '/api/local-mode', { on: false });
+      const s = await clientFor(o).request<AgentStatus>('POST', '/api/local-mode', { on: false });
       print(o.json, s, () => describeStatus(s));
     });
 
   const sync = program.command('sync').description('trigger a sync now (F5, F6)');
-  sync.command('up').description('upload sales and payments now').addOption(agentOption()).addOption(jsonOption())
+  sync.command('up').description('upload sales and payments now').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
-      const r = await new AgentClient(o.agent).request<Record<string, number>>('POST', '/api/sync/up');
+      const r = await clientFor(o).request<Record<string, number>>('POST', '/api/sync/up');
       print(o.json, r, () => `sync up: ${r.uploaded ?? 0} uploaded, ${r.duplicates ?? 0} already on the cloud, ${r.quarantined ?? 0} quarantined; cloud has up to seq ${r.ackSeq ?? '?'}`);
     });
-  sync.command('down').description('download items, customers and balances now').addOption(agentOption()).addOption(jsonOption())
+  sync.command('down').description('download items, customers and balances now').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
-      const r = await new AgentClient(o.agent).request<Record<string, number>>('POST', '/api/sync/down');
+      const r = await clientFor(o).request<Record<string, number>>('POST', '/api/sync/down');
       print(o.json, r, () => `sync down: ${r.changes ?? 0} changes applied, cursor ${r.cursor ?? '?'}`);
     });
 
@@ -169,10 +185,10 @@ export function registerTerminalCommands(program: Command): void {
     .option('--force', 're-upload the whole retained log; the cloud skips what it has')
     .option('--dry-run', 'with --force: only report what the cloud has, lacks or holds differently')
     .option('--yes', 'do not ask for confirmation')
-    .addOption(agentOption()).addOption(jsonOption())
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { full?: boolean; force?: boolean; dryRun?: boolean; yes?: boolean; exportUnsynced?: string }) => {
       if (!!o.full === !!o.force) throw usageError('choose exactly one of --full or --force');
-      const client = new AgentClient(o.agent);
+      const client = clientFor(o);
       if (o.full) {
         if (o.dryRun) throw usageError('--dry-run goes with --force');
         await confirm('Discard all downloaded data and download everything again?', o.yes);
@@ -196,32 +212,32 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, { dryRun: dry, result: r }, () => `force resync done: ${r.uploaded} uploaded, ${r.skipped} skipped (already on the cloud), ${r.quarantined} quarantined, ${r.conflicts} conflicts`);
     });
 
-  program.command('restore').description('abort in-flight sync and restart both directions (F8)').addOption(agentOption()).addOption(jsonOption())
+  program.command('restore').description('abort in-flight sync and restart both directions (F8)').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
-      const s = await new AgentClient(o.agent).request<AgentStatus>('POST', '/api/restore');
+      const s = await clientFor(o).request<AgentStatus>('POST', '/api/restore');
       print(o.json, s, () => `sync service restarted (${s.sync.restarts} restarts, ${s.sync.watchdogRestarts} by the watchdog); connection ${s.sync.connection.state}`);
     });
 
   program.command('cleanup').description('remove old transactions the cloud already has (F10)')
     .option('--older-than <duration>', 'retention: keep everything younger than this (e.g. 30d, 12h)', '30d')
     .option('--yes', 'do not ask for confirmation')
-    .addOption(agentOption()).addOption(jsonOption())
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { olderThan: string; yes?: boolean }) => {
       const days = parseRetention(o.olderThan);
       await confirm(`Remove acknowledged transactions older than ${o.olderThan} from this terminal?`, o.yes);
-      const r = await new AgentClient(o.agent).withProgress<CleanupReport>('/api/cleanup', { olderThanDays: days }, new Progress('cleanup', !!o.json));
+      const r = await clientFor(o).withProgress<CleanupReport>('/api/cleanup', { olderThanDays: days }, new Progress('cleanup', !!o.json));
       print(o.json, r, () => `cleanup: ${r.events} events removed, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
     });
 
   program.command('replay').description("stream a store's or terminal's history as JSON lines, in order (F12)")
     .option('--data <dir>', 'read a terminal data folder directly (agent stopped)')
     .option('--from <seq>', 'start at this seq', '1')
-    .addOption(agentOption())
+    .addOption(agentOption()).addOption(agentTokenOption())
     .option('--cloud <url>', "read from the cloud (admin credential) instead (env TILLSYNC_CLOUD)")
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
     .option('--store <id>', 'with --cloud: the store')
     .option('--terminal <id>', 'with --cloud: one terminal (default: every terminal of the store, one after another)')
-    .action(async (o: { data?: string; from: string; agent: string; cloud?: string; adminToken?: string; store?: string; terminal?: string }) => {
+    .action(async (o: { data?: string; from: string; agent: string; agentTokenFile?: string; cloud?: string; adminToken?: string; store?: string; terminal?: string }) => {
       const from = Number(o.from);
       if (!Number.isInteger(from) || from < 1) throw usageError('--from takes a seq (1, 2, ...)');
       const cloud = o.cloud ?? process.env.TILLSYNC_CLOUD;
@@ -243,9 +259,14 @@ export function registerTerminalCommands(program: Command): void {
         }
         return;
       }
-      const res = await fetch(`${o.agent}/api/replay?from=${from}`).catch((err: unknown) => {
+      const client = clientFor(o);
+      const res = await fetch(`${o.agent}/api/replay?from=${from}`, { headers: client.headers }).catch((err: unknown) => {
         throw new TillsyncError('AGENT_UNREACHABLE', `no terminal agent answers at ${o.agent}`, { cause: err });
       });
+      if (!res.ok) {
+        // The agent's refusal (AUTH_REQUIRED, FORBIDDEN_ROLE...) as any other verb reports it.
+        await client.request('GET', `/api/replay?from=${from}`);
+      }
       process.stdout.write(await res.text());
     });
 
@@ -254,7 +275,7 @@ export function registerTerminalCommands(program: Command): void {
     .option('--cloud <url>', "audit every terminal's chain as stored by the cloud (admin credential; env TILLSYNC_CLOUD)")
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
     .option('--store <id>', 'with --cloud: the store')
-    .addOption(agentOption()).addOption(jsonOption())
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { data?: string; cloud?: string; adminToken?: string; store?: string }) => {
       const cloud = o.cloud ?? process.env.TILLSYNC_CLOUD;
       if (cloud) {
@@ -275,6 +296,6 @@ export function registerTerminalCommands(program: Command): void {
         }
         return;
       }
-      printAudit(await new AgentClient(o.agent).withProgress<AuditReport>('/api/audit', {}, new Progress('audit', !!o.json)), o.json);
+      printAudit(await clientFor(o).withProgress<AuditReport>('/api/audit', {}, new Progress('audit', !!o.json)), o.json);
     });
 }

@@ -28,7 +28,7 @@ import { entityId, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import type { AdminOps } from './admin-ops.ts';
 import { parseCustomerImport, parseItemImport } from './import-rows.ts';
-import { IMPORT_BODY_LIMIT, send } from './wire.ts';
+import { IMPORT_BODY_LIMIT, send } from '../http/wire.ts';
 
 const digits = z.string().regex(/^\d{1,15}$/);
 const storeParams = z.strictObject({ store: entityId });

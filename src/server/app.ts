@@ -40,7 +40,7 @@ import { BodyBudget } from './body-budget.ts';
 import { DecodePool } from './decode-pool.ts';
 import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
-import { MSGPACK, registerWire, send } from './wire.ts';
+import { MSGPACK, registerWire, send } from '../http/wire.ts';
 
 export type RouteAuth = 'none' | 'terminal' | 'admin';
 export interface RouteEntry {

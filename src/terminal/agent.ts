@@ -9,25 +9,32 @@
  * every change.
  */
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import { TillsyncError, isTillsyncError } from '../errors.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
-import { registerWire } from '../server/wire.ts';
+import { registerWire, toTillsyncError } from '../http/wire.ts';
+import { authenticate, checkUpgrade, registerAccessControl, type AccessControlOptions } from './access-control.ts';
+import { AgentCredentials } from './agent-credentials.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
 import { fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncMarker } from './full-resync.ts';
+import type { AgentOperations, AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
-import { StatusStream } from './status-stream.ts';
+import { AuditLog } from './audit-log.ts';
+import { allowedHostnames } from './request-guard.ts';
+import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
+import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { Terminal } from './terminal.ts';
 
 export const AGENT_CONFIG_FILE = 'agent.json';
@@ -72,38 +79,17 @@ export interface AgentOptions extends AgentConfig {
   worker?: Partial<Omit<SyncWorkerOptions, 'log' | 'transport'>>;
   /** Request timeout towards the cloud, ms. */
   cloudTimeoutMs?: number;
+  /** Staff accounts to create when the data folder has none yet (else one manager with a random PIN). */
+  staff?: StaffInput[];
+  /** The largest refund a cashier may give, in cents; above it needs a manager. Default 5000. */
+  refundLimit?: number;
 }
 
-export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit';
+export const DEFAULT_REFUND_LIMIT = 5_000;
 
-export interface OperationState {
-  name: OperationName;
-  phase: string;
-  done: number;
-  total: number;
-  started: number;
-}
+export type { AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
 
-export interface OperationOutcome {
-  name: OperationName;
-  ok: boolean;
-  at: number;
-  result?: unknown;
-  error?: { code: ErrorCode; message: string };
-}
-
-export interface AgentStatus {
-  store: string;
-  terminal: string;
-  cloudUrl: string;
-  sync: SyncStatus;
-  log: { head: number; base: number; health: string; ackSeq: number };
-  operation: OperationState | null;
-  lastOperation: OperationOutcome | null;
-  resyncInProgress: boolean;
-}
-
-export class TerminalAgent {
+export class TerminalAgent implements AgentOperations {
   readonly terminal: Terminal;
   readonly worker: SyncWorker;
   readonly transport: HttpTransport;
@@ -115,19 +101,59 @@ export class TerminalAgent {
   private ackSeq = 0;
   private listening = false;
   private readonly unsubscribers: Array<() => void> = [];
+  /** Who may call: the pairing token file, front-end tokens, staff sessions. */
+  readonly credentials: AgentCredentials;
+  readonly auditLog: AuditLog;
+  /** Staff accounts this start created (first start only), with their PINs, to show once. */
+  readonly createdStaff: StaffInput[];
+  private readonly access: AccessControlOptions;
 
-  private constructor(opts: AgentOptions, terminal: Terminal, transport: HttpTransport, worker: SyncWorker) {
+  private constructor(opts: AgentOptions, terminal: Terminal, transport: HttpTransport, worker: SyncWorker, auth: { credentials: AgentCredentials; createdStaff: StaffInput[] }) {
     this.opts = opts;
     this.terminal = terminal;
     this.transport = transport;
     this.worker = worker;
+    this.credentials = auth.credentials;
+    this.createdStaff = auth.createdStaff;
+    this.auditLog = new AuditLog(opts.dataDir);
     this.app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
     this.stream = new StatusStream(() => this.status());
+    const names = allowedHostnames(opts.host);
+    this.access = {
+      credentials: this.credentials,
+      auditLog: this.auditLog,
+      hosts: () => ({ names, port: this.port }),
+      refundLimit: opts.refundLimit ?? DEFAULT_REFUND_LIMIT,
+    };
     registerWire(this.app);
-    registerPosRoutes(this.app, terminal);
+    registerAccessControl(this.app, this.access);
+    registerPosRoutes(this.app, terminal, { refundLimit: this.access.refundLimit });
     registerOpsRoutes(this.app, this);
-    registerPages(this.app);
-    this.app.server.on('upgrade', (req, socket, head) => this.stream.handleUpgrade(req, socket, head));
+    registerPages(this.app, { signedIn: (headers) => this.signedIn(headers) });
+    this.app.server.on('upgrade', (req, socket, head) => {
+      try {
+        checkUpgrade(req, this.access);
+      } catch (err) {
+        refuseUpgrade(socket, toTillsyncError(err));
+        return;
+      }
+      this.stream.handleUpgrade(req, socket, head);
+    });
+  }
+
+  private signedIn(headers: IncomingHttpHeaders): boolean {
+    return authenticate(headers, this.credentials, this.port) !== undefined;
+  }
+
+  /** The port the agent listens on (0 before it listens). */
+  get port(): number {
+    const addr = this.app.server.address();
+    return addr && typeof addr === 'object' ? addr.port : 0;
+  }
+
+  /** The pairing token file: the CLI and trusted front ends send its content as a bearer token. */
+  get pairingTokenFile(): string {
+    return this.credentials.pairingTokenFile;
   }
 
   /** Opens the data folder, finishes any interrupted full resync, starts syncing and serving. */
@@ -136,7 +162,9 @@ export class TerminalAgent {
     const terminal = await Terminal.open(join(opts.dataDir, 'db'), { store: opts.store, terminal: opts.terminal });
     const transport = new HttpTransport({ baseUrl: opts.cloudUrl, token: opts.token, ...(opts.cloudTimeoutMs ? { timeoutMs: opts.cloudTimeoutMs } : {}) });
     const worker = new SyncWorker({ log: terminal.log, transport, ...opts.worker });
-    const agent = new TerminalAgent(opts, terminal, transport, worker);
+    const { staff, created } = await StaffAccounts.open(opts.dataDir, opts.staff);
+    const credentials = await AgentCredentials.open(opts.dataDir, staff);
+    const agent = new TerminalAgent(opts, terminal, transport, worker, { credentials, createdStaff: created ?? [] });
     // Stored-value policy applies whenever the cloud cannot confirm balances right now.
     terminal.setOfflineProbe(() => worker.status().connection.state !== 'online');
     agent.unsubscribers.push(terminal.log.onCommit(() => {
@@ -160,6 +188,8 @@ export class TerminalAgent {
   get url(): string {
     const addr = this.app.server.address();
     if (!addr || typeof addr === 'string') return String(addr);
+    // Bound to every interface: loopback is one of its own names, and always allowed.
+    if (addr.address === '0.0.0.0' || addr.address === '::') return `http://127.0.0.1:${addr.port}`;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     return `http://${host}:${addr.port}`;
   }
@@ -263,8 +293,8 @@ export class TerminalAgent {
 
   /** Replaces the credential (re-enrollment after a revocation) and persists it. */
   async setCredential(token: string): Promise<void> {
-    const { dataDir, host, port, worker, cloudTimeoutMs, ...config } = this.opts;
-    void host; void port; void worker; void cloudTimeoutMs;
+    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, ...config } = this.opts;
+    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit;
     const next = parseWith(agentConfigSchema, { ...config, token }, 'credential');
     await writeAgentConfig(dataDir, next);
     this.opts.token = token;

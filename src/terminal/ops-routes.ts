@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { ERRORS } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
 import { replayTerminal } from './audit.ts';
-import type { TerminalAgent } from './agent.ts';
+import type { AgentOperations } from './agent-status.ts';
 
 const localModeBody = z.strictObject({ on: z.boolean(), hours: z.number().positive().max(24 * 14).optional() });
 const fullResyncBody = z.strictObject({ exportUnsyncedTo: z.string().min(1).max(1024).optional() });
@@ -32,7 +32,7 @@ const empty = z.strictObject({});
 
 const bodyOf = (b: unknown): unknown => (b === undefined || b === null ? {} : b);
 
-export function registerOpsRoutes(app: FastifyInstance, agent: TerminalAgent): void {
+export function registerOpsRoutes(app: FastifyInstance, agent: AgentOperations): void {
   app.get('/api/status', async () => agent.status());
   // The pages show a refusal in plain words: code → what to do.
   app.get('/api/errors', async () => Object.fromEntries(Object.entries(ERRORS).map(([code, e]) => [code, e.hint])));

@@ -16,12 +16,17 @@
  *   GET  /api/sales/:id                  the sale as this terminal knows it
  *   POST /api/sales/:id/refund           { amount, tender, customer?, voucher?, reason }
  *   POST /api/sales/:id/void             { reason }
+ *
+ * Who may call which route is access-control.ts's and permissions.ts's: these
+ * handlers run only for an allowed caller. The one check that needs the body is
+ * here: a refund above the cashier limit needs a manager (and is audited).
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { entityId, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
+import { checkRefund } from './access-control.ts';
 import type { Terminal } from './terminal.ts';
 
 const searchQuery = z.strictObject({
@@ -39,7 +44,7 @@ function body(req: { body: unknown }): Record<string, unknown> {
   return b as Record<string, unknown>;
 }
 
-export function registerPosRoutes(app: FastifyInstance, terminal: Terminal): void {
+export function registerPosRoutes(app: FastifyInstance, terminal: Terminal, policy: { refundLimit: number }): void {
   app.get('/api/items', async (req) => {
     const q = parseWith(searchQuery, req.query, 'query');
     return { items: terminal.searchItems(q.q, q.limit ?? 20) };
@@ -97,7 +102,9 @@ export function registerPosRoutes(app: FastifyInstance, terminal: Terminal): voi
   });
   app.post('/api/sales/:id/refund', async (req, reply) => {
     const p = parseWith(saleParam, req.params, 'params');
-    const events = await terminal.refund({ ...body(req), sale: p.id } as never);
+    const b = body(req);
+    checkRefund(req, b.amount, policy.refundLimit);
+    const events = await terminal.refund({ ...b, sale: p.id } as never);
     return reply.code(201).send({ seq: events[0]!.seq });
   });
   app.post('/api/sales/:id/void', async (req, reply) => {

@@ -3,12 +3,25 @@
  * (JSON text frame) on connect and after every change, coalesced to at most one
  * frame per `minIntervalMs`. Clients send nothing; any frame from a client or an
  * oversized one closes the socket. Dead peers are found by ping/pong.
+ *
+ * The agent checks Host, Origin and the caller (access-control.ts) before it
+ * hands an upgrade here; a refused upgrade is answered by `refuseUpgrade` with
+ * the same `{error:{code,message}}` body and status as any HTTP refusal.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { TillsyncError } from '../errors.ts';
 
 export const STATUS_STREAM_PATH = '/api/status/stream';
+
+/** Answers a refused upgrade with the error as JSON and closes the socket. */
+export function refuseUpgrade(socket: Duplex, err: TillsyncError): void {
+  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Refused'}\r\nContent-Type: application/json; charset=utf-8\r\n`
+    + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
 
 export class StatusStream {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024, perMessageDeflate: false });

@@ -13,8 +13,8 @@ t.test('checkout on two terminals: account credit seen across terminals, split p
   t.teardown(() => env.stop());
   const [a1, a2] = [env.agents[0]!, env.agents[1]!];
 
-  const p1 = await env.open(a1, '/checkout');
-  const p2 = await env.open(a2, '/checkout');
+  const p1 = await env.open(a1, '/checkout', 'cashier');
+  const p2 = await env.open(a2, '/checkout', 'cashier');
   await see(p1, '#sync-badge', 'Online');
   await see(p2, '#sync-badge', 'Online');
 

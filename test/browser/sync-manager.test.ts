@@ -35,7 +35,7 @@ t.test('Sync Manager: local mode, a scanned cash sale, and every option', async 
   await see(sm, '#result-sync-up', 'LOCAL_MODE');
 
   // ---- A sale on the checkout page: scan (type + Enter) twice, pay cash.
-  const co = await env.open(agent, '/checkout');
+  const co = await env.open(agent, '/checkout', 'cashier');
   await co.waitForSelector('#barcode:focus');
   await see(co, '#sync-state', 'Local mode');
   await co.keyboard.type('4006381333931');

@@ -120,8 +120,9 @@ t.test('the compiled terminal serves its pages', async (t) => {
   const { registerPages } = (await import(pathToFileURL(join(OUT, 'src/terminal/pages.js')).href)) as typeof import('../../src/terminal/pages.ts');
   const app = fastify();
   t.teardown(() => app.close());
-  registerPages(app);
-  for (const url of ['/', '/checkout', '/assets/app.css', '/assets/sync-manager.js']) {
+  // A signed-in caller: the pages' own redirect to /sign-in is tested with the agent.
+  registerPages(app, { signedIn: () => true });
+  for (const url of ['/', '/checkout', '/sign-in', '/assets/app.css', '/assets/sync-manager.js', '/assets/sign-in.js']) {
     const res = await app.inject({ method: 'GET', url });
     t.equal(res.statusCode, 200, url);
     t.ok(res.payload.length > 100, `${url} has its content`);

@@ -5,13 +5,13 @@
  */
 import t from 'tap';
 import type { AgentStatus } from '../../src/terminal/agent.ts';
-import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { agentHeaders, api, smallEnvironment, until } from '../helpers/env.ts';
 
 t.test('agent operations end to end', async (t) => {
   const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
   t.teardown(() => env.stop());
   const [agent] = env.agents;
-  const base = agent!.url;
+  const base = agent!;
   const status = async () => (await api<AgentStatus>(base, 'GET', '/api/status')).body;
 
   await until('catalog downloaded', async () => (await api<{ items: unknown[] }>(base, 'GET', '/api/items?q=cola')).body.items.length === 1);
@@ -60,7 +60,7 @@ t.test('agent operations end to end', async (t) => {
   const audit = await api<{ ok: boolean; events: number }>(base, 'POST', '/api/audit');
   t.equal(audit.body.ok, true);
   t.equal(audit.body.events, 4);
-  const replay = await fetch(`${base}/api/replay?from=2`).then((r) => r.text());
+  const replay = await fetch(`${base.url}/api/replay?from=2`, { headers: agentHeaders(base) }).then((r) => r.text());
   const lines = replay.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string });
   t.same(lines.map((l) => l.seq), [2, 3, 4]);
   t.equal(lines[1]!.type, 'sale.completed');
@@ -80,7 +80,7 @@ t.test('agent operations end to end', async (t) => {
   t.equal((await api<{ error: { code: string } }>(base, 'POST', '/api/resync/force', { dryRun: true, extra: 1 })).body.error.code, 'UNKNOWN_FIELD');
   const notFound = await api<{ error: { code: string } }>(base, 'GET', '/api/nothing');
   t.equal(notFound.body.error.code, 'NOT_FOUND');
-  const malformed = await fetch(`${base}/api/sales`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"lines":' });
+  const malformed = await fetch(`${base.url}/api/sales`, { method: 'POST', headers: { 'content-type': 'application/json', ...agentHeaders(base) }, body: '{"lines":' });
   t.equal(malformed.status, 400);
   t.equal(((await malformed.json()) as { error: { code: string } }).error.code, 'JSON_MALFORMED');
 });

@@ -74,7 +74,7 @@ t.test('audit: clean store, flipped byte, unreadable record, missing seq, view m
   const env = await smallEnvironment(join(dir, 'env'), { terminals: [TERMINAL] });
   t.teardown(() => env.stop());
   let agent = env.agents[0]!;
-  const base = (): string => agent.url;
+  const base = (): TerminalAgent => agent;
   const status = async (): Promise<AgentStatus> => (await api<AgentStatus>(base(), 'GET', '/api/status')).body;
 
   // A history with every kind of stored-value movement, plus a long tail of sales.

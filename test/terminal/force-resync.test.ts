@@ -29,7 +29,7 @@ t.test(`force resync of ${EVENTS} events: all skipped, nothing counted twice; a 
   const env = await smallEnvironment(dir, { terminals: [TERMINAL], stallMs: WORKER.stallMs });
   t.teardown(() => env.stop());
   let agent = env.agents[0]!;
-  const status = async (): Promise<AgentStatus> => (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  const status = async (): Promise<AgentStatus> => (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
   const cloudCount = async (): Promise<{ count: number; lastSeq: number }> => {
     let count = 0;
     let lastSeq = 0;
@@ -69,13 +69,13 @@ t.test(`force resync of ${EVENTS} events: all skipped, nothing counted twice; a 
   lap('cloud counted');
 
   // Dry run: the cloud has everything, with the same content.
-  const dry = await api<ForceResyncDryRun>(agent.url, 'POST', '/api/resync/force', { dryRun: true });
+  const dry = await api<ForceResyncDryRun>(agent, 'POST', '/api/resync/force', { dryRun: true });
   t.equal(dry.status, 200);
   t.same(dry.body, { total: EVENTS, have: EVENTS, lack: 0, different: 0, differentSeqs: [] });
   lap('dry run');
 
   // Real run: everything re-sent from the start of the retained log, all skipped.
-  const force = await api<ForceResyncReport>(agent.url, 'POST', '/api/resync/force', { dryRun: false });
+  const force = await api<ForceResyncReport>(agent, 'POST', '/api/resync/force', { dryRun: false });
   t.equal(force.status, 200);
   t.equal(force.body.total, EVENTS);
   t.equal(force.body.skipped, EVENTS, 'every event skipped by the cloud');
@@ -119,13 +119,13 @@ t.test(`force resync of ${EVENTS} events: all skipped, nothing counted twice; a 
   t.equal(st.log.head, EVENTS);
 
   // Appends are refused on top of a broken chain...
-  const sale = await api<Failure>(agent.url, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  const sale = await api<Failure>(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
   t.equal(sale.body.error.code, 'LOG_CORRUPTED');
   t.equal(sale.body.error.details?.seq, tampered + 1, 'the broken link is reported at the next record');
   t.equal(agent.terminal.log.head.seq, EVENTS, 'nothing appended');
 
   // ...but the dry run only reads: it names the changed event.
-  const dry2 = await api<ForceResyncDryRun>(agent.url, 'POST', '/api/resync/force', { dryRun: true });
+  const dry2 = await api<ForceResyncDryRun>(agent, 'POST', '/api/resync/force', { dryRun: true });
   t.equal(dry2.status, 200);
   t.same(dry2.body, { total: EVENTS, have: EVENTS - 1, lack: 0, different: 1, differentSeqs: [tampered] }, 'one event with different content');
   lap('tampered dry run');

@@ -18,7 +18,7 @@ import { storeDigest } from '../../src/server/store-digest.ts';
 import { readAgentConfig, writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
 import { localDigest, RESYNC_META_KEY } from '../../src/terminal/full-resync.ts';
 import { Terminal } from '../../src/terminal/terminal.ts';
-import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { agentHeaders, api, smallEnvironment, until } from '../helpers/env.ts';
 import { dumpDb } from '../helpers/small-store.ts';
 
 t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async (t) => {
@@ -29,7 +29,7 @@ t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async
   await agent.setLocalMode({ on: true });
   await agent.terminal.completeSale({ lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
   const before = await dumpDb(agent.terminal);
-  const r = await api<{ error: { code: string; details: { pending: number } } }>(agent.url, 'POST', '/api/resync/full', {});
+  const r = await api<{ error: { code: string; details: { pending: number } } }>(agent, 'POST', '/api/resync/full', {});
   t.equal(r.status, 409);
   t.equal(r.body.error.code, 'UNSYNCED_EVENTS');
   t.equal(r.body.error.details.pending, 2);
@@ -39,7 +39,7 @@ t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async
   const file = join(t.testdir(), 'unsynced.jsonl');
   await agent.setLocalMode({ on: false });
   await env.cloud.close(); // cloud down from here
-  const over = await api<{ error?: { code: string } }>(agent.url, 'POST', '/api/resync/full', { exportUnsyncedTo: file });
+  const over = await api<{ error?: { code: string } }>(agent, 'POST', '/api/resync/full', { exportUnsyncedTo: file });
   // With the cloud down the download cannot finish, but the export happened first.
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number });
   t.same(lines.map((l) => l.seq), [1, 2], 'unsynced events exported');
@@ -55,7 +55,7 @@ t.test('uploads first, rebuilds, verifies against the cloud', async (t) => {
   await agent.setLocalMode({ on: true });
   const sale = await agent.terminal.completeSale({ customer: 'cus-ana', lines: [{ item: 'itm-cola', qty: 2 }], payments: [{ tender: 'account', amount: 300 }] });
   await agent.setLocalMode({ on: false });
-  const r = await api<{ uploadedFirst: boolean; digest: { items: { count: number }; customers: { count: number } } }>(agent.url, 'POST', '/api/resync/full', {});
+  const r = await api<{ uploadedFirst: boolean; digest: { items: { count: number }; customers: { count: number } } }>(agent, 'POST', '/api/resync/full', {});
   t.equal(r.status, 200);
   t.equal(r.body.uploadedFirst, true);
   t.equal(r.body.digest.items.count, 5);
@@ -80,13 +80,15 @@ t.test('SIGKILL at random points of a full resync: the next start finishes it', 
   const dataDir = join(dir, 'till-1');
   await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token });
   const childPath = fileURLToPath(new URL('./fixtures/agent-child.ts', import.meta.url));
-  const start = async (): Promise<{ child: ChildProcess; url: string }> => {
+  // The agent's pairing token file: what the CLI sends, so the test does too.
+  const target = (url: string) => ({ url, pairingTokenFile: join(dataDir, 'agent-token') });
+  const start = async (): Promise<{ child: ChildProcess; url: ReturnType<typeof target> }> => {
     const child = spawn(process.execPath, ['--import=tsx', childPath, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
     const url = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('url ')) resolve(l.slice(4)); });
       child.once('exit', (code) => reject(new Error(`agent exited ${code}`)));
     });
-    return { child, url };
+    return { child, url: target(url) };
   };
   const kill = async (child: ChildProcess, signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -109,7 +111,7 @@ t.test('SIGKILL at random points of a full resync: the next start finishes it', 
     const sale = await api<{ sale: string }>(url, 'POST', '/api/sales', { lines: [{ item: items[round]!.id, qty: 1 }], payments: [{ tender: 'cash', tendered: 100_000 }] });
     t.equal(sale.status, 201);
     acked.push(sale.body.sale);
-    const resync = fetch(`${url}/api/resync/full`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+    const resync = fetch(`${url.url}/api/resync/full`, { method: 'POST', headers: { 'content-type': 'application/json', ...agentHeaders(url) }, body: '{}' }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, rng.int(0, 250)));
     await kill(child, 'SIGKILL');
     kills++;

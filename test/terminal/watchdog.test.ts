@@ -91,7 +91,7 @@ async function rig(t: Test, stallMs: number): Promise<Rig> {
   });
   // Registered last, so it runs first: the agent goes before the proxy and the cloud.
   t.teardown(() => agent.stop());
-  const status = async (): Promise<AgentStatus> => (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  const status = async (): Promise<AgentStatus> => (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
   return {
     env, agent, proxy, hole, cloudPort, status,
     cloudAck: async () => {
@@ -99,7 +99,7 @@ async function rig(t: Test, stallMs: number): Promise<Rig> {
       return r.terminals.find((x) => x.id === 'till-p')!.ackSeq;
     },
     sell: async () => {
-      const r = await api<{ sale: string }>(agent.url, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+      const r = await api<{ sale: string }>(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
       t.equal(r.status, 201, 'sale taken while the connection is stalled');
     },
     stall: () => {
@@ -175,7 +175,7 @@ t.test('POST /api/restore recovers a stalled connection at once, without waiting
   t.equal(before.sync.restarts, 0);
   t.equal(before.sync.watchdogRestarts, 0);
 
-  const restored = await api<unknown>(r.agent.url, 'POST', '/api/restore');
+  const restored = await api<unknown>(r.agent, 'POST', '/api/restore');
   t.equal(restored.status, 200);
   t.equal((await r.status()).sync.restarts, 1, 'restore restarted both directions');
   const done = await until('pending sale uploaded after restore', async () => {

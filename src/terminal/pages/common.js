@@ -15,10 +15,13 @@ export class ApiError extends Error {
 export async function api(method, path, body) {
   let res;
   try {
+    // Every write is JSON (the agent refuses anything else from a browser).
+    const write = method !== 'GET';
     res = await fetch(path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      headers: write ? { 'content-type': 'application/json' } : {},
+      body: write ? JSON.stringify(body ?? {}) : undefined,
     });
   } catch (err) {
     throw new ApiError('AGENT_UNREACHABLE', 'the terminal agent did not answer', 0);
@@ -32,9 +35,48 @@ export async function api(method, path, body) {
   }
   if (!res.ok) {
     const e = json && json.error ? json.error : {};
+    if (e.code === 'AUTH_REQUIRED' && location.pathname !== '/sign-in') toSignIn();
     throw new ApiError(e.code || 'INTERNAL_ERROR', e.message || `request failed (${res.status})`, res.status);
   }
   return json;
+}
+
+// ------------------------------------------------------------------ who is signed in
+
+/** The session ended (sign-out, idle, agent restart): sign in again, then come back here. */
+export function toSignIn() {
+  location.assign(`/sign-in?next=${encodeURIComponent(location.pathname)}`);
+}
+
+/** Fills the top bar's #who with the signed-in staff member and a sign-out button. */
+async function showWho() {
+  const who = document.getElementById('who');
+  if (!who) return;
+  let session;
+  try {
+    session = await api('GET', '/api/session');
+  } catch {
+    return;
+  }
+  const a = session.actor;
+  const name = document.createElement('span');
+  name.id = 'who-name';
+  name.textContent = `${a.name} (${a.role})`;
+  const out = document.createElement('button');
+  out.type = 'button';
+  out.id = 'sign-out';
+  out.className = 'link';
+  out.textContent = 'Sign out';
+  out.addEventListener('click', async () => {
+    await api('DELETE', '/api/session', {}).catch(() => {});
+    toSignIn();
+  });
+  who.replaceChildren(name, out);
+}
+
+if (typeof document !== 'undefined') {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => { void showWho(); });
+  else void showWho();
 }
 
 // ------------------------------------------------------------------ errors in plain words

@@ -2,8 +2,10 @@
  * Real parts for the browser tests: a cloud built in-process on loopback with
  * LevelDB in a temp folder, one store set up through the admin HTTP API (two
  * terminals, a small catalog with barcodes, customers with opening balances, a
- * voucher), two TerminalAgents enrolled with the issued tokens, and Debian's
- * Chromium driven by playwright-core.
+ * voucher), two TerminalAgents enrolled with the issued tokens and the demo's
+ * staff accounts, and Debian's Chromium driven by playwright-core. Every page
+ * is opened the way staff open it: the agent redirects to its sign-in page, the
+ * test types a staff ID and PIN, and lands on the page it asked for.
  *
  * Waiting is always for something a person would see on the page, with a
  * generous timeout, never for a fixed time.
@@ -15,6 +17,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { build } from '../../../src/server/app.ts';
 import { LevelStorage } from '../../../src/server/level-storage.ts';
+import { DEMO_STAFF } from '../../../src/cli/demo-env.ts';
 import { TerminalAgent } from '../../../src/terminal/agent.ts';
 import { until as untilCondition } from '../../helpers/env.ts';
 
@@ -47,8 +50,8 @@ export interface BrowserEnv {
   agents: TerminalAgent[];
   browser: Browser;
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
-  /** A page of one agent ('/' or '/checkout') at a size fit for screenshots. */
-  open(agent: TerminalAgent, path: string): Promise<Page>;
+  /** A page of one agent ('/' or '/checkout') at a size fit for screenshots, signed in (as the manager unless told). */
+  open(agent: TerminalAgent, path: string, as?: 'manager' | 'cashier'): Promise<Page>;
   stop(): Promise<void>;
 }
 
@@ -92,7 +95,7 @@ export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
       const dataDir = join(dir, terminal);
       await mkdir(dataDir, { recursive: true });
       const agent = await TerminalAgent.start({
-        dataDir, store: STORE, terminal, cloudUrl, token: tokens[i]!, port: 0,
+        dataDir, store: STORE, terminal, cloudUrl, token: tokens[i]!, port: 0, staff: DEMO_STAFF,
         worker: { stallMs: 10_000, uploadPollMs: 200, download: { intervalMs: 500 }, backoff: { initialMs: 100, maxMs: 1_000 } },
       });
       stops.push(() => agent.stop());
@@ -102,10 +105,12 @@ export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     stops.push(() => browser.close());
 
-    const open = async (agent: TerminalAgent, path: string): Promise<Page> => {
+    const open = async (agent: TerminalAgent, path: string, as: 'manager' | 'cashier' = 'manager'): Promise<Page> => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
       page.setDefaultTimeout(SEE_TIMEOUT_MS);
       await page.goto(`${agent.url}${path}`);
+      await signIn(page, as);
+      if (new URL(page.url()).pathname !== path) throw new Error(`after signing in the page is ${page.url()}, not ${path}`);
       return page;
     };
 
@@ -114,6 +119,17 @@ export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
     await stop();
     throw err;
   }
+}
+
+/** On the agent's sign-in page: types a demo staff member's ID and PIN and waits to be sent on. */
+export async function signIn(page: Page, as: 'manager' | 'cashier'): Promise<void> {
+  const who = DEMO_STAFF.find((s) => s.id === as)!;
+  await page.waitForURL(/\/sign-in\?next=/, { timeout: SEE_TIMEOUT_MS });
+  await page.fill('#staff', who.id);
+  await page.fill('#pin', who.pin);
+  await page.click('#sign-in');
+  await page.waitForURL((u) => u.pathname !== '/sign-in', { timeout: SEE_TIMEOUT_MS });
+  await see(page, '#who-name', who.name);
 }
 
 /**

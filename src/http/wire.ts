@@ -8,6 +8,9 @@
  * (`__proto__`, `constructor`, `prototype` refused); msgpack through
  * `decodeUntrusted`. No fastify schema is used anywhere, so nothing is stripped
  * or coerced: every body and query is validated with zod by the route.
+ *
+ * A shared room: the cloud (src/server) and the terminal agent (src/terminal)
+ * both speak this wire format, and neither of them imports the other.
  */
 import { Encoder } from '@msgpack/msgpack';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

@@ -1,0 +1,57 @@
+/**
+ * What the terminal agent reports about itself (AgentStatus) and the operations
+ * its Sync Manager API drives (AgentOperations). A file of its own so that the
+ * routes depend on this contract, not on the agent class: agent.ts builds the
+ * routes, and the routes never import agent.ts back.
+ */
+import type { ErrorCode } from '../errors.ts';
+import type { EventLog } from '../events/event-log.ts';
+import type { SyncStatus } from '../replication/sync-status.ts';
+import type { AuditReport } from './audit.ts';
+import type { CleanupReport } from './cleanup.ts';
+import type { ForceResyncDryRun, ForceResyncReport } from './force-resync.ts';
+import type { FullResyncReport } from './full-resync.ts';
+
+export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit';
+
+export interface OperationState {
+  name: OperationName;
+  phase: string;
+  done: number;
+  total: number;
+  started: number;
+}
+
+export interface OperationOutcome {
+  name: OperationName;
+  ok: boolean;
+  at: number;
+  result?: unknown;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface AgentStatus {
+  store: string;
+  terminal: string;
+  cloudUrl: string;
+  sync: SyncStatus;
+  log: { head: number; base: number; health: string; ackSeq: number };
+  operation: OperationState | null;
+  lastOperation: OperationOutcome | null;
+  resyncInProgress: boolean;
+}
+
+/** The agent as the Sync Manager routes see it. */
+export interface AgentOperations {
+  readonly terminal: { readonly log: EventLog };
+  status(): AgentStatus;
+  setLocalMode(req: { on: boolean; hours?: number }): Promise<unknown>;
+  syncUp(): Promise<unknown>;
+  syncDown(): Promise<unknown>;
+  restore(): Promise<SyncStatus>;
+  fullResync(opts?: { exportUnsyncedTo?: string }): Promise<FullResyncReport>;
+  forceResync(opts: { dryRun: boolean }): Promise<ForceResyncDryRun | ForceResyncReport>;
+  cleanup(opts: { olderThanDays: number }): Promise<CleanupReport>;
+  audit(): Promise<AuditReport>;
+  setCredential(token: string): Promise<void>;
+}
