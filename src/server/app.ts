@@ -58,7 +58,8 @@ export interface RouteEntry {
  */
 function forTerminal(change: Change, terminal: string): Change {
   if (change.type !== 'balance.state' && change.type !== 'voucher.state') return change;
-  const own = change.body.includes[terminal];
+  // Own keys only: includes[terminal] of a terminal named `hasOwnProperty` is otherwise a function (a 500).
+  const own = Object.hasOwn(change.body.includes, terminal) ? change.body.includes[terminal] : undefined;
   return { ...change, body: { ...change.body, includes: own === undefined ? {} : { [terminal]: own } } } as Change;
 }
 
