@@ -41,6 +41,7 @@ import { DecodePool } from './decode-pool.ts';
 import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from './wire.ts';
+import { errorContract, rawErrorResponse } from '../http/error-contract.ts';
 
 export type RouteAuth = 'none' | 'terminal' | 'admin';
 export interface RouteEntry {
@@ -136,7 +137,7 @@ export function build(opts: BuildOptions): FastifyInstance {
     bodyLimit: LIMITS.maxBodyBytes,
     // No route uses a fastify schema; should one appear, it must not strip or coerce.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
-    return503OnClosing: true,
+    ...errorContract(),
   });
   const table: RouteEntry[] = [];
   routeTables.set(app, table);
@@ -165,7 +166,7 @@ export function build(opts: BuildOptions): FastifyInstance {
 
   app.server.on('upgrade', (req, socket, head) => {
     if (!hub.handleUpgrade(req, socket, head)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
     }
   });
   // preClose: upgraded sockets count as server connections, so they must go before the server can close.

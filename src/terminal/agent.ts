@@ -20,6 +20,7 @@ import { HttpTransport } from '../replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire } from '../server/wire.ts';
+import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
@@ -121,7 +122,7 @@ export class TerminalAgent {
     this.terminal = terminal;
     this.transport = transport;
     this.worker = worker;
-    this.app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+    this.app = recordRoutes(Fastify({ logger: false, bodyLimit: 1024 * 1024, ...errorContract() }));
     this.stream = new StatusStream(() => this.status());
     registerWire(this.app);
     registerPosRoutes(this.app, terminal);

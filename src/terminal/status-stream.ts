@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { rawErrorResponse } from '../http/error-contract.ts';
 
 export const STATUS_STREAM_PATH = '/api/status/stream';
 
@@ -34,7 +35,7 @@ export class StatusStream {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
     if (path !== STATUS_STREAM_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
