@@ -87,13 +87,14 @@ export class AdminOps {
     });
   }
 
-  listTerminals(store: string): Promise<Array<Omit<TerminalRecord, 'tokenHash'> & { ackSeq: number; quarantined: number }>> {
+  /** Each terminal with its acknowledged high-water mark (`ackSeq`, `ackHash`: what `audit --cloud` checks the stored tail against). */
+  listTerminals(store: string): Promise<Array<Omit<TerminalRecord, 'tokenHash'> & { ackSeq: number; ackHash: string; quarantined: number }>> {
     return this.locks.run(store, async () => {
       await this.requireStore(store);
       const terms = await this.ctx.storage.listTerminals(store);
       return Promise.all(terms.map(async ({ tokenHash: _h, ...t }) => {
         const hw = await this.ctx.storage.getHighWater(store, t.id);
-        return { ...t, ackSeq: hw.seq, quarantined: hw.quarantined };
+        return { ...t, ackSeq: hw.seq, ackHash: hw.hash, quarantined: hw.quarantined };
       }));
     });
   }
