@@ -57,6 +57,7 @@ export const ERRORS = {
   TERMINAL_NOT_FOUND: { status: 404, hint: 'Create the terminal first (tillsync admin terminal create).' },
   EXCEPTION_NOT_FOUND: { status: 404, hint: 'List open exceptions to get a valid id.' },
   ALREADY_EXISTS: { status: 409, hint: 'Pick another id: one with this id exists already.' },
+  UPLOAD_TOO_SLOW: { status: 408, hint: 'The upload body arrived slower than the cloud\'s minimum rate and was cut: check the link; the sync worker retries.' },
   CLOUD_BUSY: { status: 503, hint: 'The cloud is busy with other uploads: retry after the Retry-After delay (the sync worker does).' },
   SEQ_GAP: { status: 409, hint: 'Resend from the expected seq given in details.expectedSeq.' },
   CHAIN_BROKEN: { status: 409, hint: 'The event\'s prev hash does not match the stored chain: audit the terminal\'s log.' },

@@ -399,6 +399,16 @@ function entityUnderId(v: unknown): v is string {
 const GUARDED_KEYS = new Set([...FORBIDDEN_KEYS, ...CVV_KEYS, ...PAN_KEYS]);
 
 /**
+ * An id that cannot also be a key: terminal ids are the keys of a balance's
+ * `includes`, and a key the shape or card-data guard refuses (`__proto__`,
+ * `constructor`, `cvv`, ...) would make every feed page holding it unreadable.
+ * The cloud refuses such ids for stores and terminals when they are created.
+ */
+export function reservedAsKey(id: string): boolean {
+  return GUARDED_KEYS.has(id.toLowerCase());
+}
+
+/**
  * The fast path of `parseDraft`: the same draft, or undefined (then the full
  * path decides). Consistency errors are thrown from here directly: the full
  * path would accept everything else the fast path accepted and then throw the

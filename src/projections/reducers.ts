@@ -162,10 +162,10 @@ export function applyChange(views: Views, change: Change, terminal: string): voi
       views.customers.del(change.body.id);
       return;
     case 'balance.state':
-      setCloudState(views.balances, change.body.customer, change.body.balance, change.body.includes[terminal] ?? 0);
+      setCloudState(views.balances, change.body.customer, change.body.balance, ownSeq(change.body.includes, terminal));
       return;
     case 'voucher.state':
-      setCloudState(views.vouchers, change.body.voucher, change.body.balance, change.body.includes[terminal] ?? 0);
+      setCloudState(views.vouchers, change.body.voucher, change.body.balance, ownSeq(change.body.includes, terminal));
       return;
     case 'store.settings':
       views.settings.put('store', change.body);
@@ -186,4 +186,9 @@ export function salesReferenced(events: ReadonlyArray<{ type: string; body: unkn
     }
   }
   return out;
+}
+
+/** A terminal's entry of `includes`, own keys only (a terminal may be named `valueOf`). */
+function ownSeq(includes: Readonly<Record<string, number>>, terminal: string): number {
+  return Object.hasOwn(includes, terminal) ? includes[terminal]! : 0;
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { decodeTrusted } from '../events/codec.ts';
 import { entityId, positiveCents, storeSettingsBody, voucherCode, type StoreSettings } from '../events/event-types.ts';
-import { parseWith } from '../events/validate.ts';
+import { parseWith, reservedAsKey } from '../events/validate.ts';
 import { hashToken, newToken } from './auth.ts';
 import type { CustomerImportRow } from './import-rows.ts';
 import type { ExceptionRecord, QuarantineEntry, StoreRecord, TerminalRecord } from './storage.ts';
@@ -16,15 +16,18 @@ import { StoreTx, type ServerContext } from './store-tx.ts';
 import { ValueLedger } from './value-ledger.ts';
 import type { CustomerRecord, ItemRecord } from '../events/event-types.ts';
 
+/** Store and terminal ids: entity ids that can also be keys (see `reservedAsKey`). */
+const ownerId = entityId.refine((id) => !reservedAsKey(id), { message: 'this id is reserved: it cannot be used as a key' });
+
 export const createStoreRequest = z.strictObject({
-  id: entityId,
+  id: ownerId,
   name: z.string().min(1).max(200),
   currency: storeSettingsBody.shape.currency,
   offlineStoredValue: storeSettingsBody.shape.offlineStoredValue.optional(),
   offlineCap: storeSettingsBody.shape.offlineCap.optional(),
 });
 export const updateSettingsRequest = storeSettingsBody.partial().strict();
-export const createTerminalRequest = z.strictObject({ id: entityId, name: z.string().min(1).max(200).optional() });
+export const createTerminalRequest = z.strictObject({ id: ownerId, name: z.string().min(1).max(200).optional() });
 export const issueVoucherRequest = z.strictObject({ code: voucherCode, amount: positiveCents });
 export const resolveRequest = z.strictObject({ note: z.string().max(1000).optional() });
 
@@ -84,13 +87,14 @@ export class AdminOps {
     });
   }
 
-  listTerminals(store: string): Promise<Array<Omit<TerminalRecord, 'tokenHash'> & { ackSeq: number; quarantined: number }>> {
+  /** Each terminal with its acknowledged high-water mark (`ackSeq`, `ackHash`: what `audit --cloud` checks the stored tail against). */
+  listTerminals(store: string): Promise<Array<Omit<TerminalRecord, 'tokenHash'> & { ackSeq: number; ackHash: string; quarantined: number }>> {
     return this.locks.run(store, async () => {
       await this.requireStore(store);
       const terms = await this.ctx.storage.listTerminals(store);
       return Promise.all(terms.map(async ({ tokenHash: _h, ...t }) => {
         const hw = await this.ctx.storage.getHighWater(store, t.id);
-        return { ...t, ackSeq: hw.seq, quarantined: hw.quarantined };
+        return { ...t, ackSeq: hw.seq, ackHash: hw.hash, quarantined: hw.quarantined };
       }));
     });
   }

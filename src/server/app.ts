@@ -36,11 +36,13 @@ import { FeedTail } from './feed-tail.ts';
 import type { ServerContext } from './store-tx.ts';
 import { storeDigest } from './store-digest.ts';
 import { STREAM_PATH, StreamHub } from './stream.ts';
-import { BodyBudget } from './body-budget.ts';
+import { BodyBudget, type BudgetShares } from './body-budget.ts';
+import { DEFAULT_RECEIVE_RATE, watchReceiveRate, type ReceiveRateOptions } from './receive-rate.ts';
 import { DecodePool } from './decode-pool.ts';
 import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from '../http/wire.ts';
+import { errorContract, rawErrorResponse } from '../http/error-contract.ts';
 
 export type RouteAuth = 'none' | 'terminal' | 'admin';
 export interface RouteEntry {
@@ -58,7 +60,8 @@ export interface RouteEntry {
  */
 function forTerminal(change: Change, terminal: string): Change {
   if (change.type !== 'balance.state' && change.type !== 'voucher.state') return change;
-  const own = change.body.includes[terminal];
+  // Own keys only: includes[terminal] of a terminal named `hasOwnProperty` is otherwise a function (a 500).
+  const own = Object.hasOwn(change.body.includes, terminal) ? change.body.includes[terminal] : undefined;
   return { ...change, body: { ...change.body, includes: own === undefined ? {} : { [terminal]: own } } } as Change;
 }
 
@@ -84,6 +87,10 @@ export interface BuildOptions {
    * while the cloud works through a reconnect storm). Default 10 s.
    */
   uploadAdmitWaitMs?: number;
+  /** Minimum receive rate of an admitted upload body (receive-rate.ts); slower ones are cut with UPLOAD_TOO_SLOW. */
+  uploadReceiveRate?: ReceiveRateOptions;
+  /** Shares of the upload budget one terminal / one store may hold at once (body-budget.ts). */
+  uploadShares?: BudgetShares;
 }
 
 const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
@@ -135,7 +142,7 @@ export function build(opts: BuildOptions): FastifyInstance {
     bodyLimit: LIMITS.maxBodyBytes,
     // No route uses a fastify schema; should one appear, it must not strip or coerce.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
-    return503OnClosing: true,
+    ...errorContract(),
   });
   const table: RouteEntry[] = [];
   routeTables.set(app, table);
@@ -164,7 +171,7 @@ export function build(opts: BuildOptions): FastifyInstance {
 
   app.server.on('upgrade', (req, socket, head) => {
     if (!hub.handleUpgrade(req, socket, head)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
     }
   });
   // preClose: upgraded sockets count as server connections, so they must go before the server can close.
@@ -175,10 +182,11 @@ export function build(opts: BuildOptions): FastifyInstance {
   // Uploads: the body budget admits a body before it is read (backpressure past
   // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
   // outside the store's lock, so it overlaps phase 2 of the batches ahead.
-  const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT);
+  const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT, opts.uploadShares);
+  const receiveRate = opts.uploadReceiveRate ?? DEFAULT_RECEIVE_RATE;
   const bodyReadMs = opts.uploadBodyReadMs ?? DEFAULT_UPLOAD_BODY_READ_MS;
   const admitWaitMs = opts.uploadAdmitWaitMs ?? DEFAULT_UPLOAD_ADMIT_WAIT_MS;
-  const bodyTimers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
+  const bodyTimers = new WeakMap<FastifyRequest, () => void>();
   const pool = new DecodePool(opts.decodeWorkers ?? 1);
   pools.set(app, pool);
   app.addHook('onClose', async () => pool.close());
@@ -189,7 +197,11 @@ export function build(opts: BuildOptions): FastifyInstance {
       config: { auth: 'terminal' },
       preParsing: async (req, reply, payload) => {
         const declared = Number(req.headers['content-length']);
-        const ticket = budget.acquire(Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes);
+        const cred = credentialOf(req);
+        const ticket = budget.acquire(
+          Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes,
+          { store: cred.store, terminal: cred.terminal },
+        );
         reply.raw.once('close', ticket.release);
         let waited: NodeJS.Timeout | undefined;
         const admittedInTime = await Promise.race([
@@ -208,11 +220,16 @@ export function build(opts: BuildOptions): FastifyInstance {
         // must not hold the budget: its connection is closed, which releases it.
         const stall = setTimeout(() => req.raw.destroy(), bodyReadMs);
         stall.unref();
-        bodyTimers.set(req, stall);
+        // One that trickles (a byte a second) is cut much sooner: it would hold its share of the budget for hours.
+        const stopRate = watchReceiveRate(req, reply, receiveRate);
+        bodyTimers.set(req, () => {
+          clearTimeout(stall);
+          stopRate();
+        });
         reply.raw.once('close', () => clearTimeout(stall));
         return payload;
       },
-      preValidation: async (req) => clearTimeout(bodyTimers.get(req)),
+      preValidation: async (req) => bodyTimers.get(req)?.(),
     }, async (req, reply) => {
       const cred = credentialOf(req);
       const msgpack = (req.headers['content-type'] ?? '').startsWith(MSGPACK);

@@ -122,7 +122,9 @@ export class ValueLedger {
   /** Records that `terminal`'s events up to `seq` are included in every view it changed. */
   include(terminal: string, seq: number): void {
     for (const s of this.slots.values()) {
-      if (s.terminals.has(terminal)) s.view.includes[terminal] = Math.max(s.view.includes[terminal] ?? 0, seq);
+      // Own keys only: a terminal named `toString` must not read Object.prototype's member.
+      const inc = s.view.includes;
+      if (s.terminals.has(terminal)) inc[terminal] = Math.max(Object.hasOwn(inc, terminal) ? inc[terminal]! : 0, seq);
     }
   }
 

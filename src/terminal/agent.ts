@@ -23,6 +23,7 @@ import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire, toTillsyncError } from '../http/wire.ts';
 import { authenticate, checkUpgrade, registerAccessControl, type AccessControlOptions } from './access-control.ts';
 import { AgentCredentials } from './agent-credentials.ts';
+import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
@@ -116,7 +117,7 @@ export class TerminalAgent implements AgentOperations {
     this.credentials = auth.credentials;
     this.createdStaff = auth.createdStaff;
     this.auditLog = new AuditLog(opts.dataDir);
-    this.app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+    this.app = recordRoutes(Fastify({ logger: false, bodyLimit: 1024 * 1024, ...errorContract() }));
     this.stream = new StatusStream(() => this.status());
     const names = allowedHostnames(opts.host);
     this.access = {

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { TillsyncError } from '../errors.ts';
+import { rawErrorResponse } from '../http/error-contract.ts';
 
 export const STATUS_STREAM_PATH = '/api/status/stream';
 
@@ -47,7 +48,7 @@ export class StatusStream {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
     if (path !== STATUS_STREAM_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
