@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import { assertNoCardData } from '../events/card-data.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
@@ -59,6 +60,7 @@ export async function readAgentConfig(dataDir: string): Promise<AgentConfig | un
 
 /** Writes the config atomically (temp file + rename), readable by the owner only: it holds the credential. */
 export async function writeAgentConfig(dataDir: string, config: AgentConfig): Promise<void> {
+  assertNoCardData(config);
   await mkdir(dataDir, { recursive: true });
   const tmp = join(dataDir, `${AGENT_CONFIG_FILE}.tmp`);
   await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
