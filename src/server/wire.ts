@@ -132,6 +132,8 @@ export function send(req: FastifyRequest, reply: FastifyReply, payload: unknown,
 /** Sends an error; a message or details that may hold a card number (echoed input) are withheld. */
 export function sendError(req: FastifyRequest, reply: FastifyReply, err: TillsyncError): FastifyReply {
   const status = ERRORS[err.code].status;
+  const retry = err.details?.retryAfterSeconds;
+  if (typeof retry === 'number' && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(retry));
   const body = err.toJSON();
   if (holdsCardNumber(body.error.message) || holdsCardNumber(body.error.details)) {
     return send(req, reply, { error: { code: err.code, message: `${err.code}: message withheld (it held a card-number-like digit run)` } }, status);
