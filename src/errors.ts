@@ -16,6 +16,7 @@ export const ERRORS = {
   UNSUPPORTED_SCHEMA_VERSION: { status: 400, hint: 'Upgrade the sender: this event schema version is not supported.' },
   MONEY_NOT_INTEGER: { status: 400, hint: 'Send money as an integer number of cents.' },
   NEGATIVE_AMOUNT: { status: 400, hint: 'This amount or quantity must not be negative.' },
+  AMOUNT_TOO_LARGE: { status: 400, hint: 'This amount or quantity is above its documented upper bound (README, "Card data and limits").' },
   FULL_CARD_NUMBER: { status: 400, hint: 'Never send a card number: send the processor token, brand and last 4 digits only.' },
   CVV_REJECTED: { status: 400, hint: 'Never send a card security code (CVV/CVC).' },
   FORBIDDEN_KEY: { status: 400, hint: 'Keys named __proto__, constructor or prototype are not accepted.' },
@@ -47,6 +48,7 @@ export const ERRORS = {
   LOG_LOCKED: { status: 503, hint: 'Another process holds this data folder: stop it first.' },
   STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },
   DISK_FULL: { status: 507, hint: 'Free disk space on the terminal; nothing was acknowledged that is not on disk.' },
+  DATA_DIR_NOT_PRIVATE: { status: 500, hint: 'The data folder is open to other users and could not be made private (0700): fix its owner or mode.' },
   WRONG_STORE: { status: 400, hint: 'This data folder belongs to another store or terminal.' },
   // --- cloud: auth, tenancy, replication ---
   UNAUTHORIZED: { status: 401, hint: 'Send a valid credential: Authorization: Bearer <token>.' },
@@ -58,6 +60,7 @@ export const ERRORS = {
   EXCEPTION_NOT_FOUND: { status: 404, hint: 'List open exceptions to get a valid id.' },
   ALREADY_EXISTS: { status: 409, hint: 'Pick another id: one with this id exists already.' },
   UPLOAD_TOO_SLOW: { status: 408, hint: 'The upload body arrived slower than the cloud\'s minimum rate and was cut: check the link; the sync worker retries.' },
+  RATE_LIMITED: { status: 429, hint: 'Too many requests from this terminal credential: retry after the Retry-After delay.' },
   CLOUD_BUSY: { status: 503, hint: 'The cloud is busy with other uploads: retry after the Retry-After delay (the sync worker does).' },
   SEQ_GAP: { status: 409, hint: 'Resend from the expected seq given in details.expectedSeq.' },
   CHAIN_BROKEN: { status: 409, hint: 'The event\'s prev hash does not match the stored chain: audit the terminal\'s log.' },

@@ -5,9 +5,10 @@
 import { Command, CommanderError } from 'commander';
 import { registerCloudCommands } from './cloud-commands.ts';
 import { registerDemoCommand } from './demo-command.ts';
-import { EXIT, reportError } from './output.ts';
+import { endQuietlyWhenStdoutCloses, EXIT, reportError } from './output.ts';
 import { registerTerminalCommands } from './terminal-commands.ts';
 
+endQuietlyWhenStdoutCloses();
 const program = new Command('tillsync')
   .description('offline-first, event-sourced sync engine for point-of-sale terminals')
   .showHelpAfterError()

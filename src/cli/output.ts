@@ -44,6 +44,19 @@ export function reportError(err: unknown, json: boolean): number {
   return code === 'AGENT_UNREACHABLE' || code === 'CLOUD_UNREACHABLE' ? EXIT.unreachable : EXIT.failed;
 }
 
+/**
+ * A reader that stops reading (`tillsync replay … | head`) closes our stdout:
+ * the next write fails with EPIPE. That is the reader's choice, not a failure:
+ * the command ends at once, quietly, with the exit code it has so far (0).
+ * Any other stdout error still surfaces.
+ */
+export function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? EXIT.ok);
+  });
+}
+
 export function usageError(message: string): TillsyncError {
   return new TillsyncError('VALIDATION_FAILED', message);
 }

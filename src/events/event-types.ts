@@ -11,17 +11,47 @@
  *   v1 — first version.
  */
 import { z } from 'zod';
+import { barcodeString } from './card-data.ts';
 
 export const EVENT_SCHEMA_VERSION = 1;
 
 const code = (c: string) => ({ params: { code: c } });
 
-/** Integer cents; any sign. */
-export const cents = z.number().refine(Number.isSafeInteger, code('MONEY_NOT_INTEGER'));
-/** Integer cents, >= 0. */
-export const nonNegativeCents = cents.refine((v) => v >= 0, code('NEGATIVE_AMOUNT'));
-/** Integer cents, > 0. */
-export const positiveCents = cents.refine((v) => v > 0, code('NEGATIVE_AMOUNT'));
+/**
+ * Upper bounds of money fields, in cents (README "Card data and limits"). All
+ * are below 10^12, so no money field can hold a 13–19-digit card number;
+ * anything above is refused with AMOUNT_TOO_LARGE.
+ */
+export const MONEY_LIMITS = {
+  /** An item's price and a sale line's unit price: 100,000.00. */
+  price: 10_000_000,
+  /** Payment, tendered, change, refund, balance adjustment, voucher amount, opening balance, offline cap: 10,000,000.00. */
+  amount: 1_000_000_000,
+  /** A sale's subtotal, discount, tax and total, and a line's discount and tax: 1,000,000,000.00. */
+  sale: 100_000_000_000,
+  /** A balance the cloud reports (balance.state, voucher.state), either sign. */
+  balance: 999_999_999_999,
+} as const;
+/** Most units on one sale line. */
+export const MAX_QTY = 10_000;
+
+const integerCents = z.number().refine(Number.isSafeInteger, code('MONEY_NOT_INTEGER'));
+const atMost = (max: number) => (v: number) => Math.abs(v) <= max;
+/** Integer cents, any sign, |v| <= `max`. */
+export const centsUpTo = (max: number) => integerCents.refine(atMost(max), code('AMOUNT_TOO_LARGE'));
+/** Integer cents >= 0, <= `max`. */
+export const nonNegativeCentsUpTo = (max: number) => integerCents.refine((v) => v >= 0, code('NEGATIVE_AMOUNT')).refine(atMost(max), code('AMOUNT_TOO_LARGE'));
+/** Integer cents > 0, <= `max`. */
+export const positiveCentsUpTo = (max: number) => integerCents.refine((v) => v > 0, code('NEGATIVE_AMOUNT')).refine(atMost(max), code('AMOUNT_TOO_LARGE'));
+/** Integer cents; any sign; at most MONEY_LIMITS.amount either way. */
+export const cents = centsUpTo(MONEY_LIMITS.amount);
+/** Integer cents, >= 0, at most MONEY_LIMITS.amount. */
+export const nonNegativeCents = nonNegativeCentsUpTo(MONEY_LIMITS.amount);
+/** Integer cents, > 0, at most MONEY_LIMITS.amount. */
+export const positiveCents = positiveCentsUpTo(MONEY_LIMITS.amount);
+const priceCents = nonNegativeCentsUpTo(MONEY_LIMITS.price);
+const saleCents = nonNegativeCentsUpTo(MONEY_LIMITS.sale);
+const balanceCents = centsUpTo(MONEY_LIMITS.balance);
 const positiveInt = z.number().int().refine((v) => v > 0, code('NEGATIVE_AMOUNT'));
 
 /** Identifiers for stores, terminals, items, customers: short, printable, no separators we use in keys. */
@@ -37,20 +67,20 @@ const shortText = z.string().max(200);
 export const saleLine = z.strictObject({
   item: entityId,
   name: shortText,
-  qty: positiveInt,
-  unitPrice: nonNegativeCents,
-  discount: nonNegativeCents,
-  tax: nonNegativeCents,
+  qty: positiveInt.refine((v) => v <= MAX_QTY, code('AMOUNT_TOO_LARGE')),
+  unitPrice: priceCents,
+  discount: saleCents,
+  tax: saleCents,
 });
 
 export const saleCompletedBody = z.strictObject({
   currency,
   customer: entityId.optional(),
   lines: z.array(saleLine).min(1).max(500),
-  subtotal: nonNegativeCents,
-  discount: nonNegativeCents,
-  tax: nonNegativeCents,
-  total: nonNegativeCents,
+  subtotal: saleCents,
+  discount: saleCents,
+  tax: saleCents,
+  total: saleCents,
 });
 
 export const cardDetails = z.strictObject({
@@ -158,8 +188,8 @@ export const itemUpsertedBody = z.strictObject({
   id: entityId,
   sku: z.string().min(1).max(64),
   name: z.string().min(1).max(200),
-  barcodes: z.array(z.string().regex(/^[0-9A-Za-z-]{4,32}$/)).max(16),
-  price: nonNegativeCents,
+  barcodes: z.array(barcodeString).max(16),
+  price: priceCents,
   taxRate: z.number().int().min(0).max(10_000), // basis points
 });
 export const customerUpsertedBody = z.strictObject({
@@ -171,8 +201,8 @@ export const customerUpsertedBody = z.strictObject({
 export const removedBody = z.strictObject({ id: entityId });
 /** The cloud's balance and which of each terminal's seqs it includes. */
 export const includesSchema = z.record(entityId, z.number().int().nonnegative());
-export const balanceStateBody = z.strictObject({ customer: entityId, balance: cents, includes: includesSchema });
-export const voucherStateBody = z.strictObject({ voucher: voucherCode, balance: cents, includes: includesSchema });
+export const balanceStateBody = z.strictObject({ customer: entityId, balance: balanceCents, includes: includesSchema });
+export const voucherStateBody = z.strictObject({ voucher: voucherCode, balance: balanceCents, includes: includesSchema });
 
 /** Per-store policy the terminal enforces while offline (F11). */
 export const OFFLINE_STORED_VALUE = ['allow', 'cap', 'forbid'] as const;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { AbstractSublevel } from 'abstract-level';
 import { TillsyncError } from '../errors.ts';
+import { makePrivateDir } from './private-dir.ts';
 
 export type Bytes = Uint8Array;
 export type LevelDb = ClassicLevel<string, Bytes>;
@@ -38,8 +39,9 @@ export interface LevelTuning {
  */
 export const TERMINAL_TUNING: LevelTuning = { maxOpenFiles: 74, maxFileSize: 1024 * 1024 };
 
-/** Opens a LevelDB folder with binary values; maps lock and corruption failures to stable codes. */
+/** Opens a LevelDB folder (made private: private-dir.ts) with binary values; maps lock and corruption failures to stable codes. */
 export async function openLevel(location: string, tuning: LevelTuning = TERMINAL_TUNING): Promise<LevelDb> {
+  await makePrivateDir(location); // folders 0700, files 0600, now and for every file LevelDB makes later
   const db = new ClassicLevel<string, Bytes>(location, { keyEncoding: 'utf8', valueEncoding: 'view', ...tuning });
   try {
     await db.open();

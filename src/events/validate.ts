@@ -10,6 +10,8 @@ import {
   DOWNSTREAM_BODIES,
   envelopeSchema,
   EVENT_SCHEMA_VERSION,
+  MAX_QTY,
+  MONEY_LIMITS,
   UPSTREAM_BODIES,
   ulidString,
   type Change,
@@ -49,7 +51,7 @@ function issueCode(issue: z.core.$ZodIssue): ErrorCode {
   if (issue.code === 'unrecognized_keys') return 'UNKNOWN_FIELD';
   if (issue.code === 'custom') {
     const c = (issue.params as { code?: string } | undefined)?.code;
-    if (c === 'MONEY_NOT_INTEGER' || c === 'NEGATIVE_AMOUNT') return c;
+    if (c === 'MONEY_NOT_INTEGER' || c === 'NEGATIVE_AMOUNT' || c === 'AMOUNT_TOO_LARGE' || c === 'FULL_CARD_NUMBER') return c;
   }
   return 'VALIDATION_FAILED';
 }
@@ -217,7 +219,7 @@ function text(v: unknown): v is string {
   return typeof v === 'string' && v.length <= 200 && !containsCardNumber(v);
 }
 function ulid(v: unknown): v is string {
-  return typeof v === 'string' && ULID_RE.test(v); // keys id/sale: exempt from the card guard
+  return typeof v === 'string' && ULID_RE.test(v) && !containsCardNumber(v);
 }
 function nonNeg(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0;
@@ -225,11 +227,22 @@ function nonNeg(v: unknown): v is number {
 function pos(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) > 0;
 }
+/** Money (or a quantity) in 0..max. */
+function upTo(v: unknown, max: number): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+}
+/** Money (or a quantity) in 1..max. */
+function posUpTo(v: unknown, max: number): v is number {
+  return Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= max;
+}
+const PRICE = MONEY_LIMITS.price;
+const AMOUNT = MONEY_LIMITS.amount;
+const SALE = MONEY_LIMITS.sale;
 
 function fastSaleLine(l: unknown): Obj | undefined {
   if (!plain(l) || keyCount(l) !== 6) return undefined;
   const { item, name, qty, unitPrice, discount, tax } = l;
-  if (!str(item, ENTITY_RE) || !text(name) || !pos(qty) || !nonNeg(unitPrice) || !nonNeg(discount) || !nonNeg(tax)) return undefined;
+  if (!str(item, ENTITY_RE) || !text(name) || !posUpTo(qty, MAX_QTY) || !upTo(unitPrice, PRICE) || !upTo(discount, SALE) || !upTo(tax, SALE)) return undefined;
   return { item, name, qty, unitPrice, discount, tax };
 }
 
@@ -242,7 +255,7 @@ function fastBody(type: string, b: unknown): Obj | undefined {
       if (n !== (customer === undefined ? 6 : 7)) return undefined;
       if (!str(currency, CURRENCY_RE) || (customer !== undefined && !str(customer, ENTITY_RE))) return undefined;
       if (!Array.isArray(lines) || lines.length < 1 || lines.length > 500) return undefined;
-      if (!nonNeg(subtotal) || !nonNeg(discount) || !nonNeg(tax) || !nonNeg(total)) return undefined;
+      if (!upTo(subtotal, SALE) || !upTo(discount, SALE) || !upTo(tax, SALE) || !upTo(total, SALE)) return undefined;
       const outLines = new Array<Obj>(lines.length);
       for (let i = 0; i < lines.length; i++) {
         const l = fastSaleLine(lines[i]);
@@ -255,10 +268,10 @@ function fastBody(type: string, b: unknown): Obj | undefined {
     }
     case 'payment.taken': {
       const { sale, tender, amount } = b;
-      if (!ulid(sale) || !pos(amount)) return undefined;
+      if (!ulid(sale) || !posUpTo(amount, AMOUNT)) return undefined;
       if (tender === 'cash') {
         const { tendered, change } = b;
-        if (n !== 5 || !pos(tendered) || !nonNeg(change)) return undefined;
+        if (n !== 5 || !posUpTo(tendered, AMOUNT) || !upTo(change, AMOUNT)) return undefined;
         return { sale, tender, amount, tendered, change };
       }
       if (tender === 'card') {
@@ -283,7 +296,7 @@ function fastBody(type: string, b: unknown): Obj | undefined {
     case 'sale.refunded': {
       const { sale, amount, tender, customer, voucher, reason } = b;
       if (n !== 4 + (customer === undefined ? 0 : 1) + (voucher === undefined ? 0 : 1)) return undefined;
-      if (!ulid(sale) || !pos(amount) || typeof tender !== 'string' || !TENDER_SET.has(tender) || !text(reason)) return undefined;
+      if (!ulid(sale) || !posUpTo(amount, AMOUNT) || typeof tender !== 'string' || !TENDER_SET.has(tender) || !text(reason)) return undefined;
       if (customer !== undefined && !str(customer, ENTITY_RE)) return undefined;
       if (voucher !== undefined && !str(voucher, VOUCHER_RE)) return undefined;
       const out: Obj = { sale, amount, tender };
@@ -300,7 +313,7 @@ function fastBody(type: string, b: unknown): Obj | undefined {
     case 'balance.delta': {
       const { customer, delta, reason, sale, note } = b;
       if (n !== 3 + (sale === undefined ? 0 : 1) + (note === undefined ? 0 : 1)) return undefined;
-      if (!str(customer, ENTITY_RE) || !Number.isSafeInteger(delta) || delta === 0 || typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
+      if (!str(customer, ENTITY_RE) || !Number.isSafeInteger(delta) || delta === 0 || Math.abs(delta as number) > AMOUNT || typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
       if (sale !== undefined && !ulid(sale)) return undefined;
       if (note !== undefined && !text(note)) return undefined;
       const out: Obj = { customer, delta, reason };
@@ -311,14 +324,14 @@ function fastBody(type: string, b: unknown): Obj | undefined {
     case 'voucher.issued': {
       const { voucher, amount, reason, sale } = b;
       if (n !== (sale === undefined ? 3 : 4)) return undefined;
-      if (!str(voucher, VOUCHER_RE) || !pos(amount) || typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
+      if (!str(voucher, VOUCHER_RE) || !posUpTo(amount, AMOUNT) || typeof reason !== 'string' || !REASONS.has(reason)) return undefined;
       if (sale !== undefined && !ulid(sale)) return undefined;
       return sale === undefined ? { voucher, amount, reason } : { voucher, amount, reason, sale };
     }
     case 'voucher.redeemed': {
       const { voucher, amount, sale } = b;
       if (n !== (sale === undefined ? 2 : 3)) return undefined;
-      if (!str(voucher, VOUCHER_RE) || !pos(amount)) return undefined;
+      if (!str(voucher, VOUCHER_RE) || !posUpTo(amount, AMOUNT)) return undefined;
       if (sale !== undefined && !ulid(sale)) return undefined;
       return sale === undefined ? { voucher, amount } : { voucher, amount, sale };
     }
@@ -361,7 +374,7 @@ function fastChange(raw: unknown): Change | undefined {
   }
   if (keyCount(body) !== 3) return undefined;
   const { balance, includes } = body;
-  if (!Number.isSafeInteger(balance) || !plain(includes)) return undefined;
+  if (!Number.isSafeInteger(balance) || Math.abs(balance as number) > MONEY_LIMITS.balance || !plain(includes)) return undefined;
   let subject: Obj;
   if (type === 'balance.state') {
     if (!str(body.customer, ENTITY_RE)) return undefined;
@@ -373,7 +386,7 @@ function fastChange(raw: unknown): Change | undefined {
   const inc: Record<string, number> = {};
   for (const k in includes) {
     const v = includes[k];
-    if (!ENTITY_RE.test(k) || GUARDED_KEYS.has(k.toLowerCase()) || !nonNeg(v)) return undefined;
+    if (!ENTITY_RE.test(k) || containsCardNumber(k) || GUARDED_KEYS.has(k.toLowerCase()) || !nonNeg(v)) return undefined;
     inc[k] = v;
   }
   return { cursor, type, body: { ...subject, balance, includes: inc } } as Change;
@@ -390,9 +403,9 @@ function fastCustomer(b: Obj): Obj | undefined {
   if (email !== undefined) out.email = email;
   return out;
 }
-/** An entity id under the key `id` (exempt from the card-data guard: its format cannot hold a card number unnoticed). */
+/** An entity id under the key `id` (the card-data guard checks ids like any string). */
 function entityUnderId(v: unknown): v is string {
-  return typeof v === 'string' && ENTITY_RE.test(v);
+  return typeof v === 'string' && ENTITY_RE.test(v) && !containsCardNumber(v);
 }
 
 /** Keys the shape guard refuses or the card-data guard looks at (lower case): the full path judges them. */

@@ -15,6 +15,7 @@
 import { Encoder } from '@msgpack/msgpack';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import { assertNoCardData, holdsCardNumber } from '../events/card-data.ts';
 import { decodeUntrusted } from '../events/codec.ts';
 import { assertSafeShape, MAX_NESTING } from '../events/validate.ts';
 import { LIMITS } from '../replication/protocol.ts';
@@ -70,12 +71,25 @@ export function registerWire(app: FastifyInstance): void {
   });
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+  // The card-data guard, for every route: params, query and a decoded body
+  // (raw upload bytes are scanned by the upload itself; CSV imports per row).
+  app.addHook('preValidation', async (req) => {
+    assertNoCardData(req.params);
+    assertNoCardData(req.query);
+    const b = req.body;
+    if (b !== null && typeof b === 'object' && !(b instanceof Uint8Array)) assertNoCardData(b);
+  });
+
   app.setNotFoundHandler((req, reply) => {
     sendError(req, reply, new TillsyncError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
   app.setErrorHandler((err: FastifyError | TillsyncError, req, reply) => {
     const mapped = toTillsyncError(err);
-    if (mapped.status >= 500) req.log.error({ err }, 'request failed');
+    if (mapped.status >= 500) {
+      const stack = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+      if (holdsCardNumber(stack)) req.log.error({ code: mapped.code }, 'request failed (message withheld: it held a card-number-like digit run)');
+      else req.log.error({ err }, 'request failed');
+    }
     sendError(req, reply, mapped);
   });
 }
@@ -118,7 +132,14 @@ export function send(req: FastifyRequest, reply: FastifyReply, payload: unknown,
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(payload));
 }
 
+/** Sends an error; a message or details that may hold a card number (echoed input) are withheld. */
 export function sendError(req: FastifyRequest, reply: FastifyReply, err: TillsyncError): FastifyReply {
   const status = ERRORS[err.code].status;
-  return send(req, reply, err.toJSON(), status);
+  const retry = err.details?.retryAfterSeconds;
+  if (typeof retry === 'number' && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(retry));
+  const body = err.toJSON();
+  if (holdsCardNumber(body.error.message) || holdsCardNumber(body.error.details)) {
+    return send(req, reply, { error: { code: err.code, message: `${err.code}: message withheld (it held a card-number-like digit run)` } }, status);
+  }
+  return send(req, reply, body, status);
 }

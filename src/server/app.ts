@@ -29,7 +29,7 @@ import { parseWith } from '../events/validate.ts';
 import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { AdminOps } from './admin-ops.ts';
-import { Auth } from './auth.ts';
+import { Auth, type RateLimit } from './auth.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
 import { StoreLocks } from './store-locks.ts';
 import { FeedTail } from './feed-tail.ts';
@@ -91,6 +91,10 @@ export interface BuildOptions {
   uploadReceiveRate?: ReceiveRateOptions;
   /** Shares of the upload budget one terminal / one store may hold at once (body-budget.ts). */
   uploadShares?: BudgetShares;
+  /** Requests per terminal credential (auth.ts); past it RATE_LIMITED (429, Retry-After). Default 100/s, burst 500. */
+  terminalRateLimit?: RateLimit;
+  /** Open /v1/stream connections per terminal credential (stream.ts). Default 4. */
+  maxStreamsPerCredential?: number;
 }
 
 const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
@@ -152,8 +156,8 @@ export function build(opts: BuildOptions): FastifyInstance {
     for (const m of methods) if (m !== 'HEAD') table.push({ method: m, url: route.url, auth });
   });
 
-  const auth = new Auth(opts.storage, opts.adminToken);
-  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500);
+  const auth = new Auth(opts.storage, opts.adminToken, opts.terminalRateLimit);
+  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500, opts.maxStreamsPerCredential);
   hubs.set(app, hub);
   const feedTail = new FeedTail();
   const ctx: ServerContext = {

@@ -13,6 +13,12 @@
  * (the epoch moved), so a revoked credential is refused from the next request
  * on, as without the cache. Like the store locks, this assumes the process is
  * the only writer of its storage.
+ *
+ * Rate limit: each terminal credential has a token bucket (`RateLimit`:
+ * `perSecond` sustained, `burst` at once; default 100/s, burst 500, well above
+ * what a syncing terminal sends). A request past it is refused with
+ * RATE_LIMITED (429) and `details.retryAfterSeconds` (sent as Retry-After),
+ * before its body is read. Unknown tokens get no bucket (they are refused anyway).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -40,16 +46,53 @@ export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
 /** Valid credentials remembered at most (the oldest remembered goes first). */
 const MAX_REMEMBERED = 10_000;
 
+export interface RateLimit {
+  /** Requests per second a credential may make, sustained. */
+  perSecond: number;
+  /** Requests it may make at once (the bucket's size). */
+  burst: number;
+}
+export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 100, burst: 500 };
+
+/** Token buckets by credential (token hash). */
+class Buckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly limit: RateLimit) {}
+
+  /** Takes one request's token; throws RATE_LIMITED when there is none. */
+  take(key: string): void {
+    const now = performance.now();
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= MAX_REMEMBERED) this.buckets.delete(this.buckets.keys().next().value!);
+      this.buckets.set(key, (b = { tokens: this.limit.burst, at: now }));
+    }
+    b.tokens = Math.min(this.limit.burst, b.tokens + ((now - b.at) / 1000) * this.limit.perSecond);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return;
+    }
+    const retryAfterSeconds = Math.max(1, Math.ceil((1 - b.tokens) / this.limit.perSecond));
+    throw new TillsyncError('RATE_LIMITED', `more than ${this.limit.perSecond} requests per second from this credential`, {
+      details: { retryAfterSeconds },
+    });
+  }
+}
+
 export class Auth {
   private readonly adminHash: Buffer | undefined;
   private readonly valid = new Map<string, Readonly<CredentialRecord>>();
   private epoch = 0;
+  private readonly buckets: Buckets;
 
   constructor(
     private readonly storage: CloudStorage,
     adminToken: string | undefined,
+    rateLimit: RateLimit = DEFAULT_RATE_LIMIT,
   ) {
     this.adminHash = adminToken ? createHash('sha256').update(adminToken).digest() : undefined;
+    this.buckets = new Buckets(rateLimit);
   }
 
   private isAdmin(token: string): boolean {
@@ -63,7 +106,10 @@ export class Auth {
     if (token === undefined) throw new TillsyncError('UNAUTHORIZED', 'missing or malformed bearer token');
     const tokenHash = hashToken(token);
     const known = this.valid.get(tokenHash);
-    if (known) return known;
+    if (known) {
+      this.buckets.take(tokenHash);
+      return known;
+    }
     const epoch = this.epoch;
     const cred = await this.storage.getCredential(tokenHash);
     if (!cred) {
@@ -71,6 +117,7 @@ export class Auth {
       throw new TillsyncError('UNAUTHORIZED', 'unknown credential');
     }
     if (cred.revoked) throw new TillsyncError('CREDENTIAL_REVOKED', 'this terminal credential was revoked');
+    this.buckets.take(tokenHash);
     if (epoch === this.epoch) {
       if (this.valid.size >= MAX_REMEMBERED) this.valid.delete(this.valid.keys().next().value!);
       this.valid.set(tokenHash, Object.freeze(cred));

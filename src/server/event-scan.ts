@@ -13,15 +13,17 @@
  *   duplicates since each key is matched against the schema's sorted list,
  *   shortest headers and integers, well-formed UTF-8, no leading BOM);
  * - numbers: safe integers only (never a float);
- * - the card-data guard: a string holding a run of 13 or more digits (single
- *   spaces or dashes between them allowed, as `containsCardNumber` reads them)
- *   is left to the object path, Luhn-valid or not;
+ * - the card-data guard: a string that may hold 13 or more digits as
+ *   `containsCardNumber` reads them (ASCII digits with anything but ASCII
+ *   letters between them, every non-ASCII byte counted as a possible digit) is
+ *   left to the object path, Luhn-valid or not; ULIDs included;
+ * - money and quantities: above their MONEY_LIMITS / MAX_QTY is the object path's;
  * - the event's store and terminal must be the credential's, byte for byte.
  * test/server/event-scan.test.ts holds it to that on fixture events of every
  * type and on seeded random mutations of them.
  */
 import { containsCardNumber } from '../events/card-data.ts';
-import { EVENT_SCHEMA_VERSION } from '../events/event-types.ts';
+import { EVENT_SCHEMA_VERSION, MAX_QTY, MONEY_LIMITS } from '../events/event-types.ts';
 import { ENTITY_RE } from '../events/validate.ts';
 
 /** What phase 2 reads of one event (upload-batch.ts); '' = none, amount 0 = none. */
@@ -105,6 +107,9 @@ const REASONS = new Words(['sale', 'refund', 'void', 'adjustment']);
 const MAX_DEPTH = 32;
 /** Digit runs this long may be card numbers: the object path judges them. */
 const CARD_RUN = 13;
+const PRICE = MONEY_LIMITS.price;
+const AMOUNT = MONEY_LIMITS.amount;
+const SALE = MONEY_LIMITS.sale;
 
 /**
  * Scans the events of one credential's batch (one instance per batch; the
@@ -153,7 +158,7 @@ export class EventScan {
     } else if (!this.skip(1)) return false;
     const bodyEnd = this.pos;
     if (!this.key(K.id)) return false;
-    const id = this.ascii(ULID, 26, 26);
+    const id = this.ulid();
     if (id < 0) return false;
     f.id = this.latin1(id, this.pos);
     if (!this.key(K.prev)) return false;
@@ -192,7 +197,7 @@ export class EventScan {
       case 'voucher.issued': return this.voucherIssued();
       case 'voucher.redeemed': return this.voucherRedeemed();
       case 'sale.refunded': return this.saleRefunded();
-      case 'sale.voided': return this.mapLen() === 2 && this.key(K.reason) && this.text() && this.key(K.sale) && this.ascii(ULID, 26, 26) >= 0;
+      case 'sale.voided': return this.mapLen() === 2 && this.key(K.reason) && this.text() && this.key(K.sale) && this.ulid() >= 0;
       default: return false;
     }
   }
@@ -207,7 +212,7 @@ export class EventScan {
     if (n === 7 && !(this.key(K.customer) && this.entity() >= 0)) return false;
     if (!this.key(K.discount)) return false;
     const discount = this.int();
-    if (!(discount >= 0) || !this.key(K.lines)) return false;
+    if (!(discount >= 0 && discount <= SALE) || !this.key(K.lines)) return false;
     const lines = this.arrayLen();
     if (lines < 1 || lines > 500) return false;
     let sub = 0;
@@ -216,13 +221,13 @@ export class EventScan {
     for (let i = 0; i < lines; i++) {
       if (this.mapLen() !== 6 || !this.key(K.discount)) return false;
       const d = this.int();
-      if (!(d >= 0) || !this.key(K.item) || this.entity() < 0 || !this.key(K.name) || !this.text() || !this.key(K.qty)) return false;
+      if (!(d >= 0 && d <= SALE) || !this.key(K.item) || this.entity() < 0 || !this.key(K.name) || !this.text() || !this.key(K.qty)) return false;
       const q = this.int();
-      if (!(q > 0) || !this.key(K.tax)) return false;
+      if (!(q > 0 && q <= MAX_QTY) || !this.key(K.tax)) return false;
       const x = this.int();
-      if (!(x >= 0) || !this.key(K.unitPrice)) return false;
+      if (!(x >= 0 && x <= SALE) || !this.key(K.unitPrice)) return false;
       const u = this.int();
-      if (!(u >= 0)) return false;
+      if (!(u >= 0 && u <= PRICE)) return false;
       sub += q * u;
       dis += d;
       tax += x;
@@ -230,11 +235,11 @@ export class EventScan {
     }
     if (!this.key(K.subtotal)) return false;
     const subtotal = this.int();
-    if (!(subtotal >= 0) || !this.key(K.tax)) return false;
+    if (!(subtotal >= 0 && subtotal <= SALE) || !this.key(K.tax)) return false;
     const taxTotal = this.int();
-    if (!(taxTotal >= 0) || !this.key(K.total)) return false;
+    if (!(taxTotal >= 0 && taxTotal <= SALE) || !this.key(K.total)) return false;
     const total = this.int();
-    if (!(total >= 0)) return false;
+    if (!(total >= 0 && total <= SALE)) return false;
     return sub === subtotal && dis === discount && tax === taxTotal && total === sub - dis + tax && Number.isSafeInteger(sub);
   }
 
@@ -242,7 +247,7 @@ export class EventScan {
     const n = this.mapLen();
     if (!this.key(K.amount)) return false;
     const amount = this.int();
-    if (!(amount > 0)) return false;
+    if (!(amount > 0 && amount <= AMOUNT)) return false;
     let tender: string;
     if (this.key(K.card)) {
       if (n !== 4 || this.mapLen() !== 4) return false;
@@ -254,10 +259,10 @@ export class EventScan {
     } else if (this.key(K.change)) {
       if (n !== 5) return false;
       const change = this.int();
-      if (!(change >= 0) || !this.key(K.sale) || this.ascii(ULID, 26, 26) < 0 || !this.key(K.tender) || this.word(TENDERS) !== 'cash') return false;
+      if (!(change >= 0 && change <= AMOUNT) || !this.key(K.sale) || this.ulid() < 0 || !this.key(K.tender) || this.word(TENDERS) !== 'cash') return false;
       if (!this.key(K.tendered)) return false;
       const tendered = this.int();
-      return tendered > 0 && tendered - change === amount; // else PAYMENT_MISMATCH or a bad field: the object path
+      return tendered > 0 && tendered <= AMOUNT && tendered - change === amount; // else PAYMENT_MISMATCH or a bad field: the object path
     } else if (this.key(K.customer)) {
       if (n !== 4) return false;
       const c = this.entity();
@@ -265,10 +270,10 @@ export class EventScan {
       this.facts.customer = this.latin1(c, this.pos);
       tender = 'account';
     } else {
-      if (n !== 4 || !this.key(K.sale) || this.ascii(ULID, 26, 26) < 0 || !this.key(K.tender) || this.word(TENDERS) !== 'voucher') return false;
+      if (n !== 4 || !this.key(K.sale) || this.ulid() < 0 || !this.key(K.tender) || this.word(TENDERS) !== 'voucher') return false;
       return this.voucherFact();
     }
-    return this.key(K.sale) && this.ascii(ULID, 26, 26) >= 0 && this.key(K.tender) && this.word(TENDERS) === tender;
+    return this.key(K.sale) && this.ulid() >= 0 && this.key(K.tender) && this.word(TENDERS) === tender;
   }
 
   private balanceDelta(): boolean {
@@ -279,7 +284,7 @@ export class EventScan {
     this.facts.customer = this.latin1(c, this.pos);
     if (!this.key(K.delta)) return false;
     const delta = this.int();
-    if (Number.isNaN(delta) || delta === 0) return false;
+    if (Number.isNaN(delta) || delta === 0 || delta > AMOUNT || delta < -AMOUNT) return false;
     this.facts.amount = delta;
     let seen = 3;
     if (this.key(K.note)) {
@@ -295,7 +300,7 @@ export class EventScan {
     const n = this.mapLen();
     if (!this.key(K.amount)) return false;
     const amount = this.int();
-    if (!(amount > 0) || !this.key(K.reason) || this.word(REASONS) === undefined) return false;
+    if (!(amount > 0 && amount <= AMOUNT) || !this.key(K.reason) || this.word(REASONS) === undefined) return false;
     const sale = this.optionalSale();
     if (sale < 0 || 3 + sale !== n || !this.voucherFact()) return false;
     this.facts.amount = amount;
@@ -306,7 +311,7 @@ export class EventScan {
     const n = this.mapLen();
     if (!this.key(K.amount)) return false;
     const amount = this.int();
-    if (!(amount > 0)) return false;
+    if (!(amount > 0 && amount <= AMOUNT)) return false;
     const sale = this.optionalSale();
     if (sale < 0 || 2 + sale !== n || !this.voucherFact()) return false;
     this.facts.amount = -amount;
@@ -316,7 +321,7 @@ export class EventScan {
   /** An optional `sale` key with a ULID: 1 when there, 0 when not, -1 when its value is bad. */
   private optionalSale(): number {
     if (!this.key(K.sale)) return 0;
-    return this.ascii(ULID, 26, 26) < 0 ? -1 : 1;
+    return this.ulid() < 0 ? -1 : 1;
   }
 
   /** The `voucher` key and its code, into the facts. */
@@ -330,13 +335,15 @@ export class EventScan {
 
   private saleRefunded(): boolean {
     const n = this.mapLen();
-    if (!this.key(K.amount) || !(this.int() > 0)) return false;
+    if (!this.key(K.amount)) return false;
+    const amount = this.int();
+    if (!(amount > 0 && amount <= AMOUNT)) return false;
     let seen = 4;
     if (this.key(K.customer)) {
       if (this.entity() < 0) return false;
       seen++;
     }
-    if (!this.key(K.reason) || !this.text() || !this.key(K.sale) || this.ascii(ULID, 26, 26) < 0) return false;
+    if (!this.key(K.reason) || !this.text() || !this.key(K.sale) || this.ulid() < 0) return false;
     if (!this.key(K.tender) || this.word(TENDERS) === undefined) return false;
     if (this.key(K.voucher)) {
       if (this.voucherCode() < 0) return false;
@@ -448,6 +455,12 @@ export class EventScan {
     return start;
   }
 
+  /** A ULID the card-data guard lets through: its start, or -1. */
+  private ulid(): number {
+    const s = this.ascii(ULID, 26, 26);
+    return s >= 0 && this.noCardRun(s, this.pos) ? s : -1;
+  }
+
   /** An entity id (ENTITY_RE) the card-data guard lets through: its start, or -1. */
   private entity(): number {
     const s = this.ascii(ENTITY, 1, 64);
@@ -485,27 +498,21 @@ export class EventScan {
   }
 
   /**
-   * False when bytes [start, end) hold CARD_RUN or more ASCII digits chained
-   * by at most one space or dash between neighbours (a superset of what
-   * `containsCardNumber`'s pattern can match; UTF-8 multi-byte sequences hold
-   * no ASCII bytes).
+   * False when bytes [start, end) may hold a run of CARD_RUN or more digits as
+   * `containsCardNumber` reads them: ASCII digits with anything but ASCII
+   * letters between them, and every byte of a UTF-8 multi-byte sequence counted
+   * as a digit (no character's NFKC form holds more digits than its UTF-8
+   * bytes). A superset: the object path judges what is left.
    */
   private noCardRun(start: number, end: number): boolean {
     if (end - start < CARD_RUN) return true;
     const b = this.b;
     let run = 0;
-    let sep = false;
     for (let i = start; i < end; i++) {
       const c = b[i]!;
-      if (c >= 0x30 && c <= 0x39) {
+      if ((c >= 0x30 && c <= 0x39) || c >= 0x80) {
         if (++run >= CARD_RUN) return false;
-        sep = false;
-      } else if ((c === 0x20 || c === 0x2d) && run > 0 && !sep) {
-        sep = true;
-      } else {
-        run = 0;
-        sep = false;
-      }
+      } else if ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) run = 0;
     }
     return true;
   }

@@ -15,6 +15,12 @@
  * uploading at once, their feed fetches were most of the load). No head is
  * lost: the last one of a burst is always sent.
  *
+ * Connections per credential are capped (`maxPerCredential`, default 4: a
+ * terminal needs one; the rest cover reconnects while a dead socket still
+ * waits for its heartbeat): one more is closed right after the handshake with
+ * 1013 "try again later" and reason CLOUD_BUSY, and the client reconnects with
+ * its backoff.
+ *
  * Heartbeat: every `heartbeatMs` each socket that has not answered the previous
  * ping with a pong is terminated (a half-open TCP connection never answers);
  * the others are pinged again.
@@ -36,6 +42,10 @@ interface Peer {
 }
 
 export const STREAM_PATH = '/v1/stream';
+/** Default cap of open streams per terminal credential. */
+export const MAX_STREAMS_PER_CREDENTIAL = 4;
+/** WebSocket close code "try again later" (RFC 6455 registry). */
+const TRY_AGAIN_LATER = 1013;
 
 export class StreamHub implements Notifier {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxFrameBytes, perMessageDeflate: false });
@@ -49,6 +59,7 @@ export class StreamHub implements Notifier {
     private readonly storage: CloudStorage,
     heartbeatMs: number,
     private readonly feedNotifyMs = 0,
+    private readonly maxPerCredential = MAX_STREAMS_PER_CREDENTIAL,
   ) {
     this.timer = setInterval(() => this.heartbeat(), heartbeatMs);
     this.timer.unref();
@@ -75,8 +86,18 @@ export class StreamHub implements Notifier {
     try {
       cred = await this.auth.terminal(req.headers);
     } catch (err) {
+      if (isTillsyncError(err, 'RATE_LIMITED')) {
+        ws.close(TRY_AGAIN_LATER, 'RATE_LIMITED');
+        return;
+      }
       const code = isTillsyncError(err, 'FORBIDDEN') ? WS_CLOSE.forbidden : WS_CLOSE.unauthorized;
       ws.close(code, isTillsyncError(err) ? err.code : 'UNAUTHORIZED');
+      return;
+    }
+    let open = 0;
+    for (const p of this.peers) if (p.store === cred.store && p.terminal === cred.terminal) open++;
+    if (open >= this.maxPerCredential) {
+      ws.close(TRY_AGAIN_LATER, 'CLOUD_BUSY');
       return;
     }
     const peer: Peer = { ws, store: cred.store, terminal: cred.terminal, alive: true };

@@ -548,8 +548,9 @@ export async function checkEvents(ctx: ServerContext, cred: CredentialRecord, bo
   const refs = await ctx.storage.getEventRefs(cred.store, req.events.map((e) => e.id));
   const out: CheckResponse = { have: 0, lack: 0, different: 0, differentSeqs: [] };
   req.events.forEach((e, i) => {
-    const ref = refs[i];
-    if (ref && ref.hash === e.hash && ref.terminal === cred.terminal && ref.seq === e.seq) out.have++;
+    // Another terminal's event is answered as if it did not exist: a terminal learns only about its own.
+    const ref = refs[i]?.terminal === cred.terminal ? refs[i] : undefined;
+    if (ref && ref.hash === e.hash && ref.seq === e.seq) out.have++;
     else if (ref || e.seq <= hw.seq) {
       out.different++;
       if (out.differentSeqs.length < 100) out.differentSeqs.push(e.seq);

@@ -13,7 +13,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TillsyncError, isTillsyncError } from '../errors.ts';
+import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
+import { assertNoCardData } from '../events/card-data.ts';
+import { makePrivateDir } from '../events/private-dir.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
@@ -67,7 +69,8 @@ export async function readAgentConfig(dataDir: string): Promise<AgentConfig | un
 
 /** Writes the config atomically (temp file + rename), readable by the owner only: it holds the credential. */
 export async function writeAgentConfig(dataDir: string, config: AgentConfig): Promise<void> {
-  await mkdir(dataDir, { recursive: true });
+  assertNoCardData(config);
+  await makePrivateDir(dataDir);
   const tmp = join(dataDir, `${AGENT_CONFIG_FILE}.tmp`);
   await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, join(dataDir, AGENT_CONFIG_FILE));
@@ -159,7 +162,7 @@ export class TerminalAgent implements AgentOperations {
 
   /** Opens the data folder, finishes any interrupted full resync, starts syncing and serving. */
   static async start(opts: AgentOptions): Promise<TerminalAgent> {
-    await mkdir(opts.dataDir, { recursive: true });
+    await makePrivateDir(opts.dataDir);
     const terminal = await Terminal.open(join(opts.dataDir, 'db'), { store: opts.store, terminal: opts.terminal });
     const transport = new HttpTransport({ baseUrl: opts.cloudUrl, token: opts.token, ...(opts.cloudTimeoutMs ? { timeoutMs: opts.cloudTimeoutMs } : {}) });
     const worker = new SyncWorker({ log: terminal.log, transport, ...opts.worker });

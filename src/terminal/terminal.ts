@@ -116,7 +116,7 @@ export class Terminal {
   /** Barcode → item, exact. */
   scan(barcode: string): ItemRecord {
     const item = this.views.itemByBarcode(barcode);
-    if (!item) throw new TillsyncError('ITEM_NOT_FOUND', `no item with barcode ${barcode.slice(0, 32)}`);
+    if (!item) throw new TillsyncError('ITEM_NOT_FOUND', 'no item with this barcode'); // never echo a scan: it may be a card
     return item;
   }
 

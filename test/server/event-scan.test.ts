@@ -200,7 +200,7 @@ t.test('refuses integers and strings in longer forms than the shortest', async (
     return forms.filter((f) => f.length > shortest.length || (f.length === shortest.length && !f.equals(shortest)));
   };
   let checked = 0;
-  for (const v of [5, 127, 128, -1, -32, -33, -128, -129, 200, 255, 256, 65535, 65536, -32768, -32769, 2 ** 32, -(2 ** 31)]) {
+  for (const v of [5, 127, 128, -1, -32, -33, -128, -129, 200, 255, 256, 65535, 65536, -32768, -32769, 1_000_000_000, -1_000_000_000]) {
     const canonical = Buffer.from(encodeCanonical({ ...delta, body: { ...(delta.body as Obj), delta: v } } as never));
     t.ok(scan.scan(canonical), `${v} in its shortest form`);
     t.equal(scan.facts.amount, v);

@@ -162,6 +162,22 @@ t.test('check (F9 dry run) says have, lack, different', async (t) => {
   t.same(body(res), { have: 1, lack: 1, different: 1, differentSeqs: [2] });
 });
 
+t.test('check answers only about the caller\'s own events: another terminal\'s read as unknown', async (t) => {
+  const { app } = await startCloud(t);
+  const { tokens } = await setupStore(t, app);
+  const other = await terminalLog(t, 's1', 't2');
+  const theirs = await other.append([sale(), sale(200)]);
+  t.equal((await upload(app, tokens.t2!, theirs)).body.ackSeq, 2);
+  // t1 has uploaded nothing: asking about t2's ids (at seqs t1 never reached) must look like asking about unknown ids.
+  const ask = (events: Array<{ seq: number; id: string; hash: string }>) => app.inject({
+    method: 'POST', url: '/v1/events/check',
+    headers: { authorization: `Bearer ${tokens.t1}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ v: 1, events }),
+  });
+  const real = await ask(theirs.map((e) => ({ seq: e.seq, id: e.event.id, hash: e.hash })));
+  t.same(body(real), { have: 0, lack: 2, different: 0, differentSeqs: [] }, 'another terminal\'s events are not revealed');
+});
+
 t.test('feed pages by cursor and carries balance and voucher states with includes', async (t) => {
   const { app } = await startCloud(t);
   const { tokens } = await setupStore(t, app);
