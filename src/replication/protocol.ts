@@ -71,7 +71,12 @@ export type UploadResponse = z.infer<typeof uploadResponse>;
  * Errors specific to upload come as the usual error body with these codes:
  *   SEQ_GAP (409)        details: { expectedSeq } — resend from expectedSeq.
  *   CHAIN_BROKEN (409)   details: { seq, expected, found } — prev hash mismatch.
- *   EVENT_CONFLICT       is NOT an error status: conflicts are listed in the response.
+ *   EVENT_CONFLICT       is NEVER an error status: it travels in a 200 answer. A
+ *                        resent seq whose stored event has other content is listed
+ *                        in `conflicts` (not stored; the stored one is kept). A new
+ *                        seq whose id another event already holds is stored for the
+ *                        chain, quarantined with code EVENT_CONFLICT and counted in
+ *                        `quarantined` (it shows in the admin quarantine listing).
  */
 
 /** F9 dry run: which of these (seq, id, hash) the cloud has, lacks, or holds with different content. */

@@ -3,6 +3,13 @@
  * with backoff. A refusal (401/403 on upgrade or close) is reported and not
  * retried until `reconnectNow()`; while `allowed()` is false (local mode, a
  * revoked credential) no socket is opened.
+ *
+ * An open socket that closes by itself (the cloud died, a connection reset,
+ * a half-open stream dropped by its idle timer) is reported through `onLost()`
+ * at once, before the reconnect is scheduled: the stream is the terminal's
+ * first sign that the cloud is gone, and the worker probes on it (F4).
+ * `retrySoon()` skips a pending reconnect wait, for when some other exchange
+ * just showed the cloud is back.
  */
 import type { Backoff } from './backoff.ts';
 import type { CloudError } from './cloud-error.ts';
@@ -18,6 +25,8 @@ export interface StreamLinkOptions {
   onMessage(msg: ServerMessage): void;
   onConnected(connected: boolean): void;
   onRefusal(err: CloudError): void;
+  /** An open socket closed without a refusal and without us closing it. */
+  onLost?(err: CloudError | undefined): void;
 }
 
 export class StreamLink {
@@ -46,6 +55,15 @@ export class StreamLink {
     if (this.running) this.connect();
   }
 
+  /** If a reconnect is waiting on its backoff timer, connects now (the cloud answered elsewhere). */
+  retrySoon(): void {
+    if (this.timer === undefined || this.refused || !this.running) return;
+    this.opts.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.opts.backoff.reset();
+    this.connect();
+  }
+
   private drop(): void {
     if (this.timer !== undefined) this.opts.timers.clearTimeout(this.timer);
     this.timer = undefined;
@@ -58,9 +76,11 @@ export class StreamLink {
 
   private connect(): void {
     if (!this.running || this.refused || this.sub || this.timer !== undefined || !this.opts.allowed()) return;
+    let opened = false;
     const sub = this.opts.transport.subscribe({
       onOpen: () => {
         if (this.sub !== sub) return;
+        opened = true;
         this.opts.backoff.reset();
         this.opts.onConnected(true);
       },
@@ -77,6 +97,8 @@ export class StreamLink {
           return;
         }
         if (!this.running) return;
+        if (opened) this.opts.onLost?.(error);
+        if (!this.running || this.sub !== undefined || this.timer !== undefined) return;
         this.timer = this.opts.timers.setTimeout(() => {
           this.timer = undefined;
           this.connect();

@@ -14,12 +14,24 @@
  * - Sync starts by itself on start(), when the stream (re)connects, when local
  *   mode ends (at once), after setCredential(), on `notifyAppended()` and
  *   periodically; failures retry with exponential backoff and jitter.
+ * - Losing the cloud is noticed at once: when the open stream closes by itself
+ *   the connection stops being `online` in the same tick (offline, error null:
+ *   "not confirmed") and a probe (GET /v1/sync-state) goes out at once; only
+ *   its answer makes the state online again. So the store's offline policy for
+ *   stored value applies from the moment the stream drops, not after the next
+ *   failed request (the agent's policy probe is `connection.state !== 'online'`).
+ * - One failed request while the stream is up (a lost acknowledgement, a 5xx)
+ *   does not by itself say the cloud is unreachable: it is probed, and the state
+ *   turns offline only if the probe fails too.
+ * - Reconnecting is prompt: the stream retries with a backoff capped at
+ *   `streamRetryMaxMs` (default 5 s) and skips its wait as soon as any other
+ *   exchange succeeds; its reconnect syncs both directions at once.
  */
 import { TillsyncError, type ErrorCode } from '../errors.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { folderBytes } from '../events/level-util.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
-import type { CloudError } from './cloud-error.ts';
+import { toCloudError, type CloudError } from './cloud-error.ts';
 import { DownloadLoop, type DownloadOptions, type DownloadResult } from './download-loop.ts';
 import { LocalMode, type LocalModeRequest, type LocalModeSetting } from './local-mode.ts';
 import type { ServerMessage } from './protocol.ts';
@@ -50,6 +62,8 @@ export interface SyncWorkerOptions {
   stallMs?: number | false;
   /** Keep the WebSocket stream up for push notifications (default true). */
   stream?: boolean;
+  /** Longest wait between stream reconnect attempts (default 5 s; the loops' backoff cap otherwise applies). */
+  streamRetryMaxMs?: number;
 }
 
 type Direction = 'upload' | 'download' | 'stream';
@@ -81,7 +95,13 @@ export class SyncWorker {
   /** Times the data folder was measured (tests). */
   logMeasures = 0;
   private readonly stuck = new Map<Direction, CloudError>();
-  private lastNet: { ok: true } | { ok: false; error: ErrorCode; retryAt: number | null } | undefined;
+  /** What the last exchange said about reachability; error null = not confirmed (probe in flight). */
+  private lastNet: { ok: true } | { ok: false; error: ErrorCode | null; retryAt: number | null } | undefined;
+  private probing: Promise<void> | undefined;
+  private probeCtl: AbortController | undefined;
+  private readonly gate: () => TillsyncError | undefined;
+  /** Probes sent (tests). */
+  probes = 0;
   private needHandshake = true;
   /** The current upload pass talked to the cloud (else it is not a "sync up" worth reporting). */
   private upContacted = false;
@@ -136,6 +156,7 @@ export class SyncWorker {
       if (this.localMode.isActive()) return new TillsyncError('LOCAL_MODE', 'local mode is on: no network calls');
       return this.revoked;
     };
+    this.gate = gate;
     const common = { clock: this.clock, timers: this.timers, gate, ...(stallMs !== undefined ? { stallMs } : {}) };
     this.upLoop = new RetryLoop<UploadResult>({
       ...common,
@@ -160,7 +181,7 @@ export class SyncWorker {
     this.link = opts.stream === false ? undefined : new StreamLink({
       transport: this.transport,
       timers: this.timers,
-      backoff: new Backoff(opts.backoff, random),
+      backoff: new Backoff({ ...opts.backoff, maxMs: Math.min(opts.backoff?.maxMs ?? 60_000, opts.streamRetryMaxMs ?? 5_000) }, random),
       allowed: () => gate() === undefined,
       onMessage: (msg) => this.onStreamMessage(msg),
       onConnected: (connected) => {
@@ -173,6 +194,13 @@ export class SyncWorker {
         this.downLoop.kick({ force: true });
       },
       onRefusal: (err) => this.onFailure('stream', err, null),
+      onLost: () => {
+        // The cloud may be gone: not online until it answers (stored value follows the offline policy).
+        this.needHandshake = true;
+        this.lastNet = { ok: false, error: null, retryAt: null };
+        this.updateConnection();
+        this.probe();
+      },
     });
   }
 
@@ -202,6 +230,8 @@ export class SyncWorker {
     this.started = false;
     this.localMode.dispose();
     this.link?.stop();
+    this.probeCtl?.abort();
+    while (this.probing) await this.probing;
     if (this.logMeasureTimer) this.timers.clearTimeout(this.logMeasureTimer);
     this.logMeasureTimer = undefined;
     await Promise.all([this.upLoop.stop(), this.downLoop.stop()]);
@@ -237,6 +267,7 @@ export class SyncWorker {
     this.store.update({ localMode: { on: setting.on, until: setting.until } });
     if (this.localMode.isActive()) {
       this.link?.stop();
+      this.probeCtl?.abort();
       this.updateConnection();
       // Abort anything in flight; the gate then keeps the loops off the network.
       await Promise.all([this.upLoop.interrupt(), this.downLoop.interrupt()]);
@@ -335,10 +366,12 @@ export class SyncWorker {
       });
       // Events appended during the pass: go again.
       if (u.ackSeq < this.log.head.seq) this.upLoop.kick();
+      if (contacted && !this.store.fields.streamConnected) this.link?.retrySoon();
     } else {
       const d = r as DownloadResult;
       this.lastNet = { ok: true };
       this.store.update({ feedCursor: d.cursor, feedHead: d.head, lastDownError: null, lastDown: { at, changes: d.changes, cursor: d.cursor } });
+      if (!this.store.fields.streamConnected) this.link?.retrySoon();
     }
     this.updateConnection();
     this.refreshDerived(true);
@@ -357,10 +390,46 @@ export class SyncWorker {
       } else {
         this.stuck.set(dir, err);
       }
+    } else if (dir !== 'stream' && this.store.fields.streamConnected && this.lastNet?.ok) {
+      // The stream is up, so the cloud was reachable a moment ago: one failed
+      // request (a lost acknowledgement) is not "offline" until a probe says so.
+      this.probe(retryAt);
     } else {
       this.lastNet = { ok: false, error: err.code, retryAt };
     }
     this.updateConnection();
+  }
+
+  /**
+   * Asks the cloud whether it is there (GET /v1/sync-state), once at a time.
+   * An answer makes the connection online (and lets the stream reconnect at
+   * once); a failure makes it offline with its code. `retryAt`: when the loop
+   * that failed retries, shown if the probe fails too.
+   */
+  private probe(retryAt: number | null = null): void {
+    if (this.probing || !this.started || this.gate() !== undefined) return;
+    const ctl = new AbortController();
+    this.probeCtl = ctl;
+    this.probes++;
+    this.probing = (async () => {
+      try {
+        const s = await this.transport.syncState({ signal: ctl.signal });
+        if (ctl.signal.aborted) return;
+        this.lastNet = { ok: true };
+        this.store.update({ openExceptions: s.openExceptions, feedHead: s.feedHead });
+        if (s.feedHead > this.log.feedCursor) this.downLoop.kick({ force: true });
+        if (!this.store.fields.streamConnected) this.link?.retrySoon();
+      } catch (err) {
+        if (ctl.signal.aborted) return;
+        const e = toCloudError(err, 'probe');
+        if (e.kind === 'refusal') this.onFailure('stream', e, null);
+        else this.lastNet = { ok: false, error: e.code, retryAt };
+      } finally {
+        this.probing = undefined;
+        if (this.probeCtl === ctl) this.probeCtl = undefined;
+        if (this.started) this.updateConnection();
+      }
+    })();
   }
 
   private onStall(): void {

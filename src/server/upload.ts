@@ -20,8 +20,9 @@
  *                  otherwise → conflict (listed, the stored event is untouched).
  *   seq == next    new: prev must equal the hash of the previous event
  *                  (else CHAIN_BROKEN, nothing stored). If its id is already
- *                  held by another event it is kept for the chain, quarantined,
- *                  out of the id index, and listed as a conflict; if business
+ *                  held by another event it is kept for the chain, quarantined
+ *                  with code EVENT_CONFLICT, out of the id index, and counted in
+ *                  `quarantined` (not in `conflicts`: those are never stored); if business
  *                  rules refuse it, it is stored quarantined with its reason;
  *                  otherwise accepted and applied to the views.
  *   seq > next     SEQ_GAP, details.expectedSeq = hw + 1; nothing of the batch
@@ -482,9 +483,11 @@ export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, ba
     const type = batch.type(i);
     const stored: StoredEvent = { store, terminal, seq, id, hash, hashBytes: batch.hashBytes(i), bytes: batch.bytes(i), indexById: true };
     if (ref || idsInBatch.has(id)) {
+      // Stored (the chain needs its seq), so it is quarantined, and answered as such:
+      // `conflicts` lists only what was NOT stored (a resent seq with other content).
       stored.indexById = false;
       stored.quarantine = { code: 'EVENT_CONFLICT', message: 'this event id is already held by another event' };
-      res.conflicts.push({ id, seq, code: 'EVENT_CONFLICT' });
+      res.quarantined++;
       quarantinedHere++;
     } else {
       idsInBatch.add(id);

@@ -55,10 +55,15 @@ t.test('conflict: same id, different content; the original is untouched', async 
   const [first] = await storage.readEvents('s1', 't1', 1, 1);
   t.equal(first!.hash, evs[0]!.hash, 'stored event unchanged');
 
-  // A new seq reusing an id already stored: kept for the chain, quarantined, listed as conflict.
+  // A new seq reusing an id already stored: kept for the chain and quarantined, and
+  // the answer says so (exactly one of accepted / duplicates / quarantined / conflicts).
   const next = { ...evs[1]!.event, seq: 3, prev: evs[1]!.hash, id: evs[0]!.event.id };
   const r2 = await upload(app, tokens.t1!, [encodeCanonical(next)]);
-  t.same(r2.body, { ackSeq: 3, accepted: 0, duplicates: 0, quarantined: 0, conflicts: [{ id: evs[0]!.event.id, seq: 3, code: 'EVENT_CONFLICT' }] });
+  t.equal(r2.status, 200, 'EVENT_CONFLICT travels in a 200 answer');
+  t.same(r2.body, { ackSeq: 3, accepted: 0, duplicates: 0, quarantined: 1, conflicts: [] });
+  t.match(await storage.listQuarantine('s1', 10), [{ terminal: 't1', seq: 3, code: 'EVENT_CONFLICT' }], 'stored in quarantine');
+  t.equal((await storage.getHighWater('s1', 't1')).quarantined, 1, 'counted once, as the answer says');
+  t.equal((await storage.getCounters('s1')).quarantined, 1);
   t.same((await storage.getEventRefs('s1', [evs[0]!.event.id]))[0]?.seq, 1, 'the id still points at the original');
 });
 

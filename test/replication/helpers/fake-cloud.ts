@@ -47,6 +47,11 @@ export class FakeCloud implements CloudTransport {
     (this.faults[op] ??= []).push(...faults);
   }
 
+  /** The cloud is back: no more injected faults. */
+  clearFaults(): void {
+    this.faults = {};
+  }
+
   private fault(op: Call['op']): void {
     const f = this.faults[op]?.shift();
     if (f) throw f();
@@ -163,6 +168,12 @@ export class FakeCloud implements CloudTransport {
         this.subscribers = this.subscribers.filter((h) => h !== handlers);
       },
     };
+  }
+
+  /** The cloud went away: every open stream closes (as a dead cloud's sockets do). */
+  dropStreams(): void {
+    const subs = this.subscribers.splice(0);
+    for (const s of subs) s.onClose?.({ code: 1006, reason: 'gone', error: offline() });
   }
 
   push(msg: ServerMessage): void {
