@@ -23,7 +23,7 @@ import { registerWire } from '../server/wire.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
-import { fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncMarker } from './full-resync.ts';
+import { finishInterruptedSwitch, fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncDeps, type ResyncMarker } from './full-resync.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
@@ -113,6 +113,8 @@ export class TerminalAgent {
   private operation: OperationState | null = null;
   private lastOperation: OperationOutcome | null = null;
   private ackSeq = 0;
+  /** A full resync marker is stored (interrupted, or failed while the cloud was away): it resumes at the next start or resync. */
+  private resyncWaiting = false;
   private listening = false;
   private readonly unsubscribers: Array<() => void> = [];
 
@@ -146,6 +148,9 @@ export class TerminalAgent {
     }));
     agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
     agent.ackSeq = await readAckSeq(terminal.log);
+    // A resync killed while switching to its verified data finishes before anything is served.
+    await finishInterruptedSwitch(terminal.log, terminal.views);
+    agent.resyncWaiting = (await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY)) !== undefined;
     await worker.start();
     await agent.app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     agent.listening = true;
@@ -178,7 +183,7 @@ export class TerminalAgent {
       log: { head: log.head.seq, base: log.base.seq, health: log.health.state, ackSeq: this.ackSeq },
       operation: this.operation ? { ...this.operation } : null,
       lastOperation: this.lastOperation,
-      resyncInProgress: this.operation?.name === 'full-resync',
+      resyncInProgress: this.operation?.name === 'full-resync' || this.resyncWaiting,
     };
   }
 
@@ -200,6 +205,9 @@ export class TerminalAgent {
     } finally {
       this.operation = null;
       this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);
+      if (name === 'full-resync') {
+        this.resyncWaiting = (await this.terminal.log.readMeta(RESYNC_META_KEY).catch(() => undefined)) !== undefined;
+      }
       this.stream.changed();
     }
   }
@@ -275,17 +283,18 @@ export class TerminalAgent {
     if (this.worker.status().localMode.on) throw new TillsyncError('LOCAL_MODE', 'local mode is on: turn it off to talk to the cloud');
   }
 
-  private resyncDeps() {
+  private resyncDeps(): ResyncDeps {
     return {
       log: this.terminal.log,
       views: this.terminal.views,
+      localMode: () => this.worker.status().localMode.on,
       syncUp: () => this.worker.syncUp(),
-      syncDown: () => this.worker.syncDown(),
+      feed: (since, limit) => this.transport.feed(since, limit, { signal: AbortSignal.timeout(this.opts.cloudTimeoutMs ?? 30_000) }),
       pauseSync: () => this.worker.stop(),
       resumeSync: () => this.worker.start(),
       cloudDigest: () => this.cloudDigest(),
       now: () => Date.now(),
-      onProgress: (phase: string, done: number, total: number) => this.progress(phase, done, total),
+      onProgress: (phase, done, total) => this.progress(phase, done, total),
     };
   }
 
