@@ -117,6 +117,21 @@ export async function exportUnsynced(log: EventLog, path: string): Promise<numbe
   return n;
 }
 
+/**
+ * Triggers an upload and waits until the cloud acknowledged `target` or the
+ * upload failed. It does not wait for the upload to catch up with sales made
+ * meanwhile (a pass chases the head while sellers keep appending).
+ */
+async function uploadUpTo(deps: ResyncDeps, target: number): Promise<number> {
+  let settled = false;
+  const up = deps.syncUp().then(() => undefined, () => undefined).finally(() => { settled = true; });
+  for (;;) {
+    const ack = await readAckSeq(deps.log);
+    if (ack >= target || settled) return ack;
+    await Promise.race([up, new Promise((r) => setTimeout(r, 50))]);
+  }
+}
+
 function assertReachable(deps: ResyncDeps): void {
   if (deps.localMode()) throw new TillsyncError('LOCAL_MODE', 'local mode is on: turn it off for a full resync (nothing was changed)');
 }
@@ -129,22 +144,20 @@ export async function fullResync(deps: ResyncDeps, opts: { exportUnsyncedTo?: st
     const rest = await resumeFullResync(deps);
     return { pendingBefore: 0, uploadedFirst: false, exportedTo: null, exportedEvents: 0, ...rest };
   }
-  const pendingBefore = log.head.seq - (await readAckSeq(log));
+  // What must reach the cloud first is what was sold before the resync was asked
+  // for; sales made meanwhile are safe in the log (it is never touched).
+  const target = log.head.seq;
+  const pendingBefore = target - (await readAckSeq(log));
   let uploadedFirst = false;
   let exportedTo: string | null = null;
   let exportedEvents = 0;
   if (pendingBefore > 0) {
-    try {
-      await deps.syncUp();
-    } catch {
-      // Reported below from the cursor, which is what matters.
-    }
-    const ack = await readAckSeq(log);
-    uploadedFirst = log.head.seq <= ack;
-    if (log.head.seq > ack) {
+    const ack = await uploadUpTo(deps, target);
+    uploadedFirst = ack >= target;
+    if (!uploadedFirst) {
       if (opts.exportUnsyncedTo === undefined) {
-        throw new TillsyncError('UNSYNCED_EVENTS', `${log.head.seq - ack} events are not on the cloud yet and could not be uploaded`, {
-          details: { pending: log.head.seq - ack, ackSeq: ack, head: log.head.seq },
+        throw new TillsyncError('UNSYNCED_EVENTS', `${target - ack} events are not on the cloud yet and could not be uploaded`, {
+          details: { pending: target - ack, ackSeq: ack, head: target },
         });
       }
       exportedEvents = await exportUnsynced(log, opts.exportUnsyncedTo);
