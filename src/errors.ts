@@ -43,7 +43,7 @@ export const ERRORS = {
   OFFLINE_STORED_VALUE_FORBIDDEN: { status: 409, hint: 'Store policy forbids account credit and vouchers while offline: take another tender.' },
   OFFLINE_STORED_VALUE_CAP: { status: 409, hint: 'Over the store\'s offline cap for account credit and vouchers: take another tender for the rest.' },
   // --- event log ---
-  LOG_CORRUPTED: { status: 500, hint: 'The local log failed verification: run `tillsync audit`, then restore the data folder or re-enroll the terminal.' },
+  LOG_CORRUPTED: { status: 500, hint: 'The local log failed verification; appends are refused. Keep the data folder as it is (never delete, wipe or restore it: its unsynced sales exist nowhere else), note `tillsync status` (pending upload), run `tillsync audit` and call support.' },
   LOG_CLOSED: { status: 503, hint: 'The terminal is shutting down or not started.' },
   LOG_LOCKED: { status: 503, hint: 'Another process holds this data folder: stop it first.' },
   STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },
@@ -63,7 +63,7 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, hint: 'Too many requests from this terminal credential: retry after the Retry-After delay.' },
   CLOUD_BUSY: { status: 503, hint: 'The cloud is busy with other uploads: retry after the Retry-After delay (the sync worker does).' },
   SEQ_GAP: { status: 409, hint: 'Resend from the expected seq given in details.expectedSeq.' },
-  CHAIN_BROKEN: { status: 409, hint: 'The event\'s prev hash does not match the stored chain: audit the terminal\'s log.' },
+  CHAIN_BROKEN: { status: 409, hint: 'The event\'s prev hash does not match the stored chain: run `tillsync audit` on that terminal; keep its data folder (it may hold unsynced sales) and call support.' },
   EVENT_CONFLICT: { status: 409, hint: 'An event with this id is stored with different content; the stored one is kept.' },
   WRONG_TERMINAL: { status: 403, hint: 'Events must belong to the store and terminal of the credential.' },
   IMPORT_INVALID: { status: 400, hint: 'Fix the rows reported by line number; nothing was imported.' },

@@ -508,27 +508,56 @@ export class EventLog {
 
   /**
    * Verifies seq continuity and the hash chain from `from` (default: the first
-   * retained event) to the head. A failure marks the log corrupted.
+   * retained event) to the head, as of ONE consistent point: a LevelDB snapshot
+   * from which the head, the base and every record are read. Sales, downloads
+   * and cleanup may go on meanwhile; what they write after the snapshot is not
+   * looked at, so a healthy log never fails because it moved during the check
+   * (an audit on a selling till). A failure found this way is a fact about the
+   * stored data and marks the log corrupted; a verify never clears a corruption
+   * (a restart re-checks the log on open).
    */
   async verify(opts: { from?: number; full?: boolean } = {}): Promise<VerifyReport> {
-    const first = this.baseState.seq + 1;
+    const snapshot = this.db.snapshot();
+    try {
+      return await this.verifyAt(snapshot, opts);
+    } finally {
+      await snapshot.close();
+    }
+  }
+
+  private async verifyAt(snapshot: ReturnType<LevelDb['snapshot']>, opts: { from?: number; full?: boolean }): Promise<VerifyReport> {
+    const at = { snapshot } as object;
+    const metaAt = async (key: string): Promise<LogHead | undefined> => {
+      const raw = await this.metaDb.get(key, at);
+      return raw === undefined ? undefined : decodeTrusted<LogHead>(raw);
+    };
+    const headAt = (await metaAt('head')) ?? { seq: 0, hash: GENESIS_HASH };
+    const baseAt = (await metaAt('base')) ?? { seq: 0, hash: GENESIS_HASH };
+    const first = baseAt.seq + 1;
     const from = opts.full ? first : Math.max(first, opts.from ?? first);
-    const headSeq = this.headState.seq;
+    const headSeq = headAt.seq;
     const report: VerifyReport = { ok: true, checked: 0, from, to: headSeq };
     if (headSeq < from) return report;
     let expectSeq = from;
     let prevHash: string | undefined;
-    if (from === first) prevHash = this.baseState.hash;
-    else prevHash = (await this.get(from - 1))?.hash;
+    if (from === first) prevHash = baseAt.hash;
+    else {
+      const before = await this.logDb.get(seqKey(from - 1), at);
+      prevHash = before === undefined ? undefined : sha256Hex(before);
+    }
     const fail = (seq: number, reason: string): VerifyReport => {
       this.healthState = { state: 'corrupted', seq, reason };
       return { ...report, ok: false, problem: { seq, reason } };
     };
     // Raw pages, decoded record by record: a record that does not decode is
     // reported at its own seq, not at the start of its page.
+    const it = this.logDb.iterator({ gte: seqKey(from), lte: seqKey(headSeq), snapshot, ...BIG_READS });
     try {
-      for await (const page of this.readRaw(from, { to: headSeq, pageSize: 1000 })) {
-        for (const [seq, bytes] of page) {
+      for (;;) {
+        const page = await it.nextv(1000);
+        if (page.length === 0) break;
+        for (const [key, bytes] of page) {
+          const seq = Number(key);
           if (seq !== expectSeq) return fail(expectSeq, `missing record (next stored is ${seq})`);
           let ev: Partial<TillEvent> | undefined;
           try {
@@ -546,10 +575,11 @@ export class EventLog {
       }
     } catch (err) {
       return fail(expectSeq, `unreadable log: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      await it.close();
     }
     if (expectSeq <= headSeq) return fail(expectSeq, 'missing record at the tail');
-    if (prevHash !== this.headState.hash) return fail(headSeq, 'head hash does not match the last record');
-    if (opts.full && this.healthState.state === 'corrupted') this.healthState = { state: 'ok' };
+    if (prevHash !== headAt.hash) return fail(headSeq, 'head hash does not match the last record');
     return report;
   }
 

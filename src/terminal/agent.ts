@@ -29,7 +29,7 @@ import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
 import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
-import { fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncMarker } from './full-resync.ts';
+import { finishInterruptedSwitch, fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncDeps, type ResyncMarker } from './full-resync.ts';
 import type { AgentOperations, AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
@@ -103,6 +103,8 @@ export class TerminalAgent implements AgentOperations {
   private operation: OperationState | null = null;
   private lastOperation: OperationOutcome | null = null;
   private ackSeq = 0;
+  /** A full resync marker is stored (interrupted, or failed while the cloud was away): it resumes at the next start or resync. */
+  private resyncWaiting = false;
   private listening = false;
   private readonly unsubscribers: Array<() => void> = [];
   /** Who may call: the pairing token file, front-end tokens, staff sessions. */
@@ -178,6 +180,9 @@ export class TerminalAgent implements AgentOperations {
     }));
     agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
     agent.ackSeq = await readAckSeq(terminal.log);
+    // A resync killed while switching to its verified data finishes before anything is served.
+    await finishInterruptedSwitch(terminal.log, terminal.views);
+    agent.resyncWaiting = (await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY)) !== undefined;
     await worker.start();
     await agent.app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     agent.listening = true;
@@ -212,7 +217,7 @@ export class TerminalAgent implements AgentOperations {
       log: { head: log.head.seq, base: log.base.seq, health: log.health.state, ackSeq: this.ackSeq },
       operation: this.operation ? { ...this.operation } : null,
       lastOperation: this.lastOperation,
-      resyncInProgress: this.operation?.name === 'full-resync',
+      resyncInProgress: this.operation?.name === 'full-resync' || this.resyncWaiting,
     };
   }
 
@@ -234,6 +239,9 @@ export class TerminalAgent implements AgentOperations {
     } finally {
       this.operation = null;
       this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);
+      if (name === 'full-resync') {
+        this.resyncWaiting = (await this.terminal.log.readMeta(RESYNC_META_KEY).catch(() => undefined)) !== undefined;
+      }
       this.stream.changed();
     }
   }
@@ -309,17 +317,18 @@ export class TerminalAgent implements AgentOperations {
     if (this.worker.status().localMode.on) throw new TillsyncError('LOCAL_MODE', 'local mode is on: turn it off to talk to the cloud');
   }
 
-  private resyncDeps() {
+  private resyncDeps(): ResyncDeps {
     return {
       log: this.terminal.log,
       views: this.terminal.views,
+      localMode: () => this.worker.status().localMode.on,
       syncUp: () => this.worker.syncUp(),
-      syncDown: () => this.worker.syncDown(),
+      feed: (since, limit) => this.transport.feed(since, limit, { signal: AbortSignal.timeout(this.opts.cloudTimeoutMs ?? 30_000) }),
       pauseSync: () => this.worker.stop(),
       resumeSync: () => this.worker.start(),
       cloudDigest: () => this.cloudDigest(),
       now: () => Date.now(),
-      onProgress: (phase: string, done: number, total: number) => this.progress(phase, done, total),
+      onProgress: (phase, done, total) => this.progress(phase, done, total),
     };
   }
 

@@ -5,7 +5,7 @@
  * of a resync (real child process) always ends, on the next start, in a
  * complete store verified against the cloud with no sale lost.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { generateCatalog } from '../../src/fixtures/catalog.ts';
 import { createRng, seedFromEnv } from '../../src/fixtures/prng.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
+import { encodeCanonical } from '../../src/events/codec.ts';
+import { seqKey } from '../../src/events/level-util.ts';
 import { storeDigest } from '../../src/server/store-digest.ts';
 import { readAgentConfig, writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
 import { localDigest, RESYNC_META_KEY } from '../../src/terminal/full-resync.ts';
@@ -140,4 +142,123 @@ t.test('SIGKILL at random points of a full resync: the next start finishes it', 
   for (const id of acked) t.ok(await term.sale(id), `sale ${id} kept`);
   t.same(localDigest(term.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
   t.equal(term.searchItems(items[0]!.name).length > 0, true, 'search works');
+});
+
+/** Spawns the agent child on `dataDir`; resolves with its URL once it serves. */
+async function startChild(t: Test, dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const childPath = fileURLToPath(new URL('./fixtures/agent-child.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import=tsx', childPath, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => killChild(child, 'SIGKILL'));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('agent child did not print its URL within 60 s')), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('url ')) { clearTimeout(timer); resolve(l.slice(4)); } });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`agent exited ${code}`)); });
+  });
+  return { child, url };
+}
+
+async function killChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
+}
+
+t.test('issue 15.7: a killed resync resumed while sales (moving balances) go on ends verified, never RESYNC_VERIFY_FAILED', async (t) => {
+  const seed = seedFromEnv();
+  t.comment(`seed ${seed}`);
+  const rng = createRng(seed);
+  const dir = t.testdir();
+  const env = await smallEnvironment(dir, { terminals: [] });
+  t.teardown(() => env.stop());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
+  const dataDir = join(dir, 'till-1');
+  await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token });
+  let url = '';
+  let stop = false;
+  let acked = 0;
+  // Account sales and credits keep changing cus-ana's confirmed balance on the cloud (balance.state changes).
+  const seller = async (i: number): Promise<void> => {
+    for (let n = 0; !stop; n++) {
+      const r = n % 2 === 0
+        ? await api(url, 'POST', '/api/sales', { customer: 'cus-ana', lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'account', amount: 150 }] }).catch(() => undefined)
+        : await api(url, 'POST', '/api/customers/cus-ana/adjust', { delta: 150 + i }).catch(() => undefined);
+      if (r && r.status === 201) acked++;
+      else await new Promise((res) => setTimeout(res, 20)); // agent down or refusing: try again shortly
+    }
+  };
+  const settled = async () => {
+    const s = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+    return s.operation === null && !s.resyncInProgress ? s : undefined;
+  };
+  let resumed = 0;
+  const ROUNDS = 4;
+  let current = await startChild(t, dataDir);
+  url = current.url;
+  await until('first start settled', settled, 60_000);
+  const sellers = [0, 1, 2].map((i) => seller(i));
+  t.teardown(async () => { stop = true; await Promise.all(sellers); });
+  for (let round = 0; round < ROUNDS; round++) {
+    await until(`round ${round}: sales flowing`, () => acked > (round + 1) * 20, 60_000);
+    const resync = fetch(`${url}/api/resync/full`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+    // Kill once the resync is past its checks (its marker is written), at a random moment of its phases.
+    const phase = await until(`round ${round}: resync past its checks`, async () => {
+      const st = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+      return st.operation && ['download', 'verify', 'switch'].includes(st.operation.phase) ? st.operation.phase : undefined;
+    }, 60_000);
+    await new Promise((r) => setTimeout(r, rng.int(0, 60)));
+    await killChild(current.child, 'SIGKILL');
+    t.comment(`round ${round}: killed in or after ${phase}`);
+    await resync;
+    current = await startChild(t, dataDir);
+    url = current.url;
+    const s = await until(`round ${round}: restarted agent settled`, settled, 90_000);
+    if (s.lastOperation?.name === 'full-resync') {
+      resumed++;
+      t.same(s.lastOperation.error ?? null, null, `round ${round}: the resumed resync succeeded`);
+      t.equal(s.lastOperation.ok, true);
+    }
+  }
+  t.comment(`${resumed} of ${ROUNDS} kills left a resync that the next start resumed; ${acked} sales/credits acknowledged`);
+  // And one run to the end while the balances keep moving.
+  const last = await api<{ error?: { code: string }; verifiedAt?: number }>(url, 'POST', '/api/resync/full', {});
+  t.equal(last.body.error?.code, undefined, 'a full resync during sales succeeds');
+  t.equal(last.status, 200);
+  stop = true;
+  await Promise.all(sellers);
+  await killChild(current.child, 'SIGTERM');
+});
+
+t.test('a real difference between the downloaded data and the cloud is still reported, and the old data kept', async (t) => {
+  const dir = t.testdir();
+  const env = await smallEnvironment(dir, { terminals: [] });
+  t.teardown(() => env.stop());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
+  const dataDir = join(dir, 'till-1');
+  await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token });
+  let { child, url } = await startChild(t, dataDir);
+  await until('settled', async () => (await api<AgentStatus>(url, 'GET', '/api/status')).body.sync.feedCursor >= 11, 60_000);
+  await killChild(child, 'SIGTERM');
+  // A resync stopped in its download with a staged change that differs from the cloud's (a bad download).
+  const term = await Terminal.open(join(dataDir, 'db'), { store: 'store-1', terminal: 'till-1' });
+  const live = term.item('itm-cola');
+  const staging = term.log.db.sublevel<string, Uint8Array>('resync-feed', { keyEncoding: 'utf8', valueEncoding: 'view' });
+  for await (const page of term.log.readChanges()) {
+    for (const c of page) {
+      const bad = c.type === 'item.upserted' && c.body.id === 'itm-cola' ? { ...c, body: { ...c.body, price: 1 } } : c;
+      await staging.put(seqKey(c.cursor), encodeCanonical(bad));
+    }
+  }
+  await term.log.setMeta({ [RESYNC_META_KEY]: { phase: 'download', started: Date.now() } });
+  await term.close();
+  ({ child, url } = await startChild(t, dataDir));
+  const s = await until('the resumed resync ended', async () => {
+    const st = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+    return st.lastOperation?.name === 'full-resync' && st.operation === null ? st : undefined;
+  }, 60_000);
+  t.equal(s.lastOperation?.error?.code, 'RESYNC_VERIFY_FAILED', 'the difference is reported');
+  t.equal(s.resyncInProgress, false, 'nothing left half done');
+  const item = await api<{ item: { price: number } }>(url, 'GET', '/api/items/itm-cola');
+  t.equal(item.body.item.price, live!.price, 'the live catalog was kept, not replaced by the bad download');
+  await killChild(child, 'SIGTERM');
 });

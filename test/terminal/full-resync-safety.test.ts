@@ -1,0 +1,157 @@
+/**
+ * Issue 21.2: a full resync never harms a healthy till. Through the agent API,
+ * with a real cloud behind a forwarder that can refuse routes (CloudGate):
+ * - cloud down, nothing pending → CLOUD_UNREACHABLE, catalog intact, also after a restart;
+ * - local mode on, nothing pending → LOCAL_MODE, catalog intact, sales go on;
+ * - the resync's cloud routes refused while sellers keep selling → refused, no sale refused;
+ * - the cloud goes away after the checks, during the download → the old catalog
+ *   keeps serving, the status shows the resync waiting (resyncInProgress), and the
+ *   next resync finishes it with data equal to the cloud's.
+ * (Before the fix the views were wiped first and every sale then failed ITEM_NOT_FOUND.)
+ */
+import t, { type Test } from 'tap';
+import { join } from 'node:path';
+import { storeDigest } from '../../src/server/store-digest.ts';
+import { TerminalAgent, type AgentStatus } from '../../src/terminal/agent.ts';
+import { localDigest, RESYNC_META_KEY } from '../../src/terminal/full-resync.ts';
+import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { CloudGate } from './helpers/cloud-gate.ts';
+
+type Err = { error: { code: string } };
+
+async function setup(t: Test) {
+  const dir = t.testdir();
+  const env = await smallEnvironment(dir, { terminals: [] });
+  t.teardown(() => env.stop());
+  const gate = await CloudGate.start(Number(new URL(env.cloudUrl).port));
+  t.teardown(() => gate.close());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
+  const opts = {
+    store: 'store-1', terminal: 'till-1', cloudUrl: gate.url, token: created.token, dataDir: join(dir, 'till-1'), port: 0,
+    cloudTimeoutMs: 3_000,
+    worker: { uploadPollMs: 100, download: { intervalMs: 300 }, stallMs: 5_000, backoff: { initialMs: 50, maxMs: 300 } },
+  };
+  const box: { agent: TerminalAgent } = { agent: await TerminalAgent.start(opts) };
+  t.teardown(() => box.agent.stop());
+  const restart = async () => {
+    await box.agent.stop();
+    box.agent = await TerminalAgent.start(opts);
+  };
+  await until('catalog downloaded', () => box.agent.terminal.views.views.items.size === 5 && box.agent.status().sync.pending === 0);
+  return { env, gate, box, restart };
+}
+
+function catalogOf(agent: TerminalAgent) {
+  const d = localDigest(agent.terminal.views);
+  return { items: d.items, customers: d.customers, balances: d.balances.count, vouchers: d.vouchers.count };
+}
+
+async function sell(agent: TerminalAgent): Promise<{ status: number; code?: string }> {
+  const r = await api<Err>(agent.url, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  return r.status === 201 ? { status: 201 } : { status: r.status, code: r.body.error.code };
+}
+
+/** Sellers posting sales until stopped; every refusal is kept. */
+function sellers(t: Test, agentOf: () => TerminalAgent, n = 4) {
+  let stop = false;
+  let sold = 0;
+  const refused: string[] = [];
+  const loops = Array.from({ length: n }, async () => {
+    while (!stop) {
+      const r = await sell(agentOf());
+      if (r.status === 201) sold++;
+      else refused.push(r.code ?? String(r.status));
+    }
+  });
+  // A failed wait must not leave the loops running past the test.
+  t.teardown(async () => { stop = true; await Promise.all(loops); });
+  return {
+    get sold() { return sold; },
+    refused,
+    async stop() { stop = true; await Promise.all(loops); },
+  };
+}
+
+t.test('cloud down, nothing pending: refused before anything is touched; catalog intact across a restart', async (t) => {
+  const { gate, box, restart } = await setup(t);
+  const before = catalogOf(box.agent);
+  gate.setDown(true);
+  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  t.equal(r.body.error.code, 'CLOUD_UNREACHABLE');
+  t.same(catalogOf(box.agent), before, 'items, customers and balances untouched');
+  t.equal(await box.agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'no resync marker left behind');
+  t.equal(box.agent.status().resyncInProgress, false);
+  const load = sellers(t, () => box.agent);
+  await until('sales go on with the cloud down', () => load.sold >= 50);
+  await load.stop();
+  t.same(load.refused, [], 'no sale refused');
+  await restart();
+  t.same(catalogOf(box.agent), before, 'catalog intact after a restart');
+  t.equal((await sell(box.agent)).status, 201, 'sells after the restart');
+});
+
+t.test('local mode on, nothing pending: LOCAL_MODE, catalog intact, sales go on', async (t) => {
+  const { box, restart } = await setup(t);
+  const before = catalogOf(box.agent);
+  await api(box.agent.url, 'POST', '/api/local-mode', { on: true });
+  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  t.equal(r.body.error.code, 'LOCAL_MODE');
+  t.same(catalogOf(box.agent), before, 'catalog untouched');
+  const load = sellers(t, () => box.agent);
+  await until('sales go on in local mode', () => load.sold >= 50);
+  // A resync asked while local-mode sales are pending is refused too, and changes nothing.
+  const again = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  t.ok(['UNSYNCED_EVENTS', 'LOCAL_MODE'].includes(again.body.error.code), `refused (${again.body.error.code})`);
+  await load.stop();
+  t.same(load.refused, [], 'no sale refused');
+  t.same(catalogOf(box.agent), before, 'catalog untouched');
+  await restart();
+  t.same(catalogOf(box.agent), before, 'catalog intact after a restart');
+});
+
+t.test('the resync\'s cloud routes refused while sellers keep selling: refused, no sale refused', async (t) => {
+  const { gate, box } = await setup(t);
+  const before = catalogOf(box.agent);
+  const load = sellers(t, () => box.agent);
+  await until('sales flowing', () => load.sold >= 20);
+  gate.refuse.add('/v1/digest');
+  gate.refuse.add('/v1/feed');
+  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  t.ok(['CLOUD_UNREACHABLE', 'UNSYNCED_EVENTS'].includes(r.body.error.code), `refused (${r.body.error.code})`);
+  const sold = load.sold;
+  await until('sales go on after the refusal', () => load.sold >= sold + 30);
+  await load.stop();
+  t.same(load.refused, [], 'no sale refused');
+  t.same(catalogOf(box.agent), before, 'catalog untouched');
+});
+
+t.test('the cloud goes away during the download: old data serves, status shows the waiting resync, the next one finishes', async (t) => {
+  const { env, gate, box, restart } = await setup(t);
+  const before = catalogOf(box.agent);
+  gate.refuse.add('/v1/feed'); // the checks pass (digest answers); the download then fails
+  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  t.equal(r.body.error.code, 'CLOUD_UNREACHABLE');
+  t.ok(gate.refused > 0, 'the download was refused');
+  t.same(catalogOf(box.agent), before, 'old catalog still there');
+  let s = (await api<AgentStatus>(box.agent.url, 'GET', '/api/status')).body;
+  t.equal(s.resyncInProgress, true, 'the status shows a resync waiting to finish');
+  t.equal(s.lastOperation?.name, 'full-resync');
+  t.equal(s.lastOperation?.ok, false);
+  t.equal((await sell(box.agent)).status, 201, 'sells meanwhile');
+  // Across a restart (the resume at start fails too: the feed is still refused).
+  await restart();
+  await until('resume at start attempted', () => box.agent.status().lastOperation?.name === 'full-resync');
+  s = (await api<AgentStatus>(box.agent.url, 'GET', '/api/status')).body;
+  t.equal(s.resyncInProgress, true, 'still shown after a restart');
+  t.same(catalogOf(box.agent), before, 'old catalog still there after a restart');
+  // The cloud is back: the next resync carries on and finishes.
+  gate.refuse.clear();
+  const done = await api<{ digest: { items: { count: number } } }>(box.agent.url, 'POST', '/api/resync/full', {});
+  t.equal(done.status, 200);
+  t.equal(done.body.digest.items.count, 5);
+  s = (await api<AgentStatus>(box.agent.url, 'GET', '/api/status')).body;
+  t.equal(s.resyncInProgress, false);
+  t.equal(await box.agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'marker cleared');
+  t.same(localDigest(box.agent.terminal.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
+  t.equal((await sell(box.agent)).status, 201);
+});
