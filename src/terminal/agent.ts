@@ -27,6 +27,7 @@ import { fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, t
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
+import { registerRecoveryRoutes } from './recovery-routes.ts';
 import { StatusStream } from './status-stream.ts';
 import { Terminal } from './terminal.ts';
 
@@ -74,7 +75,7 @@ export interface AgentOptions extends AgentConfig {
   cloudTimeoutMs?: number;
 }
 
-export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit';
+export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit' | 'recover';
 
 export interface OperationState {
   name: OperationName;
@@ -126,6 +127,7 @@ export class TerminalAgent {
     registerWire(this.app);
     registerPosRoutes(this.app, terminal);
     registerOpsRoutes(this.app, this);
+    registerRecoveryRoutes(this.app, this);
     registerPages(this.app);
     this.app.server.on('upgrade', (req, socket, head) => this.stream.handleUpgrade(req, socket, head));
   }
