@@ -43,7 +43,8 @@ export const ERRORS = {
   OFFLINE_STORED_VALUE_FORBIDDEN: { status: 409, hint: 'Store policy forbids account credit and vouchers while offline: take another tender.' },
   OFFLINE_STORED_VALUE_CAP: { status: 409, hint: 'Over the store\'s offline cap for account credit and vouchers: take another tender for the rest.' },
   // --- event log ---
-  LOG_CORRUPTED: { status: 500, hint: 'The local log failed verification; appends are refused. Keep the data folder as it is (never delete, wipe or restore it: its unsynced sales exist nowhere else), note `tillsync status` (pending upload), run `tillsync audit` and call support.' },
+  LOG_CORRUPTED: { status: 500, hint: 'The local log failed verification or lost acknowledged events; appends are refused. Keep the data folder as it is (never delete or wipe it: its unsynced sales exist nowhere else), run `tillsync audit`, then `tillsync recover --from-cloud` for what the cloud holds, and call support.' },
+  LOG_BEHIND_CLOUD: { status: 409, hint: 'The cloud holds more of this terminal\'s history than its log (a restored backup?): run `tillsync recover --from-cloud` before selling.' },
   LOG_CLOSED: { status: 503, hint: 'The terminal is shutting down or not started.' },
   LOG_LOCKED: { status: 503, hint: 'Another process holds this data folder: stop it first.' },
   STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },

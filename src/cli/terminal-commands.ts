@@ -13,6 +13,7 @@ import { isLoopbackHost } from '../terminal/request-guard.ts';
 import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
 import type { FullResyncReport } from '../terminal/full-resync.ts';
+import type { RecoveryReport } from '../terminal/recovery.ts';
 import { Terminal } from '../terminal/terminal.ts';
 import { AgentClient, DEFAULT_AGENT_URL, agentToken } from './agent-client.ts';
 import { auditCloud, cloudEvents, cloudTerminals, type CloudAccess } from './cloud-history.ts';
@@ -216,6 +217,25 @@ export function registerTerminalCommands(program: Command): void {
     .action(async (o: AgentFlags) => {
       const s = await clientFor(o).request<AgentStatus>('POST', '/api/restore');
       print(o.json, s, () => `sync service restarted (${s.sync.restarts} restarts, ${s.sync.watchdogRestarts} by the watchdog); connection ${s.sync.connection.state}`);
+    });
+
+  program.command('recover').description("restore this terminal's events from the cloud after a lost log tail (LOG_CORRUPTED) or a restored backup (LOG_BEHIND_CLOUD)")
+    .option('--from-cloud', 'restore from what the cloud holds for this terminal (the only source)')
+    .option('--yes', 'do not ask for confirmation')
+    .addOption(agentOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { fromCloud?: boolean; yes?: boolean }) => {
+      if (!o.fromCloud) throw usageError('recover needs --from-cloud');
+      const client = new AgentClient(o.agent);
+      const plan = await client.request<{ head: number; refused: { code: string; reason: string } | null }>('GET', '/api/recovery');
+      if (!o.json) console.error(plan.refused ? `${plan.refused.code}: ${plan.refused.reason}` : `log head ${plan.head}; no refusal (the cloud is compared anyway)`);
+      await confirm('Restore what the cloud holds for this terminal into its log?', o.yes);
+      const r = await client.withProgress<RecoveryReport>('/api/recover', { fromCloud: true }, new Progress('recover', !!o.json));
+      print(o.json, r, () => [
+        `recovered: log head ${r.before.head} → ${r.head} (cloud held up to ${r.before.cloudAckSeq})`,
+        r.restored ? `restored from the cloud: seqs ${r.restored.from}..${r.restored.to}` : 'nothing to restore from the cloud',
+        ...(r.reappended ? [`${r.reappended} local events the cloud did not have were appended again after its head (copy in ${r.exportedTo})`] : []),
+        r.lost ? `LOST: acknowledged seqs ${r.lost.from}..${r.lost.to} are neither in the log nor on the cloud` : 'nothing acknowledged is missing',
+      ].join('\n'));
     });
 
   program.command('cleanup').description('remove old transactions the cloud already has (F10)')

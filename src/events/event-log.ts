@@ -29,12 +29,13 @@
 import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 import type { ClassicLevel } from 'classic-level';
-import { TillsyncError } from '../errors.ts';
+import { TillsyncError, type ErrorCode } from '../errors.ts';
 import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from './codec.ts';
 import type { Change, EventDraft, TillEvent } from './event-types.ts';
 import { EVENT_SCHEMA_VERSION } from './event-types.ts';
 import { parseDraft } from './validate.ts';
-import { BIG_READS, openLevel, seqKey, SYNC, type Bytes, type LevelDb, type Sublevel } from './level-util.ts';
+import { BIG_READS, droppedOnOpen, openLevel, seqKey, SYNC, type Bytes, type LevelDb, type Sublevel } from './level-util.ts';
+import { HeadRecord } from './head-record.ts';
 
 export interface Clock {
   now(): number;
@@ -84,7 +85,22 @@ export interface LogHead {
   hash: string;
 }
 
-export type LogHealth = { state: 'ok' } | { state: 'corrupted'; seq: number; reason: string };
+export type LogHealth =
+  | { state: 'ok' }
+  | { state: 'corrupted'; seq: number; reason: string; code?: ErrorCode; details?: Record<string, unknown> };
+
+/**
+ * Why appends are refused although every stored record verifies: acknowledged
+ * events are missing (the head went backwards) or the cloud holds more of this
+ * terminal's history than the log (a restored backup). Only a recovery
+ * (`restoreEvents` / `truncateAfter`, then `clearRefusal`) lifts it.
+ */
+export interface LogRefusal {
+  code: 'LOG_CORRUPTED' | 'LOG_BEHIND_CLOUD';
+  seq: number;
+  reason: string;
+  details: Record<string, unknown>;
+}
 
 export interface VerifyReport {
   ok: boolean;
@@ -98,6 +114,7 @@ type Work =
   | { kind: 'events'; drafts: EventDraft[]; opts: AppendOptions; resolve: (e: LoggedEvent[]) => void; reject: (e: unknown) => void }
   | { kind: 'changes'; changes: Change[]; cursor: number; resolve: (v: void) => void; reject: (e: unknown) => void }
   | { kind: 'meta'; entries: Record<string, unknown>; resolve: (v: void) => void; reject: (e: unknown) => void }
+  | { kind: 'restored'; records: Uint8Array[]; resolve: (e: LoggedEvent[]) => void; reject: (e: unknown) => void }
   | { kind: 'exclusive'; fn: () => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 const MAX_GROUPS_PER_BATCH = 2048;
@@ -115,6 +132,11 @@ export interface EventLogOptions {
   participant?: CommitParticipant;
   /** Tail length verified on open (default 1024); `Infinity` verifies everything. */
   verifyOnOpen?: number;
+  /**
+   * Benchmarks only (bench/head-record.ts measures its cost): `false` keeps no
+   * head record, so a lost write-ahead-log tail goes unnoticed. Never in a terminal.
+   */
+  headRecord?: boolean;
 }
 
 export class EventLog {
@@ -131,6 +153,10 @@ export class EventLog {
   private baseState: LogHead = { seq: 0, hash: GENESIS_HASH };
   private feedCursorState = 0;
   private healthState: LogHealth = { state: 'ok' };
+  private refusal: LogRefusal | undefined;
+  private headRecord: HeadRecord | undefined;
+  /** What LevelDB logged as skipped while opening (see droppedOnOpen). */
+  private droppedLines: string[] = [];
   private queue: Work[] = [];
   private writing: Promise<void> | undefined;
   private closed = false;
@@ -153,6 +179,7 @@ export class EventLog {
     const db = typeof location === 'string' ? await openLevel(location) : location;
     const log = new EventLog(db, opts);
     await log.load(opts.verifyOnOpen ?? TAIL_VERIFY);
+    if (opts.headRecord !== false) await log.checkDurability();
     return log;
   }
 
@@ -198,7 +225,19 @@ export class EventLog {
     return this.feedCursorState;
   }
   get health(): LogHealth {
+    if (this.healthState.state === 'ok' && this.refusal) {
+      const r = this.refusal;
+      return { state: 'corrupted', seq: r.seq, reason: r.reason, code: r.code, details: r.details };
+    }
     return this.healthState;
+  }
+  /** Set while appends are refused for a lost or stale history (see LogRefusal). */
+  get refused(): LogRefusal | undefined {
+    return this.refusal ? { ...this.refusal, details: { ...this.refusal.details } } : undefined;
+  }
+  /** Lines LevelDB logged as skipped data while this log was opened (empty when none). */
+  get droppedOnOpen(): readonly string[] {
+    return this.droppedLines;
   }
   get isClosed(): boolean {
     return this.closed;
@@ -221,6 +260,137 @@ export class EventLog {
     if (beyond !== undefined && report.ok) {
       this.healthState = { state: 'corrupted', seq: this.headState.seq + 1, reason: 'record beyond the head' };
     }
+  }
+
+  /**
+   * Compares the log's head with the head record (kept outside LevelDB) and
+   * reads what LevelDB skipped while opening. A head below the recorded one
+   * means acknowledged events were lost: appends are refused (LOG_CORRUPTED)
+   * until a recovery. A record one batch behind the log (a crash between the
+   * batch and the record) is repaired.
+   */
+  private async checkDurability(): Promise<void> {
+    this.droppedLines = await droppedOnOpen(this.db.location);
+    if (this.droppedLines.length > 0 && this.healthState.state === 'ok') {
+      // Dropped write-ahead-log blocks may lie anywhere in its span, not only in the tail verified on open.
+      await this.verify({ full: true });
+    }
+    const record = await HeadRecord.open(this.db.location);
+    this.headRecord = record;
+    const rec = record.recorded;
+    const head = this.headState;
+    const dropped = this.droppedLines.slice(0, 5);
+    if (rec === undefined) {
+      if (record.unreadable) {
+        this.refusal = {
+          code: 'LOG_CORRUPTED', seq: head.seq, reason: 'the head record is unreadable: the acknowledged head cannot be checked',
+          details: { head: head.seq, recordedHead: null, levelDbDropped: dropped },
+        };
+        return;
+      }
+      await record.write(head); // a new folder, or one from before the head record existed
+      return;
+    }
+    if (rec.seq > head.seq) {
+      this.refusal = {
+        code: 'LOG_CORRUPTED', seq: head.seq + 1,
+        reason: `acknowledged events ${head.seq + 1}..${rec.seq} are missing: the log's head went back from ${rec.seq} to ${head.seq}`,
+        details: { head: head.seq, recordedHead: rec.seq, lost: { from: head.seq + 1, to: rec.seq }, levelDbDropped: dropped },
+      };
+      return;
+    }
+    if (rec.seq === head.seq ? rec.hash !== head.hash : rec.seq > this.baseState.seq && (await this.get(rec.seq))?.hash !== rec.hash) {
+      this.refusal = {
+        code: 'LOG_CORRUPTED', seq: rec.seq, reason: `the event at seq ${rec.seq} is not the one acknowledged there`,
+        details: { head: head.seq, recordedHead: rec.seq, levelDbDropped: dropped },
+      };
+      return;
+    }
+    if (rec.seq < head.seq) await record.write(head);
+  }
+
+  /**
+   * The cloud's high-water mark for this terminal (on connect). A cloud ahead of
+   * the log, or holding another event at a seq both have, means this log is a
+   * stale copy (a restored backup) or lost its tail: appends are refused with
+   * LOG_BEHIND_CLOUD (or the LOG_CORRUPTED refusal gains what the cloud holds),
+   * so no seq the cloud already has is ever reused. Returns the refusal, if any.
+   */
+  async noteCloudHead(cloud: { seq: number; hash?: string | undefined }): Promise<LogRefusal | undefined> {
+    const head = this.headState;
+    let diverged = false;
+    if (cloud.hash !== undefined && cloud.seq > this.baseState.seq && cloud.seq <= head.seq) {
+      diverged = (await this.get(cloud.seq))?.hash !== cloud.hash;
+    }
+    if (this.refusal) {
+      this.refusal = { ...this.refusal, details: { ...this.refusal.details, cloudAckSeq: cloud.seq } };
+      return this.refused;
+    }
+    if (cloud.seq > head.seq || diverged) {
+      this.refusal = {
+        code: 'LOG_BEHIND_CLOUD', seq: diverged ? cloud.seq : head.seq + 1,
+        reason: diverged
+          ? `the cloud holds another event at seq ${cloud.seq} than this log: the data folder is not this terminal's latest state`
+          : `the cloud holds this terminal's events up to seq ${cloud.seq} but the log ends at ${head.seq}: was the data folder restored from a backup?`,
+        details: { head: head.seq, cloudAckSeq: cloud.seq, diverged },
+      };
+    }
+    return this.refused;
+  }
+
+  /** Lifts a refusal after a recovery; the head record is rewritten to the current head. */
+  async clearRefusal(): Promise<void> {
+    await this.headRecord?.write(this.headState);
+    this.refusal = undefined;
+  }
+
+  /**
+   * Appends events recovered from elsewhere (the cloud) exactly as they were
+   * stored: canonical bytes, each continuing the log's seq and hash chain
+   * (else CHAIN_BROKEN, nothing written). Allowed while appends are refused;
+   * the views fold them in like any append. Durable when it resolves.
+   */
+  restoreEvents(records: Uint8Array[]): Promise<LoggedEvent[]> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'restored', records, resolve, reject }));
+  }
+
+  /**
+   * Removes every event after `seq` (recovery of a log that diverged from the
+   * cloud). Call inside `exclusive`; the views must then be rebuilt. The head
+   * (in LevelDB and in the head record) is moved back first, synced.
+   */
+  async truncateAfter(seq: number): Promise<number> {
+    const head = this.headState;
+    if (seq >= head.seq) return 0;
+    if (seq < this.baseState.seq) throw new TillsyncError('VALIDATION_FAILED', 'cannot truncate below the base');
+    const at = seq === this.baseState.seq ? this.baseState : await this.get(seq);
+    if (!at) throw new TillsyncError('LOG_CORRUPTED', `no event at seq ${seq} to truncate to`);
+    const newHead = { seq, hash: at.hash };
+    await this.metaDb.put('head', encodeCanonical(newHead), SYNC);
+    this.metaCache.set('head', newHead);
+    this.headState = newHead;
+    await this.headRecord?.write(newHead);
+    let removed = 0;
+    for (;;) {
+      const keys = await this.logDb.keys({ gt: seqKey(seq), limit: 10_000 }).all();
+      if (keys.length === 0) break;
+      const batch = this.db.batch();
+      for (const k of keys) batch.del(k, { sublevel: this.logDb });
+      await batch.write({ sync: true });
+      removed += keys.length;
+    }
+    return removed;
+  }
+
+  /** The refusal of an append right now, if any. */
+  private appendRefusal(): TillsyncError | undefined {
+    if (this.healthState.state === 'corrupted') {
+      return new TillsyncError('LOG_CORRUPTED', `log is corrupted at seq ${this.healthState.seq}: ${this.healthState.reason}`, {
+        details: { seq: this.healthState.seq },
+      });
+    }
+    if (this.refusal) return new TillsyncError(this.refusal.code, this.refusal.reason, { details: { seq: this.refusal.seq, ...this.refusal.details } });
+    return undefined;
   }
 
   async readMeta<T>(key: string): Promise<T | undefined> {
@@ -303,10 +473,9 @@ export class EventLog {
       work.reject(new TillsyncError('LOG_CLOSED', 'the event log is closed'));
       return;
     }
-    if (work.kind === 'events' && this.healthState.state === 'corrupted') {
-      work.reject(new TillsyncError('LOG_CORRUPTED', `log is corrupted at seq ${this.healthState.seq}: ${this.healthState.reason}`, {
-        details: { seq: this.healthState.seq },
-      }));
+    const refusal = work.kind === 'events' ? this.appendRefusal() : undefined;
+    if (refusal) {
+      work.reject(refusal);
       return;
     }
     this.queue.push(work);
@@ -351,8 +520,9 @@ export class EventLog {
 
     for (const work of works) {
       if (work.kind === 'exclusive') continue; // never batched (see drain)
-      if (this.healthState.state === 'corrupted' && work.kind === 'events') {
-        work.reject(new TillsyncError('LOG_CORRUPTED', 'log is corrupted'));
+      const refusal = work.kind === 'events' ? this.appendRefusal() : undefined;
+      if (refusal) {
+        work.reject(refusal);
         continue;
       }
       const mark = this.participant.mark();
@@ -367,6 +537,16 @@ export class EventLog {
           for (const l of logged) writer.put(this.logDb, seqKey(l.seq), l.bytes);
           const last = logged[logged.length - 1]!;
           head = { seq: last.seq, hash: last.hash };
+          accepted.push({ work, result: logged });
+        } else if (work.kind === 'restored') {
+          const logged = this.checkRestored(work.records, head);
+          const events = logged.map((l) => l.event);
+          const loading = this.participant.prepare?.(events);
+          if (loading) await loading;
+          this.participant.stageEvents(events);
+          for (const l of logged) writer.put(this.logDb, seqKey(l.seq), l.bytes);
+          const last = logged[logged.length - 1];
+          if (last) head = { seq: last.seq, hash: last.hash };
           accepted.push({ work, result: logged });
         } else if (work.kind === 'changes') {
           this.participant.stageChanges(work.changes);
@@ -409,11 +589,40 @@ export class EventLog {
     this.feedCursorState = feedCursor;
     for (const [k, v] of Object.entries(meta)) this.metaCache.set(k, v);
     this.participant.committed();
+    // Recorded before anything is acknowledged: an acknowledged head is always
+    // in the head record, whatever LevelDB's write-ahead log loses later.
+    if (head.seq !== startHead.seq && this.headRecord) {
+      try {
+        await this.headRecord.write(head);
+      } catch (err) {
+        // The batch is durable in LevelDB: refusing the group now would invite a
+        // retry that sells twice. Stop taking sales instead.
+        this.refusal = { code: 'LOG_CORRUPTED', seq: head.seq, reason: `the head record could not be written: ${String(err)}`, details: { head: head.seq } };
+      }
+    }
     for (const fn of this.commitListeners) fn(head);
     for (const a of accepted) {
-      if (a.work.kind === 'events') a.work.resolve(a.result!);
+      if (a.work.kind === 'events' || a.work.kind === 'restored') a.work.resolve(a.result!);
       else a.work.resolve();
     }
+  }
+
+  /** Recovered records must continue the chain from `head`, one seq at a time, for this terminal. */
+  private checkRestored(records: readonly Uint8Array[], head: LogHead): LoggedEvent[] {
+    const out: LoggedEvent[] = [];
+    let prev = head;
+    for (const bytes of records) {
+      const event = decodeTrusted<TillEvent>(bytes);
+      if (event.seq !== prev.seq + 1 || event.prev !== prev.hash || event.store !== this.store || event.terminal !== this.terminal) {
+        throw new TillsyncError('CHAIN_BROKEN', `recovered event at seq ${event.seq} does not continue the log at seq ${prev.seq}`, {
+          details: { seq: event.seq, expectedSeq: prev.seq + 1 },
+        });
+      }
+      const hash = sha256Hex(bytes);
+      out.push({ seq: event.seq, hash, bytes, event });
+      prev = { seq: event.seq, hash };
+    }
+    return out;
   }
 
   /** Drafts were validated by `append`; the envelope fields are the log's own. */
@@ -587,6 +796,7 @@ export class EventLog {
   async close(): Promise<void> {
     this.closed = true;
     while (this.writing) await this.writing;
+    await this.headRecord?.close().catch(() => {});
     await this.db.close();
   }
 }

@@ -2,7 +2,7 @@
  * Small helpers over classic-level shared by everything that stores bytes:
  * opening with the error codes tillsync reports, and sortable seq keys.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { AbstractSublevel } from 'abstract-level';
@@ -75,4 +75,20 @@ export async function folderBytes(dir: string): Promise<number> {
     }
   }
   return total;
+}
+
+/**
+ * What LevelDB's info log (`<folder>/LOG`, started afresh by every open) says it
+ * skipped while recovering its write-ahead log. Without paranoid checks (which
+ * classic-level does not expose) a checksum failure there is logged, not
+ * reported: "(ignoring error) ... dropping N bytes; ...". Returns those lines.
+ */
+export async function droppedOnOpen(location: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(join(location, 'LOG'), 'latin1');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter((l) => /dropping \d+ bytes|ignoring error|Corruption/i.test(l)).map((l) => l.slice(0, 300));
 }

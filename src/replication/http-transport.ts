@@ -16,6 +16,7 @@ import { abortedError, CloudError, fromHttpStatus, toCloudError } from './cloud-
 import {
   checkResponse,
   feedPage,
+  ownEventsPage,
   LIMITS,
   PROTOCOL_VERSION,
   serverMessage,
@@ -24,6 +25,7 @@ import {
   WS_CLOSE,
   type CheckResponse,
   type FeedPage,
+  type OwnEventsPage,
   type SyncState,
   type UploadResponse,
 } from './protocol.ts';
@@ -87,6 +89,12 @@ export class HttpTransport implements CloudTransport {
 
   syncState(opts: RequestOptions = {}): Promise<SyncState> {
     return this.request('GET', '/v1/sync-state', undefined, syncState, opts);
+  }
+
+  /** GET /v1/events: this terminal's own events as the cloud stores them (recovery). */
+  ownEvents(from: number, limit: number, opts: RequestOptions = {}): Promise<OwnEventsPage> {
+    const qs = `from=${encodeURIComponent(from)}&limit=${encodeURIComponent(limit)}`;
+    return this.request('GET', `/v1/events?${qs}`, undefined, ownEventsPage, opts);
   }
 
   private async request<S extends z.ZodType>(

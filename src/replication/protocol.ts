@@ -17,6 +17,7 @@
  *   POST /v1/events/check    CheckRequest   → CheckResponse   (F9 dry run)
  *   GET  /v1/feed?since=N&limit=M            → FeedPage
  *   GET  /v1/sync-state                      → SyncState
+ *   GET  /v1/events?from=N&limit=M           → OwnEventsPage (recovery)
  *   GET  /v1/stream          WebSocket; server → client text frames ServerMessage
  */
 import { z } from 'zod';
@@ -112,11 +113,24 @@ export const syncState = z.strictObject({
   store: entityId,
   terminal: entityId,
   ackSeq: z.number().int().nonnegative(),
+  /** Hash of the event at ackSeq: a terminal holding another event there is a stale copy (restored backup). */
+  ackHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   feedHead: z.number().int().nonnegative(),
   openExceptions: z.number().int().nonnegative(),
   quarantined: z.number().int().nonnegative(),
 });
 export type SyncState = z.infer<typeof syncState>;
+
+/**
+ * GET /v1/events?from=N&limit=M: the terminal's own stored events (recovery
+ * after a lost log tail or a restored backup), canonical bytes, ascending seq.
+ */
+export const ownEventsPage = z.strictObject({
+  events: z.array(z.instanceof(Uint8Array)).max(LIMITS.maxBatchEvents),
+  next: z.number().int().positive().nullable(),
+  ackSeq: z.number().int().nonnegative(),
+});
+export type OwnEventsPage = z.infer<typeof ownEventsPage>;
 
 /** Server → terminal WebSocket messages (JSON text frames). */
 export const serverMessage = z.discriminatedUnion('type', [

@@ -32,6 +32,7 @@ import type { EventLog } from '../events/event-log.ts';
 import { folderBytes } from '../events/level-util.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { toCloudError, type CloudError } from './cloud-error.ts';
+import { compareWithCloud } from './cloud-hwm.ts';
 import { DownloadLoop, type DownloadOptions, type DownloadResult } from './download-loop.ts';
 import { LocalMode, type LocalModeRequest, type LocalModeSetting } from './local-mode.ts';
 import type { ServerMessage } from './protocol.ts';
@@ -331,6 +332,7 @@ export class SyncWorker {
       const s = await this.transport.syncState({ signal: ctx.signal });
       ctx.progress();
       this.up.setCloudQuarantined(s.quarantined);
+      await compareWithCloud(this.log, s); // a stale or damaged log stops here (cloud-hwm.ts)
       await this.up.adoptCloudAck(s.ackSeq);
       this.needHandshake = false;
       this.lastNet = { ok: true };

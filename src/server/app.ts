@@ -8,6 +8,7 @@
  *   POST /v1/events/check      F9 dry run                  terminal
  *   GET  /v1/feed?since=&limit=                            terminal
  *   GET  /v1/sync-state                                    terminal
+ *   GET  /v1/events?from=&limit=  own events (recovery)    terminal (own-events.ts)
  *   GET  /v1/digest            feed digest for full resync  terminal (store-digest.ts)
  *   GET  /v1/stream            WebSocket (see stream.ts)   terminal
  *   /v1/admin/...              back office (admin-routes.ts) admin token
@@ -28,6 +29,7 @@ import type { Change } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
+import { registerOwnEventsRoute } from './own-events.ts';
 import { AdminOps } from './admin-ops.ts';
 import { Auth, type RateLimit } from './auth.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
@@ -285,7 +287,7 @@ export function build(opts: BuildOptions): FastifyInstance {
     parseWith(emptyQuery, req.query, 'query');
     const [hw, counters] = await Promise.all([opts.storage.getHighWater(cred.store, cred.terminal), opts.storage.getCounters(cred.store)]);
     const state: SyncState = {
-      store: cred.store, terminal: cred.terminal, ackSeq: hw.seq, feedHead: counters.feedHead,
+      store: cred.store, terminal: cred.terminal, ackSeq: hw.seq, ackHash: hw.hash, feedHead: counters.feedHead,
       openExceptions: counters.openExceptions, quarantined: hw.quarantined,
     };
     return send(req, reply, state);
@@ -296,6 +298,7 @@ export function build(opts: BuildOptions): FastifyInstance {
     throw new TillsyncError('VALIDATION_FAILED', `${STREAM_PATH} is a WebSocket endpoint: send an Upgrade request`);
   });
 
+  registerOwnEventsRoute(app, opts.storage, credentialOf);
   registerAdminRoutes(app, admin);
   return app;
 }

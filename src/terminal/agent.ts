@@ -38,6 +38,7 @@ import { AuditLog } from './audit-log.ts';
 import { allowedHostnames } from './request-guard.ts';
 import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
 import { StatusStream, refuseUpgrade } from './status-stream.ts';
+import { registerRecoveryRoutes } from './recovery-routes.ts';
 import { Terminal } from './terminal.ts';
 
 export const AGENT_CONFIG_FILE = 'agent.json';
@@ -135,6 +136,7 @@ export class TerminalAgent implements AgentOperations {
     registerAccessControl(this.app, this.access);
     registerPosRoutes(this.app, terminal, { refundLimit: this.access.refundLimit });
     registerOpsRoutes(this.app, this);
+    registerRecoveryRoutes(this.app, this);
     registerPages(this.app, { signedIn: (headers) => this.signedIn(headers) });
     this.app.server.on('upgrade', (req, socket, head) => {
       try {

@@ -8,6 +8,7 @@
  */
 import type { EventLog, LoggedEvent } from '../events/event-log.ts';
 import { TerminalViews, diffViews } from '../projections/terminal-views.ts';
+import { checkStorage } from './storage-check.ts';
 
 export interface AuditFinding {
   code: 'SEQ_GAP' | 'CHAIN_BROKEN' | 'RECORD_UNREADABLE' | 'VIEW_MISMATCH';
@@ -56,6 +57,8 @@ export async function auditTerminal(log: EventLog, views: TerminalViews, onProgr
       await scratch.clear();
     }
   }
+  // Checksums of LevelDB's files, and every record read by key as the POS reads it (storage-check.ts).
+  for (const f of await checkStorage(log, views)) findings.push({ ...f, terminal: log.terminal });
   return { ok: findings.length === 0, store: log.store, terminal: log.terminal, events: report.checked, from: report.from, to: report.to, findings };
 }
 

@@ -87,6 +87,11 @@ export class Terminal {
       return new Terminal(log, views, opts);
     } catch (err) {
       await db.close();
+      // A damaged table met while loading (classic-level reads without checksum checks, so
+      // only damage that breaks parsing surfaces here): the documented code, not LevelDB's.
+      if ((err as { code?: string }).code === 'LEVEL_CORRUPTION') {
+        throw new TillsyncError('LOG_CORRUPTED', `data folder ${dir} is corrupted: ${(err as Error).message}`, { cause: err });
+      }
       throw err;
     }
   }
