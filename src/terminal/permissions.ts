@@ -59,6 +59,8 @@ export const PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'POST /api/pairings': manager('pairing.issue'),
   'DELETE /api/pairings/:id': manager('pairing.revoke'),
   'GET /api/audit-log': { role: 'manager' },
+  'GET /api/recovery': cashier,
+  'POST /api/recover': manager('recover'),
 };
 
 const CLOSED: RoutePermission = { role: 'manager' };
