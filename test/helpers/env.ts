@@ -6,6 +6,7 @@ import type { Environment } from '../../src/cli/demo-env.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
 import type { StoreSettings } from '../../src/events/event-types.ts';
 import { CUSTOMERS, ITEMS } from './small-store.ts';
+import { waitFor, WAIT_MS } from './wait.ts';
 
 export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number } = {}): Promise<Environment> {
   return startEnvironment({
@@ -22,20 +23,9 @@ export async function smallEnvironment(dir: string, opts: { terminals?: string[]
   });
 }
 
-/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`, naming what it waited for). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`, naming what it waited for). See wait.ts. */
+export function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = WAIT_MS): Promise<NonNullable<T>> {
+  return waitFor(fn, { what, timeoutMs, intervalMs: 50 });
 }
 
 export async function api<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {

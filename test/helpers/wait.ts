@@ -65,21 +65,23 @@ interface Emitter {
 
 /**
  * The arguments of the next `event` from `emitter`, within `ms`. An 'error'
- * event rejects at once. Register it before doing what makes the event fire:
+ * event rejects at once, except while waiting for 'close' or 'exit' (which
+ * follow an error anyway). Register it before doing what makes the event fire:
  * an event that already fired is not seen (for a process exit use `exitWithin`).
  */
 export function onceWithin<A extends unknown[] = any[]>(emitter: Emitter, event: string, ms: number, what: string): Promise<A> {
   return new Promise<A>((resolve, reject) => {
+    const errors = event !== 'error' && event !== 'close' && event !== 'exit';
     const done = () => {
       clearTimeout(timer);
       emitter.off(event, onEvent);
-      if (event !== 'error') emitter.off('error', onError);
+      if (errors) emitter.off('error', onError);
     };
     const onEvent = (...args: unknown[]) => { done(); resolve(args as A); };
     const onError = (err: unknown) => { done(); reject(err); };
     const timer = setTimeout(() => { done(); reject(new WaitTimeout(what, ms)); }, ms);
     emitter.once(event, onEvent);
-    if (event !== 'error') emitter.once('error', onError);
+    if (errors) emitter.once('error', onError);
   });
 }
 
