@@ -19,7 +19,9 @@ export async function smallEnvironment(dir: string, opts: { terminals?: string[]
       customers: CUSTOMERS.map((c, i) => ({ record: c, openingBalance: i === 0 ? 10_000 : 500 })),
       vouchers: [{ code: 'GV-TEST-0001', amount: 2_500 }],
     }),
-    worker: { uploadPollMs: 200, download: { intervalMs: 500 }, stallMs: opts.stallMs ?? 5_000, backoff: { initialMs: 50, maxMs: 1_000 } },
+    // stallMs: the watchdog is not what these tests test (watchdog.test.ts sets its own); a short one
+    // restarts a slow first upload on a busy machine, which then counts as "already there".
+    worker: { uploadPollMs: 200, download: { intervalMs: 500 }, stallMs: opts.stallMs ?? 60_000, backoff: { initialMs: 50, maxMs: 1_000 } },
   });
 }
 
