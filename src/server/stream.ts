@@ -23,7 +23,11 @@
  *
  * Heartbeat: every `heartbeatMs` each socket that has not answered the previous
  * ping with a pong is terminated (a half-open TCP connection never answers);
- * the others are pinged again.
+ * the others are pinged again. The verdict waits for the next I/O poll
+ * (setImmediate), so a pong that has already arrived is read first: when the
+ * server's own loop was blocked past a beat (GC, a starved CPU), timers run
+ * before pending I/O, and a live client would otherwise be cut for the
+ * server's lateness.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -157,14 +161,24 @@ export class StreamHub implements Notifier {
   }
 
   private heartbeat(): void {
+    const silent: Peer[] = [];
     for (const p of this.peers) {
       if (!p.alive) {
-        p.ws.terminate();
-        this.peers.delete(p);
+        silent.push(p);
         continue;
       }
       p.alive = false;
       p.ws.ping();
+    }
+    if (silent.length > 0) setImmediate(() => this.cut(silent));
+  }
+
+  /** Terminates the peers that still have not answered (see the heartbeat note above). */
+  private cut(silent: Peer[]): void {
+    for (const p of silent) {
+      if (p.alive || !this.peers.has(p)) continue;
+      p.ws.terminate();
+      this.peers.delete(p);
     }
   }
 

@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decode } from '@msgpack/msgpack';
 import fastify from 'fastify';
 import { buildDist, CLOUD_RUNTIME } from '../../scripts/build.ts';
+import { within, WAIT_MS } from '../helpers/wait.ts';
 import { delta, MSGPACK, redeem, sale, subdir, terminalLog, uploadBody } from '../server/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -47,7 +48,7 @@ async function startCloudChild(t: Test, command: string, args: string[], env: Re
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const base = await new Promise<string>((resolve, reject) => {
+  const base = await within(new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -55,7 +56,7 @@ async function startCloudChild(t: Test, command: string, args: string[], env: Re
       if (m) resolve(m[1]!);
     });
     void exited.then((code) => reject(new Error(`cloud exited with ${code}: ${stderr}`)));
-  });
+  }), 2 * WAIT_MS, 'the cloud child to print "listening on"');
   return { child, base, exited, stderr: () => stderr };
 }
 
@@ -84,7 +85,7 @@ t.test('the compiled CLI runs a cloud that stores an upload', async (t) => {
   t.same({ ackSeq: answer.ackSeq, accepted: answer.accepted }, { ackSeq: 2, accepted: 2 }, 'both events stored and acknowledged');
 
   child.kill('SIGTERM');
-  t.equal(await exited, 0, 'stops cleanly on SIGTERM');
+  t.equal(await within(exited, WAIT_MS, 'the cloud child to exit on SIGTERM'), 0, 'stops cleanly on SIGTERM');
   t.equal(stderr(), '', 'nothing on stderr');
 });
 
@@ -102,16 +103,17 @@ t.test('bin/tillsync-cloud execs the compiled cloud with CLOUD_RUNTIME', async (
   const environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
   for (const [k, v] of Object.entries(CLOUD_RUNTIME.env)) t.ok(environ.includes(`${k}=${v}`), `${k}=${v} in its environment`);
   child.kill('SIGTERM');
-  t.equal(await exited, 0, 'stops cleanly on SIGTERM');
+  t.equal(await within(exited, WAIT_MS, 'the cloud child to exit on SIGTERM'), 0, 'stops cleanly on SIGTERM');
 });
 
 t.test('bin/tillsync-cloud without a build says what to do', async (t) => {
-  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+  const r = await within(new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const c = spawn(join(ROOT, 'bin/tillsync-cloud'), [], { env: { ...process.env, TILLSYNC_DIST: join(OUT, 'missing') } });
+    t.teardown(() => void c.kill('SIGKILL'));
     let stderr = '';
     c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     c.on('close', (code) => resolve({ code, stderr }));
-  });
+  }), WAIT_MS, 'bin/tillsync-cloud without a build to exit');
   t.equal(r.code, 2);
   t.ok(r.stderr.length > 0, 'and says why on stderr');
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { until } from '../helpers/env.ts';
+import { exitWithin, within, WAIT_MS } from '../helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -28,7 +29,7 @@ async function npmStart(dir: string): Promise<Started> {
   const output: string[] = [];
   const pages: string[] = [];
   let cloud = '';
-  await new Promise<void>((resolve, reject) => {
+  await within(new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       output.push(line);
       const url = /(https?:\/\/\S+)/.exec(line)?.[1];
@@ -37,14 +38,18 @@ async function npmStart(dir: string): Promise<Started> {
       if (line.startsWith('Press Ctrl-C')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`npm start exited early with ${code}: ${output.join('\n')}`)));
+  }), 4 * WAIT_MS, 'npm start to print "Press Ctrl-C"').catch((err: unknown) => {
+    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+    throw err;
   });
   return { child, cloud, pages, output };
 }
 
 async function ctrlC(child: ChildProcess): Promise<string> {
-  const exited = new Promise<string>((r) => child.once('exit', (code, signal) => r(`code ${code} signal ${signal}`)));
+  const exited = exitWithin(child, 2 * WAIT_MS, 'npm start to exit on Ctrl-C');
   process.kill(-child.pid!, 'SIGINT');
-  const code = await exited;
+  const { code: c, signal } = await exited;
+  const code = `code ${c} signal ${signal}`;
   // Nothing of the group may be left running.
   await until('process group gone', () => {
     try {
@@ -53,7 +58,7 @@ async function ctrlC(child: ChildProcess): Promise<string> {
     } catch {
       return true;
     }
-  }, 10_000);
+  }, WAIT_MS);
   return code;
 }
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { EventLog } from '../../src/events/event-log.ts';
 import { GENESIS_HASH, sha256Hex } from '../../src/events/codec.ts';
 import type { EventDraft } from '../../src/events/event-types.ts';
+import { exitWithin, onceWithin, WAIT_MS } from '../helpers/wait.ts';
 
 const delta = (n: number): EventDraft => ({ type: 'balance.delta', body: { customer: 'c1', delta: n, reason: 'adjustment' } });
 
@@ -87,10 +88,10 @@ t.test('a folder locked by another process is refused with LOG_LOCKED', async (t
   const dir = t.testdir();
   const child = fork(fileURLToPath(new URL('./fixtures/hold-lock.ts', import.meta.url)), [dir], { execArgv: ['--import=tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  await new Promise<void>((resolve) => child.once('message', () => resolve()));
+  await onceWithin(child, 'message', 2 * WAIT_MS, 'the child to say it holds the lock');
   await t.rejects(EventLog.open(dir, { store: 's1', terminal: 't1' }), { code: 'LOG_LOCKED' });
   child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await exitWithin(child, WAIT_MS, 'the killed lock holder to exit');
   const log = await EventLog.open(dir, { store: 's1', terminal: 't1' });
   t.equal(log.head.seq, 1, 'the other process appended one event before it was killed');
   await log.close();

@@ -7,6 +7,7 @@ import type { Environment } from '../../src/cli/demo-env.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
 import type { StoreSettings } from '../../src/events/event-types.ts';
 import { CUSTOMERS, ITEMS } from './small-store.ts';
+import { waitFor, WAIT_MS } from './wait.ts';
 
 export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number; refundLimit?: number } = {}): Promise<Environment> {
   return startEnvironment({
@@ -20,24 +21,15 @@ export async function smallEnvironment(dir: string, opts: { terminals?: string[]
       vouchers: [{ code: 'GV-TEST-0001', amount: 2_500 }],
     }),
     ...(opts.refundLimit !== undefined ? { refundLimit: opts.refundLimit } : {}),
-    worker: { uploadPollMs: 200, download: { intervalMs: 500 }, stallMs: opts.stallMs ?? 5_000, backoff: { initialMs: 50, maxMs: 1_000 } },
+    // stallMs: the watchdog is not what these tests test (watchdog.test.ts sets its own); a short one
+    // restarts a slow first upload on a busy machine, which then counts as "already there".
+    worker: { uploadPollMs: 200, download: { intervalMs: 500 }, stallMs: opts.stallMs ?? 60_000, backoff: { initialMs: 50, maxMs: 1_000 } },
   });
 }
 
-/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`, naming what it waited for). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`, naming what it waited for). See wait.ts. */
+export function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = WAIT_MS): Promise<NonNullable<T>> {
+  return waitFor(fn, { what, timeoutMs, intervalMs: 50 });
 }
 
 /**

@@ -22,7 +22,8 @@ t.test('lost acknowledgement: the resend is answered as duplicates, nothing stor
   await appendSales(log, 3);
   const proxy = await FaultProxy.start(cloud.port);
   t.teardown(() => proxy.close());
-  const transport = new HttpTransport({ baseUrl: proxy.url, token: tokens.t1!, timeoutMs: 5_000 });
+  // A generous timeout: the dropped answer is seen as a cut connection, never as a timeout.
+  const transport = new HttpTransport({ baseUrl: proxy.url, token: tokens.t1!, timeoutMs: 60_000 });
   const bytes: Uint8Array[] = [];
   for await (const page of log.read(1)) bytes.push(...page.map((e) => e.bytes));
 

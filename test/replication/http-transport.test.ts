@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { WebSocketServer } from 'ws';
 import type { CloudError } from '../../src/replication/cloud-error.ts';
 import { HttpTransport } from '../../src/replication/http-transport.ts';
+import { within, WAIT_MS } from '../helpers/wait.ts';
 import { until } from './helpers/fake-time.ts';
 
 type Script = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
@@ -126,14 +127,14 @@ t.test('stream: messages validated; 4401 close is a refusal; bad frames close th
   sub.close();
 
   mode = 'revoked';
-  const closed = await new Promise<{ code: number; error?: CloudError }>((resolve) => {
+  const closed = await within(new Promise<{ code: number; error?: CloudError }>((resolve) => {
     tr.subscribe({ onMessage: () => {}, onClose: resolve });
-  });
+  }), WAIT_MS, 'the refused stream to close');
   t.match(closed, { code: 4401, error: { kind: 'refusal', code: 'CREDENTIAL_REVOKED' } });
 
   mode = 'bad';
-  const badClose = await new Promise<{ code: number; error?: CloudError }>((resolve) => {
+  const badClose = await within(new Promise<{ code: number; error?: CloudError }>((resolve) => {
     tr.subscribe({ onMessage: () => t.fail('an invalid frame must not be delivered'), onClose: resolve });
-  });
+  }), WAIT_MS, 'the stream with a bad frame to close');
   t.match(badClose, { error: { kind: 'retry', code: 'CLOUD_BAD_RESPONSE' } });
 });

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { build } from '../../src/server/app.ts';
 import { MemoryStorage } from '../../src/server/memory-storage.ts';
 import type { CredentialRecord } from '../../src/server/storage.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { ADMIN, admin, get, setupStore } from './harness.ts';
 
 /** Counts credential reads, and can hold them until released. */
@@ -49,7 +50,7 @@ t.test('a credential read in flight across a revocation is not remembered', asyn
   storage.hold = new Promise<void>((resolve) => (release = resolve));
   const readsBefore = storage.reads;
   const inFlight = get(app, tokens.t1!, '/v1/sync-state'); // reads the credential (still valid), then waits
-  while (storage.reads === readsBefore) await new Promise((r) => setImmediate(r));
+  await waitFor(() => storage.reads !== readsBefore, { what: 'the in-flight request to read the credential', intervalMs: 1 });
   storage.hold = undefined;
   t.equal((await admin(app, 'POST', '/v1/admin/stores/s1/terminals/t1/revoke')).status, 200);
   release();

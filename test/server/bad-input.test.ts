@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { encodeCanonical } from '../../src/events/codec.ts';
 import type { SaleCompleted } from '../../src/events/event-types.ts';
 import { LIMITS, WS_CLOSE } from '../../src/replication/protocol.ts';
+import { onceWithin, WAIT_MS } from '../helpers/wait.ts';
 import { admin, body, get, MSGPACK, sale, setupStore, startCloud, terminalLog, upload } from './harness.ts';
 import type { Cloud } from './harness.ts';
 
@@ -124,15 +125,13 @@ t.test('WebSocket: oversized frame and client frames are refused, server keeps s
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const open = async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`, { headers: { authorization: `Bearer ${tokens.t1}` } });
-    const first = new Promise<unknown>((resolve) => ws.once('message', (m) => resolve(JSON.parse(String(m)))));
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    t.equal(((await first) as { type: string }).type, 'hello');
+    const first = onceWithin<[WebSocket.RawData]>(ws, 'message', WAIT_MS, 'the hello');
+    first.catch(() => undefined); // awaited below; a failed open is the error to report
+    await onceWithin(ws, 'open', WAIT_MS, 'the socket to open');
+    t.equal((JSON.parse(String((await first)[0])) as { type: string }).type, 'hello');
     return ws;
   };
-  const closed = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  const closed = async (ws: WebSocket) => (await onceWithin<[number]>(ws, 'close', WAIT_MS, 'the server to close the socket'))[0];
 
   const big = await open();
   const bigClosed = closed(big);

@@ -12,6 +12,7 @@ import { DecodePool } from '../../src/server/decode-pool.ts';
 import { UploadBatch } from '../../src/server/upload-batch.ts';
 import { decodeUploadBody } from '../../src/server/upload.ts';
 import { isTillsyncError } from '../../src/errors.ts';
+import { onceWithin, waitFor, WAIT_MS } from '../helpers/wait.ts';
 import { body, delta, MSGPACK, redeem, sale, setupStore, startCloud, terminalLog, upload, uploadBody } from './harness.ts';
 
 const cred = { store: 's1', terminal: 't1' };
@@ -177,7 +178,7 @@ t.test('a body that stalls after admission is cut off and frees the budget for t
   const port = (app.server.address() as { port: number }).port;
   // t2 declares 1000 bytes, sends 10, and stalls: it is admitted (alone), then holds the whole budget.
   const stalled = await stallUpload(t, port, tokens.t2!);
-  const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+  const closed = onceWithin(stalled, 'close', WAIT_MS, 'the cloud to close the stalled upload');
   const log = await terminalLog(t, 's1', 't1');
   const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
     method: 'POST',
@@ -201,19 +202,29 @@ t.test('an upload not admitted in time is answered 503 CLOUD_BUSY with Retry-Aft
   const stalled = await stallUpload(t, port, tokens.t2!);
   const log = await terminalLog(t, 's1', 't1');
   const body = uploadBody(await log.append([sale(), sale()]));
-  const post = (): Promise<Response> => fetch(`http://127.0.0.1:${port}/v1/events`, {
+  const post = (payload: Buffer = body): Promise<Response> => fetch(`http://127.0.0.1:${port}/v1/events`, {
     method: 'POST',
     headers: { authorization: `Bearer ${tokens.t1}`, 'content-type': MSGPACK },
-    body,
+    body: payload,
   });
+  // Wait until t2 holds the budget: a probe that cannot be stored (not msgpack) is refused
+  // with a 4xx once admitted, and answered 503 only while t2 holds the budget.
+  await waitFor(async () => {
+    const probe = await post(Buffer.from('not msgpack'));
+    await probe.arrayBuffer();
+    return probe.status === 503;
+  }, { what: 'the stalled upload to hold the budget' });
   const busy = await post();
   t.equal(busy.status, 503);
   t.equal(busy.headers.get('retry-after'), '2', 'Retry-After tells the terminal when to come back');
   t.equal((decode(new Uint8Array(await busy.arrayBuffer())) as { error: { code: string } }).error.code, 'CLOUD_BUSY');
   t.equal((await cloud.storage.getHighWater('s1', 't1')).seq, 0, 'nothing stored');
   stalled.destroy(); // frees the budget
-  await new Promise((r) => setTimeout(r, 50));
-  const retry = await post();
+  // As a terminal does: retry after a 503 (which stores nothing) until admitted.
+  const retry = await waitFor(async () => {
+    const r = await post();
+    return r.status === 503 ? void (await r.arrayBuffer()) : r;
+  }, { what: 'the budget to be freed for the retry' });
   t.equal(retry.status, 200, 'the retry goes through once the budget is free');
   t.equal((await cloud.storage.getHighWater('s1', 't1')).seq, 2);
 });

@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
+import { onceWithin, waitFor, WAIT_MS } from '../helpers/wait.ts';
 import { delta, sale, setupStore, startCloud, terminalLog, upload } from './harness.ts';
 
 t.test('a burst of commits: ascending heads, no more notifications than commits, the final head arrives', async (t) => {
@@ -12,14 +13,16 @@ t.test('a burst of commits: ascending heads, no more notifications than commits,
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/stream`;
   const heads: number[] = [];
+  let hello = false;
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${tokens.t2}` } });
   t.teardown(() => ws.terminate());
   ws.on('message', (raw) => {
     const m = JSON.parse(String(raw)) as { type: string; head?: number };
     if (m.type === 'feed') heads.push(m.head!);
+    if (m.type === 'hello') hello = true;
   });
-  await new Promise((resolve) => ws.once('open', resolve));
-  await new Promise((r) => setTimeout(r, 50)); // the hello
+  await onceWithin(ws, 'open', WAIT_MS, 'the socket to open');
+  await waitFor(() => hello, { what: 'the hello' });
 
   const log = await terminalLog(t, 's1', 't1');
   const commits = 6;
@@ -29,7 +32,7 @@ t.test('a burst of commits: ascending heads, no more notifications than commits,
   }
   const final = (await storage.getCounters('s1')).feedHead;
   t.ok(final >= commits, 'every commit changed the feed');
-  while (heads.at(-1) !== final) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => heads.at(-1) === final, { what: `the final head ${final} to be notified` });
   t.pass('the final head was notified');
   t.ok(heads.length <= commits, `${heads.length} notifications for ${commits} commits`);
   t.same([...heads].sort((a, b) => a - b), heads, 'ascending');

@@ -1,7 +1,9 @@
 // Cloud views (F11): balances and vouchers as sums of deltas, one exception per overspend incident; imports; WS push and heartbeat.
 import type { AddressInfo } from 'node:net';
-import t from 'tap';
+import type { FastifyInstance } from 'fastify';
+import t, { type Test } from 'tap';
 import WebSocket from 'ws';
+import { onceWithin, waitFor, WAIT_MS } from '../helpers/wait.ts';
 import { admin, delta, get, redeem, sale, setupStore, startCloud, terminalLog, upload } from './harness.ts';
 
 t.test('two offline terminals overspend a balance and a voucher: exactly one exception each', async (t) => {
@@ -70,44 +72,116 @@ t.test('imports: JSON and CSV, bad rows by line, nothing half-imported', async (
   t.equal((await storage.getBalances('s1', ['c9']))[0]?.balance, 2500);
 });
 
-t.test('WebSocket: feed and exception pushes; heartbeat closes a half-open socket', async (t) => {
-  const { app, storage } = await startCloud(t, { build: { heartbeatMs: 50 } });
-  const { tokens } = await setupStore(t, app);
+type Push = { type: string; head?: number; open?: number; feedHead?: number };
+
+async function streamUrl(app: FastifyInstance): Promise<string> {
   await app.listen({ host: '127.0.0.1', port: 0 });
-  const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/stream`;
-  const messages: Array<{ type: string; head?: number; open?: number; feedHead?: number }> = [];
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${tokens.t1}` } });
+  return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/stream`;
+}
+
+/**
+ * An open /v1/stream client that records every push, ping and its close. Every
+ * wait on it is bounded and gives up at once when the socket closes, naming
+ * what it waited for (a socket cut by the heartbeat sends nothing more).
+ */
+async function connect(t: Test, url: string, token: string, opts: { autoPong?: boolean } = {}) {
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, autoPong: opts.autoPong ?? true });
   t.teardown(() => ws.terminate());
-  const waitFor = (pred: (m: (typeof messages)[number]) => boolean) =>
-    new Promise<(typeof messages)[number]>((resolve) => {
-      const found = messages.find(pred);
-      if (found) return resolve(found);
-      const on = (raw: WebSocket.RawData) => {
-        const m = JSON.parse(String(raw)) as (typeof messages)[number];
-        if (pred(m)) {
-          ws.off('message', on);
-          resolve(m);
-        }
-      };
-      ws.on('message', on);
-    });
-  ws.on('message', (raw) => messages.push(JSON.parse(String(raw))));
-  const hello = await waitFor((m) => m.type === 'hello');
+  const messages: Push[] = [];
+  let pings = 0;
+  let closed: number | undefined;
+  ws.on('message', (raw) => messages.push(JSON.parse(String(raw)) as Push));
+  ws.on('ping', () => pings++);
+  const closing = onceWithin<[number]>(ws, 'close', 2 * WAIT_MS, 'the socket to close');
+  closing.then(([code]) => (closed = code), () => undefined);
+  await onceWithin(ws, 'open', WAIT_MS, 'the socket to open');
+  const unless = () => (closed === undefined ? undefined : `the socket closed with ${closed}`);
+  return {
+    ws,
+    closing,
+    get pings() { return pings; },
+    get closed() { return closed; },
+    /** The first push so far (or to come) that matches. */
+    next: (pred: (m: Push) => boolean, what: string) => waitFor(() => messages.find(pred), { what, unless }),
+    /** Resolves once `n` more pings have arrived (and were answered, unless autoPong is off). */
+    morePings: (n: number, what: string) => {
+      const target = pings + n;
+      return waitFor(() => pings >= target, { what, unless });
+    },
+  };
+}
+
+t.test('WebSocket: feed and exception pushes', async (t) => {
+  const { app, storage } = await startCloud(t);
+  const { tokens } = await setupStore(t, app);
+  const live = await connect(t, await streamUrl(app), tokens.t1!);
+  const hello = await live.next((m) => m.type === 'hello', 'the hello');
   const log = await terminalLog(t, 's1', 't1');
   await upload(app, tokens.t1!, await log.append([delta('c1', -20000)]));
   // Notifications are coalesced (up to 500 ms late), so one for the store's setup may still
   // arrive after the hello, carrying the hello's head: wait for the upload's.
-  const feed = await waitFor((m) => m.type === 'feed' && m.head! > hello.feedHead!);
+  const feed = await live.next((m) => m.type === 'feed' && m.head! > hello.feedHead!, "the upload's feed push");
   t.equal(feed.head, (await storage.getCounters('s1')).feedHead, 'the latest feed head pushed after the commit');
-  const exc = await waitFor((m) => m.type === 'exceptions' && m.open === 1);
+  const exc = await live.next((m) => m.type === 'exceptions' && m.open === 1, 'the exceptions push');
   t.equal(exc.open, 1, 'open exceptions pushed');
   await admin(app, 'POST', '/v1/admin/stores/s1/items', [{ id: 'i9', sku: 'S9', name: 'New', barcodes: [], price: 1, taxRate: 0 }]);
-  await waitFor((m) => m.type === 'feed' && m.head! > feed.head!);
+  const items = await live.next((m) => m.type === 'feed' && m.head! > feed.head!, "the item import's feed push");
+  t.ok(items.head! > feed.head!, 'an admin import is pushed too');
+});
 
+t.test('WebSocket heartbeat: a half-open socket is terminated, a live one stays', async (t) => {
+  const { app } = await startCloud(t, { build: { heartbeatMs: 50 } });
+  const { tokens } = await setupStore(t, app);
+  const url = await streamUrl(app);
+  const live = await connect(t, url, tokens.t1!);
   // A client that never answers pings (a half-open connection) is terminated by the heartbeat.
-  const silent = new WebSocket(url, { headers: { authorization: `Bearer ${tokens.t2}` }, autoPong: false });
-  await new Promise((resolve) => silent.once('open', resolve));
-  const code = await new Promise<number>((resolve) => silent.once('close', (c) => resolve(c)));
+  const silent = await connect(t, url, tokens.t2!, { autoPong: false });
+  const [code] = await silent.closing;
   t.equal(code, 1006, 'terminated without a close frame');
-  t.equal(ws.readyState, WebSocket.OPEN, 'a live client that answers pings stays connected');
+  await live.morePings(3, 'three more heartbeats on the live socket');
+  t.equal(live.ws.readyState, WebSocket.OPEN, 'a live client that answers pings stays connected');
+});
+
+// The hang of issue 20: under load the test process stalled past a heartbeat; the beat ran
+// before the pong waiting on the socket was read and cut the live client, whose pushes the
+// test then waited for forever. Here the stalls are made on purpose (a busy loop in this
+// process, three heartbeats long), once each, where a real one hurts.
+const heartbeatMs = 50;
+function block(): void {
+  const end = performance.now() + 3 * heartbeatMs;
+  while (performance.now() < end);
+}
+
+t.test('WebSocket heartbeat: a stall after the client answered does not cut it', async (t) => {
+  const { app } = await startCloud(t, { build: { heartbeatMs } });
+  const { tokens } = await setupStore(t, app);
+  const live = await connect(t, await streamUrl(app), tokens.t1!);
+  // ws writes the pong before it emits 'ping': the pong waits on the server's socket while
+  // the loop is blocked, and the next beat is already due when it ends.
+  let blocked = false;
+  live.ws.on('ping', () => {
+    if (!blocked) (blocked = true), block();
+  });
+  await live.morePings(4, 'four heartbeats after the stall');
+  t.ok(blocked, 'the loop was blocked after a pong');
+  t.equal(live.closed, undefined, 'not cut');
+});
+
+t.test('WebSocket heartbeat: a stall right after the server pinged does not cut the client', async (t) => {
+  const { app } = await startCloud(t, { build: { heartbeatMs } });
+  const { tokens } = await setupStore(t, app);
+  const live = await connect(t, await streamUrl(app), tokens.t1!);
+  // The server's sockets are ws WebSockets too (the client never pings), so wrapping ping
+  // blocks the server's loop inside a beat: the next beat is due before the client has
+  // even read this ping, and its pong arrives only in the poll after.
+  const ping = WebSocket.prototype.ping;
+  t.teardown(() => void (WebSocket.prototype.ping = ping));
+  let stalls = 0;
+  WebSocket.prototype.ping = function (this: WebSocket, ...args: Parameters<WebSocket['ping']>) {
+    ping.apply(this, args);
+    if (stalls++ === 0) block();
+  };
+  await live.morePings(4, 'four heartbeats after the stall');
+  t.ok(stalls > 0, 'the server was blocked after a ping');
+  t.equal(live.closed, undefined, 'not cut');
 });

@@ -14,6 +14,7 @@ import { folderBytes } from '../../src/events/level-util.ts';
 import { TerminalViews, diffViews } from '../../src/projections/terminal-views.ts';
 import { appendHistory } from '../helpers/history.ts';
 import { openSmallStore } from '../helpers/small-store.ts';
+import { exitWithin, onceWithin, WAIT_MS } from '../helpers/wait.ts';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 10, 27);
@@ -75,10 +76,10 @@ t.test('SIGKILL in the middle of cleanup is harmless', async (t) => {
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     cpSync(base, dir, { recursive: true });
     const p = spawn(process.execPath, ['--import=tsx', child, dir, String(NOW)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
+    await onceWithin(p.stdout, 'data', 2 * WAIT_MS, 'the cleanup child to start');
     await new Promise((r) => setTimeout(r, delay));
     // The cleanup may have finished (and the child exited) before the kill.
-    const exited = p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r));
+    const exited = exitWithin(p, WAIT_MS, 'the killed cleanup child to exit');
     p.kill('SIGKILL');
     await exited;
     const after = await openSmallStore(dir, { verifyOnOpen: Infinity });

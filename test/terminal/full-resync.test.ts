@@ -22,6 +22,7 @@ import { localDigest, RESYNC_META_KEY } from '../../src/terminal/full-resync.ts'
 import { Terminal } from '../../src/terminal/terminal.ts';
 import { agentHeaders, api, smallEnvironment, until } from '../helpers/env.ts';
 import { dumpDb } from '../helpers/small-store.ts';
+import { exitWithin, within, WAIT_MS } from '../helpers/wait.ts';
 
 t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async (t) => {
   const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
@@ -86,16 +87,16 @@ t.test('SIGKILL at random points of a full resync: the next start finishes it', 
   const target = (url: string) => ({ url, pairingTokenFile: join(dataDir, 'agent-token') });
   const start = async (): Promise<{ child: ChildProcess; url: ReturnType<typeof target> }> => {
     const child = spawn(process.execPath, ['--import=tsx', childPath, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const url = await new Promise<string>((resolve, reject) => {
+    const url = await within(new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('url ')) resolve(l.slice(4)); });
       child.once('exit', (code) => reject(new Error(`agent exited ${code}`)));
-    });
+    }), 2 * WAIT_MS, 'the agent child to print its url');
     return { child, url: target(url) };
   };
   const kill = async (child: ChildProcess, signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill(signal);
-    await new Promise((r) => child.once('exit', r));
+    await exitWithin(child, WAIT_MS, `the agent child to exit on ${signal}`);
   };
   const acked: string[] = [];
   let kills = 0;
@@ -117,7 +118,7 @@ t.test('SIGKILL at random points of a full resync: the next start finishes it', 
     await new Promise((r) => setTimeout(r, rng.int(0, 250)));
     await kill(child, 'SIGKILL');
     kills++;
-    await resync;
+    await within(resync, WAIT_MS, 'the resync request to end with its killed agent');
     t.comment(`round ${round}: ${Date.now() - roundStart} ms`);
   }
   // Last start: it must finish any interrupted resync by itself and settle.

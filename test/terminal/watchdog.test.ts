@@ -21,6 +21,7 @@ import type { Environment } from '../../src/cli/demo-env.ts';
 import { TerminalAgent, type AgentStatus } from '../../src/terminal/agent.ts';
 import { FaultProxy } from '../replication/helpers/fault-proxy.ts';
 import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { within, WAIT_MS } from '../helpers/wait.ts';
 
 const STORE = 'store-1';
 const FAR = 600_000; // beyond any test: neither the request timeout nor a long watchdog can act
@@ -54,7 +55,7 @@ class BlackHole {
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await within(new Promise<void>((resolve) => this.server.close(() => resolve())), WAIT_MS, 'the black hole to close');
   }
 }
 

@@ -96,7 +96,8 @@ export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
       await mkdir(dataDir, { recursive: true });
       const agent = await TerminalAgent.start({
         dataDir, store: STORE, terminal, cloudUrl, token: tokens[i]!, port: 0, staff: DEMO_STAFF,
-        worker: { stallMs: 10_000, uploadPollMs: 200, download: { intervalMs: 500 }, backoff: { initialMs: 100, maxMs: 1_000 } },
+        // A generous stallMs: a watchdog restart of a slow first upload shows "0 uploaded, 2 already there".
+        worker: { stallMs: 60_000, uploadPollMs: 200, download: { intervalMs: 500 }, backoff: { initialMs: 100, maxMs: 1_000 } },
       });
       stops.push(() => agent.stop());
       agents.push(agent);

@@ -8,6 +8,7 @@ import { HttpTransport } from '../../../src/replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../../../src/replication/sync-worker.ts';
 import { build } from '../../../src/server/app.ts';
 import { LevelStorage } from '../../../src/server/level-storage.ts';
+import { WAIT_MS } from '../../helpers/wait.ts';
 import { freshDir } from './dirs.ts';
 import { FaultProxy } from './fault-proxy.ts';
 
@@ -83,7 +84,8 @@ export interface RealTerminal {
 export async function startTerminal(t: Test, cloud: RealCloud, id: string, token: string, extra: Partial<SyncWorkerOptions> = {}): Promise<RealTerminal> {
   const log = await EventLog.open(freshDir(t, `term-${id}`), { store: STORE, terminal: id });
   const proxy = await FaultProxy.start(cloud.port);
-  const transport = new HttpTransport({ baseUrl: proxy.url, token, timeoutMs: 5_000 });
+  // Generous: on a busy machine a first upload (the decode worker starting) can take seconds.
+  const transport = new HttpTransport({ baseUrl: proxy.url, token, timeoutMs: 60_000 });
   const worker = new SyncWorker({
     log, transport,
     backoff: { initialMs: 30, maxMs: 250 },
@@ -116,7 +118,7 @@ export async function localEvents(log: EventLog): Promise<Array<{ seq: number; h
   return out;
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS): Promise<void> {
   const start = Date.now();
   while (!(await cond())) {
     if (Date.now() - start > ms) throw new Error(`timed out waiting for: ${what}`);

@@ -1,5 +1,6 @@
 // A fake clock + timers for the sync loops: time moves only when the test says so.
 import type { Clock, TimerHandle, Timers } from '../../../src/replication/timers.ts';
+import { WAIT_MS } from '../../helpers/wait.ts';
 
 interface FakeTimer {
   id: number;
@@ -67,7 +68,7 @@ export async function settle(rounds = 5): Promise<void> {
 }
 
 /** Waits (real time, polling) until `cond` holds; fails after `ms`. Never asserts on time itself. */
-export async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > ms) throw new Error(`timed out waiting for: ${what}`);

@@ -7,6 +7,7 @@
 // - refuseNew: reset new connections, keep the open ones
 // The target port can change (cloud restarted elsewhere).
 import net from 'node:net';
+import { within, WAIT_MS } from '../../helpers/wait.ts';
 
 const UPLOAD_HEAD = Buffer.from('POST /v1/events ');
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -57,7 +58,7 @@ export class FaultProxy {
 
   async close(): Promise<void> {
     this.dropAll();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await within(new Promise<void>((resolve) => this.server.close(() => resolve())), WAIT_MS, 'the fault proxy to close');
   }
 
   private track(s: net.Socket): void {
