@@ -165,6 +165,9 @@ export function build(opts: BuildOptions): FastifyInstance {
   const ctx: ServerContext = {
     storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub, feedTail, credentialsChanged: () => auth.credentialsChanged(),
   };
+  // Commits of other processes sharing the storage (PostgreSQL): their feed heads go to this process's terminals, their credential writes empty the cache.
+  const unwatch = opts.storage.watch?.((c) => (c.kind === 'feed' ? hub.feed(c.store, c.head) : auth.credentialsChanged()));
+  if (unwatch) app.addHook('onClose', async () => unwatch());
   const locks = new StoreLocks();
   const admin = new AdminOps(ctx, locks);
 

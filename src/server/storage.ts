@@ -21,7 +21,9 @@
  * - Concurrency: storage does no read-modify-write of its own. The server is the
  *   single writer per store and serializes its read → compute → commit steps per
  *   store (see `StoreLocks` in `store-locks.ts`); a backend shared by several
- *   server processes must add its own conditional writes then.
+ *   server processes adds its own conditional writes (PostgreSQL: the
+ *   counters op's `expected`, failing with CLOUD_BUSY) and tells each process
+ *   of the others' commits (`watch`).
  * - Events are append-only: a commit never carries an event at a (store,
  *   terminal, seq) already stored (the upload path stores each seq once), so a
  *   backend may keep a commit's consecutive events together.
@@ -184,6 +186,12 @@ export interface StorageFaults {
   beforeOp?(op: WriteOp, index: number): void;
 }
 
+/** A commit made by another process sharing the storage (see `CloudStorage.watch`). */
+export type ExternalChange =
+  | { kind: 'feed'; store: string; head: number }
+  /** Credentials were written, or notifications may have been missed: forget what is remembered of credentials. */
+  | { kind: 'credentials' };
+
 export interface CloudStorage {
   getStore(store: string): Promise<StoreRecord | undefined>;
   listStores(): Promise<StoreRecord[]>;
@@ -215,6 +223,14 @@ export interface CloudStorage {
   /** Exceptions of a store in id order (oldest first). */
   listExceptions(store: string, status: 'open' | 'resolved' | 'all'): Promise<ExceptionRecord[]>;
 
+  /**
+   * Only for a backend several server processes share (PostgreSQL): calls
+   * `listener` after commits of OTHER processes, with each store's new feed
+   * head and whenever credentials were written (or notifications may have been
+   * missed), so a process can tell its terminals and forget cached
+   * credentials. Answers a function that stops the calls.
+   */
+  watch?(listener: (change: ExternalChange) => void): () => void;
   /** Applies all ops atomically and durably, or none (see the guarantees above). */
   commit(ops: readonly WriteOp[]): Promise<void>;
   close(): Promise<void>;

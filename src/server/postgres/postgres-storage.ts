@@ -29,6 +29,7 @@
  *   seqs above the stored one; the event right after it with the stored hash
  *   as `prev`). A violation rolls the commit back with CLOUD_BUSY.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { TillsyncError } from '../../errors.ts';
 import { decodeTrusted, encodeCanonical, GENESIS_HASH } from '../../events/codec.ts';
@@ -39,6 +40,7 @@ import {
   exceptionNumber,
   type CredentialRecord,
   type EventRef,
+  type ExternalChange,
   type ExceptionRecord,
   type HighWater,
   type QuarantineEntry,
@@ -86,12 +88,91 @@ export function pgError(err: unknown): TillsyncError | undefined {
 const num = (v: unknown): number => Number(v);
 const dec = <T>(v: unknown): T => decodeTrusted<T>(v as Uint8Array);
 
+/** Tells processes sharing a database of each other's commits (LISTEN/NOTIFY; see `watch`). */
+class ChangeListener {
+  readonly origin = randomBytes(8).toString('hex');
+  private readonly listeners = new Set<(c: ExternalChange) => void>();
+  private client: pg.Client | undefined;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    readonly channel: string,
+  ) {}
+
+  add(fn: (c: ExternalChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Connects and LISTENs; resolves once listening (commits of others from then on are heard). */
+  async start(): Promise<void> {
+    const c = new pg.Client(this.config);
+    this.client = c;
+    c.on('notification', (m) => this.heard(m.payload));
+    const lost = () => {
+      if (this.client !== c) return;
+      this.client = undefined;
+      c.end().catch(() => {});
+      // Notifications may have been missed meanwhile: cached credentials go.
+      this.emit({ kind: 'credentials' });
+      if (!this.closed) this.retry = setTimeout(() => void this.start().catch(lost), 1000).unref();
+    };
+    c.on('error', lost);
+    c.on('end', lost);
+    await c.connect();
+    await c.query(`LISTEN ${this.channel}`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    const c = this.client;
+    this.client = undefined;
+    await c?.end().catch(() => {});
+  }
+
+  private heard(payload: string | undefined): void {
+    let msg: { o?: string; s?: string; h?: number; c?: boolean };
+    try {
+      msg = JSON.parse(payload ?? '') as typeof msg;
+    } catch {
+      return;
+    }
+    if (msg.o === this.origin) return; // this process's own commit: already told
+    if (msg.c) this.emit({ kind: 'credentials' });
+    if (typeof msg.s === 'string' && typeof msg.h === 'number') this.emit({ kind: 'feed', store: msg.s, head: msg.h });
+  }
+
+  private emit(c: ExternalChange): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(c);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+}
+
 export class PostgresStorage extends StorageBase {
   private readonly pool: pg.Pool;
+  private readonly changes: ChangeListener;
 
-  private constructor(pool: pg.Pool, faults: StorageFaults) {
+  private constructor(pool: pg.Pool, changes: ChangeListener, faults: StorageFaults) {
     super(faults);
     this.pool = pool;
+    this.changes = changes;
+  }
+
+  /**
+   * Commits of other processes over the same database (and schema), heard
+   * through LISTEN/NOTIFY: the notification is sent inside the committing
+   * transaction, so PostgreSQL delivers it only once the commit is durable.
+   */
+  watch(listener: (change: ExternalChange) => void): () => void {
+    return this.changes.add(listener);
   }
 
   /**
@@ -102,12 +183,9 @@ export class PostgresStorage extends StorageBase {
   static async open(url: string, opts: PostgresOptions = {}): Promise<PostgresStorage> {
     const schema = opts.schema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new TillsyncError('VALIDATION_FAILED', `bad schema name ${JSON.stringify(schema)}`);
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: opts.poolSize ?? 10,
-      connectionTimeoutMillis: 10_000,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
+    const config: pg.ClientConfig = { connectionString: url, connectionTimeoutMillis: 10_000, ...(schema ? { options: `-c search_path=${schema}` } : {}) };
+    const pool = new pg.Pool({ ...config, max: opts.poolSize ?? 10 });
+    const changes = new ChangeListener(config, `tillsync_${schema ?? 'public'}`);
     // An idle connection that breaks (server restart) must not crash the process: the next query reconnects.
     pool.on('error', () => {});
     try {
@@ -118,11 +196,13 @@ export class PostgresStorage extends StorageBase {
       } finally {
         client.release();
       }
+      await changes.start();
     } catch (err) {
+      await changes.close();
       await pool.end().catch(() => {});
       throw pgError(err) ?? new TillsyncError('STORAGE_FAILED', `opening the cloud database failed: ${(err as Error).message}`, { cause: err });
     }
-    return new PostgresStorage(pool, opts.faults ?? {});
+    return new PostgresStorage(pool, changes, opts.faults ?? {});
   }
 
   protected override _mapError(err: unknown): TillsyncError | undefined {
@@ -218,7 +298,7 @@ export class PostgresStorage extends StorageBase {
     const client = await this.pool.connect();
     let broken = false;
     try {
-      await inTx(client, () => plan.run(client));
+      await inTx(client, () => plan.run(client, this.changes));
     } catch (err) {
       broken = pgError(err)?.code === 'DB_UNREACHABLE';
       throw err;
@@ -228,6 +308,7 @@ export class PostgresStorage extends StorageBase {
   }
 
   protected async _close(): Promise<void> {
+    await this.changes.close();
     await this.pool.end();
   }
 }
@@ -327,7 +408,7 @@ class CommitPlan {
     }
   }
 
-  async run(c: pg.PoolClient): Promise<void> {
+  async run(c: pg.PoolClient, changes: ChangeListener): Promise<void> {
     const q = (sql: string, params: unknown[]) => c.query(sql, params);
     // 1. The per-store row locks, in store order (no deadlock between two commits), and the checks under them.
     const stores = [...this.stores].sort();
@@ -405,6 +486,11 @@ class CommitPlan {
       await q('INSERT INTO exceptions (store, n, record) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT (store, n) DO UPDATE SET record = excluded.record',
         [v.map((x) => x.store), v.map((x) => x.n), v.map((x) => x.record)]);
     }
+    // 3. Tell the other processes (delivered at COMMIT, never for a commit rolled back).
+    const notes: string[] = [];
+    for (const [store, head] of feedHeads) notes.push(JSON.stringify({ o: changes.origin, s: store, h: this.counters.get(store)?.counters.feedHead ?? head }));
+    if (this.credentials.size) notes.push(JSON.stringify({ o: changes.origin, c: true }));
+    if (notes.length) await q(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, [changes.channel, notes]);
   }
 
   /**
