@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { entityId, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import type { AdminOps } from './admin-ops.ts';
-import { parseCustomerImport, parseItemImport } from './import-rows.ts';
+import { parseCustomerImport, parseItemImport, RowCounter } from './import-rows.ts';
 import { IMPORT_BODY_LIMIT, send } from '../http/wire.ts';
 
 const digits = z.string().regex(/^\d{1,15}$/);
@@ -42,6 +42,12 @@ const limitQuery = z.strictObject({ limit: digits.optional() });
 const eventsQuery = z.strictObject({ terminal: entityId, from: digits.optional(), limit: digits.optional() });
 
 const A = { config: { auth: 'admin' as const } };
+/** Imports: rows are counted as the body streams in; past MAX_IMPORT_ROWS it is refused unread (import-rows.ts). */
+const IMPORT = {
+  ...A,
+  bodyLimit: IMPORT_BODY_LIMIT,
+  preParsing: async (req: FastifyRequest, _reply: unknown, payload: NodeJS.ReadableStream) => payload.pipe(new RowCounter(importFormat(req))),
+};
 
 function importFormat(req: FastifyRequest): 'json' | 'csv' {
   return (req.headers['content-type'] ?? '').startsWith('text/csv') ? 'csv' : 'json';
@@ -78,7 +84,7 @@ export function registerAdminRoutes(app: FastifyInstance, ops: AdminOps): void {
     return send(req, reply, await ops.reissueToken(p.store, p.terminal), 201);
   });
 
-  app.post('/v1/admin/stores/:store/items', { ...A, bodyLimit: IMPORT_BODY_LIMIT }, async (req, reply) => {
+  app.post('/v1/admin/stores/:store/items', IMPORT, async (req, reply) => {
     const s = store(req);
     return send(req, reply, await ops.importItems(s, parseItemImport(req.body, importFormat(req))));
   });
@@ -87,7 +93,7 @@ export function registerAdminRoutes(app: FastifyInstance, ops: AdminOps): void {
     const p = parseWith(idParams, req.params, 'params');
     return send(req, reply, await ops.removeItem(p.store, p.id));
   });
-  app.post('/v1/admin/stores/:store/customers', { ...A, bodyLimit: IMPORT_BODY_LIMIT }, async (req, reply) => {
+  app.post('/v1/admin/stores/:store/customers', IMPORT, async (req, reply) => {
     const s = store(req);
     return send(req, reply, await ops.importCustomers(s, parseCustomerImport(req.body, importFormat(req))));
   });

@@ -10,6 +10,7 @@
  * by `|`). Customers: header `id,name,phone,email,openingBalance`, optional
  * columns may be empty; openingBalance in cents.
  */
+import { Transform, type TransformCallback } from 'node:stream';
 import { z } from 'zod';
 import { isTillsyncError, TillsyncError } from '../errors.ts';
 import { assertNoCardData } from '../events/card-data.ts';
@@ -18,6 +19,75 @@ import { assertSafeShape, parseWith } from '../events/validate.ts';
 
 export const MAX_IMPORT_ROWS = 200_000;
 const MAX_REPORTED = 100;
+
+function tooManyRows(): TillsyncError {
+  return new TillsyncError('IMPORT_INVALID', `more than ${MAX_IMPORT_ROWS} rows`, { details: { rows: [] } });
+}
+
+/**
+ * Counts an import body's rows while it streams in (a JSON array's top-level
+ * elements, or a CSV's non-empty lines past the header) and fails the stream
+ * with IMPORT_INVALID as soon as there are more than `max`: an oversized import
+ * is refused without being buffered whole or parsed. It may count more rows than
+ * the parse finds (a CSV newline inside quotes), never fewer.
+ */
+export class RowCounter extends Transform {
+  private rows = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private lineHasContent = false;
+  private prevCr = false;
+
+  constructor(private readonly format: 'json' | 'csv', private readonly max = MAX_IMPORT_ROWS) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const over = this.format === 'json' ? this.json(chunk) : this.csv(chunk);
+    if (over) return done(tooManyRows());
+    done(null, chunk);
+  }
+
+  /** JSON: commas at depth 1 outside strings separate rows. */
+  private json(b: Buffer): boolean {
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i]!;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) this.inString = false;
+      } else if (c === 0x22) this.inString = true;
+      else if (c === 0x5b || c === 0x7b) {
+        if (this.depth === 0 && c === 0x5b) this.rows = 0;
+        this.depth++;
+        if (this.depth === 2 && this.rows === 0) this.rows = 1;
+      } else if (c === 0x5d || c === 0x7d) this.depth--;
+      else if (c === 0x2c && this.depth === 1 && ++this.rows > this.max) return true;
+    }
+    return false;
+  }
+
+  /** CSV: every non-empty line is a row, the header one more. */
+  private csv(b: Buffer): boolean {
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i]!;
+      if (c === 0x0a || c === 0x0d) {
+        if (c === 0x0a && this.prevCr) {
+          this.prevCr = false;
+          continue;
+        }
+        this.prevCr = c === 0x0d;
+        if (this.lineHasContent && ++this.rows > this.max + 1) return true;
+        this.lineHasContent = false;
+      } else {
+        this.prevCr = false;
+        this.lineHasContent = true;
+      }
+    }
+    return false;
+  }
+}
 
 export interface CustomerImportRow {
   customer: CustomerRecord;
@@ -123,7 +193,7 @@ function jsonRows(body: unknown): RawRow[] {
 }
 
 function validate<T>(rows: RawRow[], parse: (v: unknown) => T, idOf: (t: T) => string): Array<{ line: number; value: T }> {
-  if (rows.length > MAX_IMPORT_ROWS) throw new TillsyncError('IMPORT_INVALID', `more than ${MAX_IMPORT_ROWS} rows`, { details: { rows: [] } });
+  if (rows.length > MAX_IMPORT_ROWS) throw tooManyRows();
   const problems: Array<{ line: number; code: string; message: string }> = [];
   const out: Array<{ line: number; value: T }> = [];
   const seen = new Map<string, number>();
