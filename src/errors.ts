@@ -48,6 +48,7 @@ export const ERRORS = {
   STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },
   DISK_FULL: { status: 507, hint: 'Free disk space on the terminal; nothing was acknowledged that is not on disk.' },
   WRONG_STORE: { status: 400, hint: 'This data folder belongs to another store or terminal.' },
+  ALREADY_ENROLLED: { status: 409, hint: 'This data folder is enrolled already: start it without --token/--cloud; change its credential or cloud only with `tillsync reenroll` (agent stopped).' },
   // --- cloud: auth, tenancy, replication ---
   UNAUTHORIZED: { status: 401, hint: 'Send a valid credential: Authorization: Bearer <token>.' },
   CREDENTIAL_REVOKED: { status: 401, hint: 'This terminal credential was revoked: re-enroll the terminal to get a new one.' },

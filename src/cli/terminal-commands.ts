@@ -8,7 +8,9 @@ import { Option, type Command } from 'commander';
 import { TillsyncError } from '../errors.ts';
 import type { AuditReport } from '../terminal/audit.ts';
 import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
-import { TerminalAgent, readAgentConfig, writeAgentConfig, type AgentConfig, type AgentStatus } from '../terminal/agent.ts';
+import { TerminalAgent, type AgentStatus } from '../terminal/agent.ts';
+import { readAgentConfig, reenrolledConfig, resolveStartConfig, writeAgentConfig } from '../terminal/agent-config.ts';
+import { openLevel } from '../events/level-util.ts';
 import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
 import type { FullResyncReport } from '../terminal/full-resync.ts';
@@ -107,17 +109,17 @@ export function registerTerminalCommands(program: Command): void {
     .option('--host <host>', 'address to serve on', '127.0.0.1')
     .option('--port <port>', 'port to serve on', '7420')
     .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string }) => {
-      const saved = await readAgentConfig(o.data);
-      const token = o.token ?? process.env.TILLSYNC_TOKEN ?? saved?.token;
-      const merged = { store: o.store ?? saved?.store, terminal: o.terminal ?? saved?.terminal, cloudUrl: o.cloud ?? saved?.cloudUrl, token };
-      if (!merged.store || !merged.terminal || !merged.cloudUrl || !merged.token) {
-        throw usageError('first start needs --store, --terminal, --cloud and --token (or TILLSYNC_TOKEN)');
-      }
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
-      const config = merged as AgentConfig;
-      if (!saved || JSON.stringify(saved) !== JSON.stringify(config)) await writeAgentConfig(o.data, config);
+      // An enrolled folder's identity and credential never change from flags (refused before anything is written).
+      const saved = await readAgentConfig(o.data);
+      const { config, isNew, ignoredEnvToken } = resolveStartConfig(saved, {
+        store: o.store, terminal: o.terminal, cloud: o.cloud, token: o.token, envToken: process.env.TILLSYNC_TOKEN,
+      });
+      if (ignoredEnvToken) console.error('tillsync: TILLSYNC_TOKEN is ignored: this folder is enrolled with its own credential (tillsync reenroll changes it)');
       const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port });
+      // Written only once the log accepted this folder (a refused start leaves no agent.json behind).
+      if (isNew) await writeAgentConfig(o.data, config);
       console.log(`terminal ${config.store}/${config.terminal} agent on ${agent.url}`);
       console.log(`  Sync Manager: ${agent.url}/`);
       console.log(`  Checkout:     ${agent.url}/checkout`);
@@ -128,6 +130,25 @@ export function registerTerminalCommands(program: Command): void {
         process.on('SIGTERM', stop);
       });
       await agent.stop();
+    });
+
+  program
+    .command('reenroll')
+    .description("give a stopped terminal's data folder a new credential and/or cloud URL (its store and terminal stay)")
+    .requiredOption('--data <dir>', 'terminal data folder')
+    .option('--token <token>', 'the new terminal credential (from tillsync admin terminal token)')
+    .option('--cloud <url>', 'the new cloud server URL')
+    .addOption(jsonOption())
+    .action(async (o: { data: string; token?: string; cloud?: string; json?: boolean }) => {
+      const next = reenrolledConfig(await readAgentConfig(o.data), { token: o.token, cloud: o.cloud });
+      // The agent must be stopped: holding the folder's LevelDB lock proves it is.
+      const db = await openLevel(join(o.data, 'db'));
+      try {
+        await writeAgentConfig(o.data, next);
+      } finally {
+        await db.close();
+      }
+      print(o.json, { store: next.store, terminal: next.terminal, cloudUrl: next.cloudUrl }, () => `re-enrolled ${next.store}/${next.terminal} with cloud ${next.cloudUrl}; start it with tillsync terminal --data ${o.data}`);
     });
 
   program.command('status').description('sync state of a running terminal (F1)').addOption(agentOption()).addOption(jsonOption())

@@ -8,13 +8,11 @@
  * progress is part of the status, which is pushed to every stream subscriber on
  * every change.
  */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
-import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
@@ -27,43 +25,11 @@ import { finishInterruptedSwitch, fullResync, resumeFullResync, RESYNC_META_KEY,
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
+import { agentConfigSchema, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 import { StatusStream } from './status-stream.ts';
 import { Terminal } from './terminal.ts';
 
-export const AGENT_CONFIG_FILE = 'agent.json';
-
-/** What an enrolled terminal keeps next to its LevelDB folder. */
-export const agentConfigSchema = z.strictObject({
-  store: entityId,
-  terminal: entityId,
-  cloudUrl: z.string().url(),
-  token: z.string().min(16).max(200),
-});
-export type AgentConfig = z.infer<typeof agentConfigSchema>;
-
-export async function readAgentConfig(dataDir: string): Promise<AgentConfig | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dataDir, AGENT_CONFIG_FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new TillsyncError('JSON_MALFORMED', `${AGENT_CONFIG_FILE} is not valid JSON`, { cause: err });
-  }
-  return parseWith(agentConfigSchema, raw, AGENT_CONFIG_FILE);
-}
-
-/** Writes the config atomically (temp file + rename), readable by the owner only: it holds the credential. */
-export async function writeAgentConfig(dataDir: string, config: AgentConfig): Promise<void> {
-  await mkdir(dataDir, { recursive: true });
-  const tmp = join(dataDir, `${AGENT_CONFIG_FILE}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, join(dataDir, AGENT_CONFIG_FILE));
-}
+export { AGENT_CONFIG_FILE, agentConfigSchema, readAgentConfig, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 
 export interface AgentOptions extends AgentConfig {
   dataDir: string;
