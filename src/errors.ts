@@ -46,7 +46,7 @@ export const ERRORS = {
   LOG_CLOSED: { status: 503, hint: 'The terminal is shutting down or not started.' },
   LOG_LOCKED: { status: 503, hint: 'Another process holds this data folder: stop it first.' },
   STORAGE_FAILED: { status: 503, hint: 'The disk write failed; nothing was acknowledged. Check the disk and retry.' },
-  DISK_FULL: { status: 507, hint: 'Free disk space on the terminal; nothing was acknowledged that is not on disk.' },
+  DISK_FULL: { status: 507, hint: 'The terminal\'s disk is full: free space on it (remove other files; `tillsync cleanup` once the agent runs), then retry — sales resume by themselves. Nothing was acknowledged that is not on disk; never delete the data folder.' },
   WRONG_STORE: { status: 400, hint: 'This data folder belongs to another store or terminal.' },
   ALREADY_ENROLLED: { status: 409, hint: 'This data folder is enrolled already: start it without --token/--cloud; change its credential or cloud only with `tillsync reenroll` (agent stopped).' },
   // --- cloud: auth, tenancy, replication ---

@@ -84,7 +84,11 @@ export interface LogHead {
   hash: string;
 }
 
-export type LogHealth = { state: 'ok' } | { state: 'corrupted'; seq: number; reason: string };
+/**
+ * `disk-full`: the last write failed for lack of disk space (nothing of it was
+ * acknowledged); it clears by itself with the next write that succeeds.
+ */
+export type LogHealth = { state: 'ok' } | { state: 'corrupted'; seq: number; reason: string } | { state: 'disk-full'; since: number };
 
 export interface VerifyReport {
   ok: boolean;
@@ -130,7 +134,9 @@ export class EventLog {
   private headState: LogHead = { seq: 0, hash: GENESIS_HASH };
   private baseState: LogHead = { seq: 0, hash: GENESIS_HASH };
   private feedCursorState = 0;
-  private healthState: LogHealth = { state: 'ok' };
+  private healthState: { state: 'ok' } | { state: 'corrupted'; seq: number; reason: string } = { state: 'ok' };
+  /** Since when writes fail with DISK_FULL (undefined: the last write succeeded). */
+  private diskFullSince: number | undefined;
   private queue: Work[] = [];
   private writing: Promise<void> | undefined;
   private closed = false;
@@ -197,7 +203,10 @@ export class EventLog {
   get feedCursor(): number {
     return this.feedCursorState;
   }
+  /** Corruption first (appends refused), then a full disk (writes failing now), else ok. */
   get health(): LogHealth {
+    if (this.healthState.state === 'corrupted') return this.healthState;
+    if (this.diskFullSince !== undefined) return { state: 'disk-full', since: this.diskFullSince };
     return this.healthState;
   }
   get isClosed(): boolean {
@@ -402,9 +411,16 @@ export class EventLog {
     } catch (err) {
       this.participant.aborted();
       const wrapped = toStorageError(err);
+      if (wrapped.code === 'DISK_FULL') {
+        const first = this.diskFullSince === undefined;
+        this.diskFullSince ??= this.clock.now();
+        // Status pages listen to commits; a full disk is a change they must show.
+        if (first) for (const fn of this.commitListeners) fn(this.headState);
+      }
       for (const a of accepted) a.work.reject(wrapped);
       return;
     }
+    this.diskFullSince = undefined;
     this.headState = head;
     this.feedCursorState = feedCursor;
     for (const [k, v] of Object.entries(meta)) this.metaCache.set(k, v);
