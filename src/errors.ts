@@ -76,6 +76,7 @@ export const ERRORS = {
   UNSYNCED_EVENTS: { status: 409, hint: 'Unsynced sales must reach the cloud first; bring the cloud back or use the export override.' },
   RESYNC_VERIFY_FAILED: { status: 502, hint: 'The re-downloaded data does not match the cloud: run the full resync again, then call support.' },
   OPERATION_IN_PROGRESS: { status: 409, hint: 'Wait for the running operation to finish.' },
+  OPERATION_INTERRUPTED: { status: 409, hint: 'The operation was cut short (the agent stopped or was killed): run it again; a full resync carries on by itself at start.' },
   CLOUD_BAD_RESPONSE: { status: 502, hint: 'The cloud answered with something this terminal cannot read: check versions; sync retries by itself.' },
   CLOUD_REFUSED: { status: 502, hint: 'The cloud refused the request with an error this terminal does not know: see the message and the cloud log.' },
   SYNC_ABORTED: { status: 503, hint: 'Sync was stopped or restarted while this request ran: trigger it again.' },

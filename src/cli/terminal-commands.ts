@@ -231,7 +231,7 @@ export function registerTerminalCommands(program: Command): void {
       const days = parseRetention(o.olderThan);
       await confirm(`Remove acknowledged transactions older than ${o.olderThan} from this terminal?`, o.yes);
       const r = await new AgentClient(o.agent).withProgress<CleanupReport>('/api/cleanup', { olderThanDays: days }, new Progress('cleanup', !!o.json));
-      print(o.json, r, () => `cleanup: ${r.events} events removed, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
+      print(o.json, r, () => `cleanup: ${r.events} events removed${r.leftovers ? ` (and ${r.leftovers} left over by an interrupted cleanup)` : ''}, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
     });
 
   program.command('replay').description("stream a store's or terminal's history as JSON lines, in order (F12)")

@@ -294,8 +294,14 @@ export class EventLog {
     this.baseState = { ...base };
   }
 
-  /** Deletes stored records at or below the base, in chunks. Returns how many. */
-  async deleteBelowBase(): Promise<number> {
+  /** The lowest stored seq at or below the base (records a cleanup has yet to delete), or undefined. */
+  async firstBelowBase(): Promise<number | undefined> {
+    const keys = await this.logDb.keys({ lte: seqKey(this.baseState.seq), limit: 1 }).all();
+    return keys.length === 0 ? undefined : Number(keys[0]);
+  }
+
+  /** Deletes stored records at or below the base, in chunks. Returns how many; `onChunk` gets the running count. */
+  async deleteBelowBase(onChunk?: (deleted: number) => void): Promise<number> {
     let deleted = 0;
     for (;;) {
       const keys = await this.logDb.keys({ lte: seqKey(this.baseState.seq), limit: 10_000 }).all();
@@ -304,6 +310,7 @@ export class EventLog {
       for (const k of keys) batch.del(k, { sublevel: this.logDb });
       await batch.write();
       deleted += keys.length;
+      onChunk?.(deleted);
     }
   }
 

@@ -19,7 +19,8 @@ import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.t
 import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire } from '../server/wire.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
-import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
+import { cleanupOldEvents, hasCleanupLeftovers, readAckSeq, resumeCleanup, type CleanupReport } from './cleanup.ts';
+import { recordOperationEnd, recordOperationStart, takeInterruptedOperation } from './operation-journal.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
 import { finishInterruptedSwitch, fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncDeps, type ResyncMarker } from './full-resync.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
@@ -54,6 +55,8 @@ export interface OperationOutcome {
   name: OperationName;
   ok: boolean;
   at: number;
+  /** The agent stopped (kill, power cut) before the operation ended; `at` is when it started. */
+  interrupted?: true;
   result?: unknown;
   error?: { code: ErrorCode; message: string };
 }
@@ -114,6 +117,13 @@ export class TerminalAgent {
     }));
     agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
     agent.ackSeq = await readAckSeq(terminal.log);
+    const cut = await takeInterruptedOperation(opts.dataDir);
+    if (cut) {
+      agent.lastOperation = {
+        name: cut.name as OperationName, ok: false, at: cut.started, interrupted: true,
+        error: { code: 'OPERATION_INTERRUPTED', message: `${cut.name} was cut short: the agent stopped before it ended` },
+      };
+    }
     // A resync killed while switching to its verified data finishes before anything is served.
     await finishInterruptedSwitch(terminal.log, terminal.views);
     agent.resyncWaiting = (await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY)) !== undefined;
@@ -121,10 +131,14 @@ export class TerminalAgent {
     await agent.app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     agent.listening = true;
     const marker = await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY);
-    if (marker) {
+    void (async () => {
+      // A cleanup killed after it moved the base left records below it: remove them now.
+      if (await hasCleanupLeftovers(terminal.log)) {
+        await agent.run('cleanup', () => resumeCleanup(terminal.log, join(opts.dataDir, 'db'), (p, d, t) => agent.progress(p, d, t))).catch(() => {});
+      }
       // A full resync was interrupted (crash, kill): finish it before anything else maintenance-like.
-      void agent.run('full-resync', () => resumeFullResync(agent.resyncDeps())).catch(() => {});
-    }
+      if (marker) await agent.run('full-resync', () => resumeFullResync(agent.resyncDeps())).catch(() => {});
+    })();
     return agent;
   }
 
@@ -161,6 +175,8 @@ export class TerminalAgent {
     this.operation = { name, phase: name, done: 0, total: 0, started: Date.now() };
     this.stream.changed();
     try {
+      // Best effort: a full disk must not stop the cleanup that would free it.
+      await recordOperationStart(this.opts.dataDir, { name, started: this.operation.started }).catch(() => {});
       const result = await fn();
       this.lastOperation = { name, ok: true, at: Date.now(), result };
       return result;
@@ -169,6 +185,7 @@ export class TerminalAgent {
       this.lastOperation = { name, ok: false, at: Date.now(), error: { code: te.code, message: te.message } };
       throw te;
     } finally {
+      await recordOperationEnd(this.opts.dataDir).catch(() => {});
       this.operation = null;
       this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);
       if (name === 'full-resync') {
@@ -178,7 +195,8 @@ export class TerminalAgent {
     }
   }
 
-  private progress(phase: string, done: number, total: number): void {
+  /** Updates the running operation's progress (phase, done of total) in the status. */
+  progress(phase: string, done: number, total: number): void {
     if (!this.operation) return;
     this.operation = { ...this.operation, phase, done, total };
     this.stream.changed();
@@ -227,7 +245,7 @@ export class TerminalAgent {
       dir: join(this.opts.dataDir, 'db'),
       olderThanMs: opts.olderThanDays * 86_400_000,
       now: Date.now(),
-      onProgress: (d, t) => this.progress('removing', d, t),
+      onProgress: (phase, d, t) => this.progress(phase, d, t),
     }));
   }
 
