@@ -8,7 +8,9 @@ import { Option, type Command } from 'commander';
 import { TillsyncError } from '../errors.ts';
 import type { AuditReport } from '../terminal/audit.ts';
 import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
-import { DEFAULT_REFUND_LIMIT, TerminalAgent, readAgentConfig, writeAgentConfig, type AgentConfig, type AgentStatus } from '../terminal/agent.ts';
+import { DEFAULT_REFUND_LIMIT, TerminalAgent, type AgentStatus } from '../terminal/agent.ts';
+import { readAgentConfig, reenrolledConfig, resolveStartConfig, writeAgentConfig } from '../terminal/agent-config.ts';
+import { openLevel } from '../events/level-util.ts';
 import { isLoopbackHost } from '../terminal/request-guard.ts';
 import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
@@ -113,24 +115,24 @@ export function registerTerminalCommands(program: Command): void {
     .option('--port <port>', 'port to serve on', '7420')
     .option('--refund-limit <cents>', 'largest refund a cashier may give, in cents; above it needs a manager', String(DEFAULT_REFUND_LIMIT))
     .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string }) => {
-      const saved = await readAgentConfig(o.data);
-      const token = o.token ?? process.env.TILLSYNC_TOKEN ?? saved?.token;
-      const merged = { store: o.store ?? saved?.store, terminal: o.terminal ?? saved?.terminal, cloudUrl: o.cloud ?? saved?.cloudUrl, token };
-      if (!merged.store || !merged.terminal || !merged.cloudUrl || !merged.token) {
-        throw usageError('first start needs --store, --terminal, --cloud and --token (or TILLSYNC_TOKEN)');
-      }
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
       const refundLimit = Number(o.refundLimit);
       if (!Number.isSafeInteger(refundLimit) || refundLimit < 0) throw usageError('--refund-limit takes a whole number of cents (0 or more)');
+      // An enrolled folder's identity and credential never change from flags (refused before anything is written).
+      const saved = await readAgentConfig(o.data);
+      const { config, isNew, ignoredEnvToken } = resolveStartConfig(saved, {
+        store: o.store, terminal: o.terminal, cloud: o.cloud, token: o.token, envToken: process.env.TILLSYNC_TOKEN,
+      });
+      if (ignoredEnvToken) console.error('tillsync: TILLSYNC_TOKEN is ignored: this folder is enrolled with its own credential (tillsync reenroll changes it)');
       if (!isLoopbackHost(o.host)) {
         console.error(`WARNING: --host ${o.host} serves the terminal agent beyond this computer, over plain HTTP.`);
         console.error('  Every caller must still sign in or send the pairing token, but PINs, tokens and customer data cross the network unencrypted.');
         console.error('  Put it behind TLS on a trusted network only; the default 127.0.0.1 keeps it on this machine.');
       }
-      const config = merged as AgentConfig;
-      if (!saved || JSON.stringify(saved) !== JSON.stringify(config)) await writeAgentConfig(o.data, config);
       const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port, refundLimit });
+      // Written only once the log accepted this folder (a refused start leaves no agent.json behind).
+      if (isNew) await writeAgentConfig(o.data, config);
       console.log(`terminal ${config.store}/${config.terminal} agent on ${agent.url}`);
       console.log(`  Sync Manager: ${agent.url}/`);
       console.log(`  Checkout:     ${agent.url}/checkout`);
@@ -145,6 +147,25 @@ export function registerTerminalCommands(program: Command): void {
         process.on('SIGTERM', stop);
       });
       await agent.stop();
+    });
+
+  program
+    .command('reenroll')
+    .description("give a stopped terminal's data folder a new credential and/or cloud URL (its store and terminal stay)")
+    .requiredOption('--data <dir>', 'terminal data folder')
+    .option('--token <token>', 'the new terminal credential (from tillsync admin terminal token)')
+    .option('--cloud <url>', 'the new cloud server URL')
+    .addOption(jsonOption())
+    .action(async (o: { data: string; token?: string; cloud?: string; json?: boolean }) => {
+      const next = reenrolledConfig(await readAgentConfig(o.data), { token: o.token, cloud: o.cloud });
+      // The agent must be stopped: holding the folder's LevelDB lock proves it is.
+      const db = await openLevel(join(o.data, 'db'));
+      try {
+        await writeAgentConfig(o.data, next);
+      } finally {
+        await db.close();
+      }
+      print(o.json, { store: next.store, terminal: next.terminal, cloudUrl: next.cloudUrl }, () => `re-enrolled ${next.store}/${next.terminal} with cloud ${next.cloudUrl}; start it with tillsync terminal --data ${o.data}`);
     });
 
   program.command('status').description('sync state of a running terminal (F1)').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
@@ -246,7 +267,7 @@ export function registerTerminalCommands(program: Command): void {
       const days = parseRetention(o.olderThan);
       await confirm(`Remove acknowledged transactions older than ${o.olderThan} from this terminal?`, o.yes);
       const r = await clientFor(o).withProgress<CleanupReport>('/api/cleanup', { olderThanDays: days }, new Progress('cleanup', !!o.json));
-      print(o.json, r, () => `cleanup: ${r.events} events removed, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
+      print(o.json, r, () => `cleanup: ${r.events} events removed${r.leftovers ? ` (and ${r.leftovers} left over by an interrupted cleanup)` : ''}, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
     });
 
   program.command('replay').description("stream a store's or terminal's history as JSON lines, in order (F12)")

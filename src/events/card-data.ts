@@ -2,7 +2,7 @@
  * Card-data guard. tillsync never stores, logs or answers a full card number
  * (PAN) or a card security code. Every entry point runs `assertNoCardData` over
  * what it received before anything else looks at it (the HTTP servers do it for
- * every route's params, query and JSON body: src/server/wire.ts).
+ * every route's params, query and JSON body: src/http/wire.ts).
  *
  * How a string is read (`digitRuns`): NFKC first (full-width and other
  * compatibility digits become ASCII), then every Unicode decimal digit (Arabic-
@@ -182,7 +182,7 @@ export function assertNoCardData(value: unknown): void {
 /**
  * True when any string, key or integer of at least 13 digits anywhere in
  * `value` may hold a card number, with no exempt keys (for answers and log
- * lines: src/server/wire.ts withholds such an error message and its details).
+ * lines: src/http/wire.ts withholds such an error message and its details).
  */
 export function holdsCardNumber(value: unknown): boolean {
   const stack: unknown[] = [value];

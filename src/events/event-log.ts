@@ -85,9 +85,16 @@ export interface LogHead {
   hash: string;
 }
 
+/**
+ * `corrupted`: appends are refused (a failed verification, or a refusal for a
+ * lost or stale history). `disk-full`: the last write failed for lack of disk
+ * space (nothing of it was acknowledged); it clears by itself with the next
+ * write that succeeds.
+ */
 export type LogHealth =
   | { state: 'ok' }
-  | { state: 'corrupted'; seq: number; reason: string; code?: ErrorCode; details?: Record<string, unknown> };
+  | { state: 'corrupted'; seq: number; reason: string; code?: ErrorCode; details?: Record<string, unknown> }
+  | { state: 'disk-full'; since: number };
 
 /**
  * Why appends are refused although every stored record verifies: acknowledged
@@ -152,11 +159,13 @@ export class EventLog {
   private headState: LogHead = { seq: 0, hash: GENESIS_HASH };
   private baseState: LogHead = { seq: 0, hash: GENESIS_HASH };
   private feedCursorState = 0;
-  private healthState: LogHealth = { state: 'ok' };
+  private healthState: Exclude<LogHealth, { state: 'disk-full' }> = { state: 'ok' };
   private refusal: LogRefusal | undefined;
   private headRecord: HeadRecord | undefined;
   /** What LevelDB logged as skipped while opening (see droppedOnOpen). */
   private droppedLines: string[] = [];
+  /** Since when writes fail with DISK_FULL (undefined: the last write succeeded). */
+  private diskFullSince: number | undefined;
   private queue: Work[] = [];
   private writing: Promise<void> | undefined;
   private closed = false;
@@ -224,11 +233,14 @@ export class EventLog {
   get feedCursor(): number {
     return this.feedCursorState;
   }
+  /** Corruption first (appends refused), then a full disk (writes failing now), else ok. */
   get health(): LogHealth {
+    if (this.healthState.state === 'corrupted') return this.healthState;
     if (this.healthState.state === 'ok' && this.refusal) {
       const r = this.refusal;
       return { state: 'corrupted', seq: r.seq, reason: r.reason, code: r.code, details: r.details };
     }
+    if (this.diskFullSince !== undefined) return { state: 'disk-full', since: this.diskFullSince };
     return this.healthState;
   }
   /** Set while appends are refused for a lost or stale history (see LogRefusal). */
@@ -455,8 +467,14 @@ export class EventLog {
     this.baseState = { ...base };
   }
 
-  /** Deletes stored records at or below the base, in chunks. Returns how many. */
-  async deleteBelowBase(): Promise<number> {
+  /** The lowest stored seq at or below the base (records a cleanup has yet to delete), or undefined. */
+  async firstBelowBase(): Promise<number | undefined> {
+    const keys = await this.logDb.keys({ lte: seqKey(this.baseState.seq), limit: 1 }).all();
+    return keys.length === 0 ? undefined : Number(keys[0]);
+  }
+
+  /** Deletes stored records at or below the base, in chunks. Returns how many; `onChunk` gets the running count. */
+  async deleteBelowBase(onChunk?: (deleted: number) => void): Promise<number> {
     let deleted = 0;
     for (;;) {
       const keys = await this.logDb.keys({ lte: seqKey(this.baseState.seq), limit: 10_000 }).all();
@@ -465,6 +483,7 @@ export class EventLog {
       for (const k of keys) batch.del(k, { sublevel: this.logDb });
       await batch.write();
       deleted += keys.length;
+      onChunk?.(deleted);
     }
   }
 
@@ -582,9 +601,16 @@ export class EventLog {
     } catch (err) {
       this.participant.aborted();
       const wrapped = toStorageError(err);
+      if (wrapped.code === 'DISK_FULL') {
+        const first = this.diskFullSince === undefined;
+        this.diskFullSince ??= this.clock.now();
+        // Status pages listen to commits; a full disk is a change they must show.
+        if (first) for (const fn of this.commitListeners) fn(this.headState);
+      }
       for (const a of accepted) a.work.reject(wrapped);
       return;
     }
+    this.diskFullSince = undefined;
     this.headState = head;
     this.feedCursorState = feedCursor;
     for (const [k, v] of Object.entries(meta)) this.metaCache.set(k, v);

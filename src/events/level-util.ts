@@ -50,6 +50,9 @@ export async function openLevel(location: string, tuning: LevelTuning = TERMINAL
     if (e.cause?.code === 'LEVEL_LOCKED') {
       throw new TillsyncError('LOG_LOCKED', `data folder ${location} is in use by another process`, { cause: err });
     }
+    if (/ENOSPC|No space left/i.test(e.cause?.message ?? '')) {
+      throw new TillsyncError('DISK_FULL', `data folder ${location} cannot be opened: the disk is full (${e.cause?.message ?? ''})`, { cause: err });
+    }
     if (e.cause?.code === 'LEVEL_CORRUPTION' || /corrupt/i.test(e.cause?.message ?? '')) {
       throw new TillsyncError('LOG_CORRUPTED', `data folder ${location} is corrupted: ${e.cause?.message ?? ''}`, { cause: err });
     }

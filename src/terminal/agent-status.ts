@@ -26,6 +26,8 @@ export interface OperationOutcome {
   name: OperationName;
   ok: boolean;
   at: number;
+  /** The agent stopped (kill, power cut) before the operation ended; `at` is when it started. */
+  interrupted?: true;
   result?: unknown;
   error?: { code: ErrorCode; message: string };
 }

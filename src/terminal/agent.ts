@@ -8,16 +8,14 @@
  * progress is part of the status, which is pushed to every stream subscriber on
  * every change.
  */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { z } from 'zod';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TillsyncError, isTillsyncError, type ErrorCode } from '../errors.ts';
 import { assertNoCardData } from '../events/card-data.ts';
 import { makePrivateDir } from '../events/private-dir.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
-import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
@@ -27,7 +25,8 @@ import { authenticate, checkUpgrade, registerAccessControl, type AccessControlOp
 import { AgentCredentials } from './agent-credentials.ts';
 import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
-import { cleanupOldEvents, readAckSeq, type CleanupReport } from './cleanup.ts';
+import { cleanupOldEvents, hasCleanupLeftovers, readAckSeq, resumeCleanup, type CleanupReport } from './cleanup.ts';
+import { recordOperationEnd, recordOperationStart, takeInterruptedOperation } from './operation-journal.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
 import { finishInterruptedSwitch, fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncDeps, type ResyncMarker } from './full-resync.ts';
 import type { AgentOperations, AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
@@ -39,43 +38,10 @@ import { allowedHostnames } from './request-guard.ts';
 import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
 import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { registerRecoveryRoutes } from './recovery-routes.ts';
+import { agentConfigSchema, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 import { Terminal } from './terminal.ts';
 
-export const AGENT_CONFIG_FILE = 'agent.json';
-
-/** What an enrolled terminal keeps next to its LevelDB folder. */
-export const agentConfigSchema = z.strictObject({
-  store: entityId,
-  terminal: entityId,
-  cloudUrl: z.string().url(),
-  token: z.string().min(16).max(200),
-});
-export type AgentConfig = z.infer<typeof agentConfigSchema>;
-
-export async function readAgentConfig(dataDir: string): Promise<AgentConfig | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dataDir, AGENT_CONFIG_FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new TillsyncError('JSON_MALFORMED', `${AGENT_CONFIG_FILE} is not valid JSON`, { cause: err });
-  }
-  return parseWith(agentConfigSchema, raw, AGENT_CONFIG_FILE);
-}
-
-/** Writes the config atomically (temp file + rename), readable by the owner only: it holds the credential. */
-export async function writeAgentConfig(dataDir: string, config: AgentConfig): Promise<void> {
-  assertNoCardData(config);
-  await makePrivateDir(dataDir);
-  const tmp = join(dataDir, `${AGENT_CONFIG_FILE}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, join(dataDir, AGENT_CONFIG_FILE));
-}
+export { AGENT_CONFIG_FILE, agentConfigSchema, readAgentConfig, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 
 export interface AgentOptions extends AgentConfig {
   dataDir: string;
@@ -182,6 +148,13 @@ export class TerminalAgent implements AgentOperations {
     }));
     agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
     agent.ackSeq = await readAckSeq(terminal.log);
+    const cut = await takeInterruptedOperation(opts.dataDir);
+    if (cut) {
+      agent.lastOperation = {
+        name: cut.name as OperationName, ok: false, at: cut.started, interrupted: true,
+        error: { code: 'OPERATION_INTERRUPTED', message: `${cut.name} was cut short: the agent stopped before it ended` },
+      };
+    }
     // A resync killed while switching to its verified data finishes before anything is served.
     await finishInterruptedSwitch(terminal.log, terminal.views);
     agent.resyncWaiting = (await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY)) !== undefined;
@@ -189,10 +162,14 @@ export class TerminalAgent implements AgentOperations {
     await agent.app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     agent.listening = true;
     const marker = await terminal.log.readMeta<ResyncMarker>(RESYNC_META_KEY);
-    if (marker) {
+    void (async () => {
+      // A cleanup killed after it moved the base left records below it: remove them now.
+      if (await hasCleanupLeftovers(terminal.log)) {
+        await agent.run('cleanup', () => resumeCleanup(terminal.log, join(opts.dataDir, 'db'), (p, d, t) => agent.progress(p, d, t))).catch(() => {});
+      }
       // A full resync was interrupted (crash, kill): finish it before anything else maintenance-like.
-      void agent.run('full-resync', () => resumeFullResync(agent.resyncDeps())).catch(() => {});
-    }
+      if (marker) await agent.run('full-resync', () => resumeFullResync(agent.resyncDeps())).catch(() => {});
+    })();
     return agent;
   }
 
@@ -231,6 +208,8 @@ export class TerminalAgent implements AgentOperations {
     this.operation = { name, phase: name, done: 0, total: 0, started: Date.now() };
     this.stream.changed();
     try {
+      // Best effort: a full disk must not stop the cleanup that would free it.
+      await recordOperationStart(this.opts.dataDir, { name, started: this.operation.started }).catch(() => {});
       const result = await fn();
       this.lastOperation = { name, ok: true, at: Date.now(), result };
       return result;
@@ -239,6 +218,7 @@ export class TerminalAgent implements AgentOperations {
       this.lastOperation = { name, ok: false, at: Date.now(), error: { code: te.code, message: te.message } };
       throw te;
     } finally {
+      await recordOperationEnd(this.opts.dataDir).catch(() => {});
       this.operation = null;
       this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);
       if (name === 'full-resync') {
@@ -248,7 +228,8 @@ export class TerminalAgent implements AgentOperations {
     }
   }
 
-  private progress(phase: string, done: number, total: number): void {
+  /** Updates the running operation's progress (phase, done of total) in the status. */
+  progress(phase: string, done: number, total: number): void {
     if (!this.operation) return;
     this.operation = { ...this.operation, phase, done, total };
     this.stream.changed();
@@ -297,7 +278,7 @@ export class TerminalAgent implements AgentOperations {
       dir: join(this.opts.dataDir, 'db'),
       olderThanMs: opts.olderThanDays * 86_400_000,
       now: Date.now(),
-      onProgress: (d, t) => this.progress('removing', d, t),
+      onProgress: (phase, d, t) => this.progress(phase, d, t),
     }));
   }
 

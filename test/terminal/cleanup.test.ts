@@ -4,12 +4,15 @@
  * rebuild after cleanup still equals the live views; SIGKILL mid-cleanup is harmless.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanupOldEvents } from '../../src/terminal/cleanup.ts';
+import { cleanupOldEvents, type CleanupReport } from '../../src/terminal/cleanup.ts';
+import { writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
+import { api, until } from '../helpers/env.ts';
 import { folderBytes } from '../../src/events/level-util.ts';
 import { TerminalViews, diffViews } from '../../src/projections/terminal-views.ts';
 import { appendHistory } from '../helpers/history.ts';
@@ -96,3 +99,74 @@ t.test('SIGKILL in the middle of cleanup is harmless', async (t) => {
     await after.close();
   }
 });
+
+t.test('issue 21.4: a cleanup killed after the base moved is finished at the next agent start; an operation cut short is reported interrupted', async (t) => {
+  const dir = t.testdir();
+  const db = join(dir, 'db');
+  const term = await openSmallStore(db, { clock: { now: () => NOW - 60 * DAY } });
+  await appendHistory(term, 30_000, { time: NOW - 60 * DAY });
+  await term.log.setMeta({ ackSeq: 20_000 });
+  await term.close();
+  // An enrolled folder whose cloud is unreachable (the agent works offline).
+  await writeAgentConfig(dir, { store: 'store-1', terminal: 'till-1', cloudUrl: 'http://127.0.0.1:9', token: 'offline-token-0123456789' });
+
+  const cleaner = spawn(process.execPath, ['--import=tsx', fileURLToPath(new URL('./fixtures/cleanup-child.ts', import.meta.url)), db, String(NOW), 'stall'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { if (cleaner.exitCode === null && cleaner.signalCode === null) cleaner.kill('SIGKILL'); });
+  await lineFrom(cleaner, 'removing');
+  const exited = new Promise((r) => cleaner.once('exit', r));
+  cleaner.kill('SIGKILL');
+  await exited;
+  const cut = await openSmallStore(db);
+  t.equal(cut.log.base.seq, 20_000, 'the kill came after the base moved');
+  t.ok(await cut.log.get(1), 'leftovers below the base');
+  await cut.close();
+
+  const agentChild = fileURLToPath(new URL('./fixtures/agent-child.ts', import.meta.url));
+  const startAgent = async (): Promise<{ child: ChildProcess; url: string }> => {
+    const child = spawn(process.execPath, ['--import=tsx', agentChild, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    const line = await lineFrom(child, 'url ');
+    return { child, url: line.slice(4) };
+  };
+  let agent = await startAgent();
+  const resumed = await until('the start finished the interrupted cleanup', async () => {
+    const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+    return s.operation === null && s.lastOperation?.name === 'cleanup' ? s.lastOperation : undefined;
+  }, 60_000);
+  t.equal(resumed.ok, true);
+  const rr = resumed.result as CleanupReport;
+  t.equal(rr.events, 0, 'no new events cut');
+  t.equal(rr.leftovers, 20_000, 'the leftovers are counted as such');
+  const again = await api<CleanupReport>(agent.url, 'POST', '/api/cleanup', { olderThanDays: 30 });
+  t.equal(again.body.events, 0);
+  t.equal(again.body.leftovers, 0, 'nothing left for the next cleanup');
+
+  // An operation killed midway: the next start says it was interrupted.
+  void fetch(`${agent.url}/api/audit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+  await until('audit running', async () => (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body.operation?.name === 'audit', 30_000);
+  const gone = new Promise((r) => agent.child.once('exit', r));
+  agent.child.kill('SIGKILL');
+  await gone;
+  agent = await startAgent();
+  const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  t.equal(s.lastOperation?.name, 'audit');
+  t.equal(s.lastOperation?.ok, false);
+  t.equal(s.lastOperation?.interrupted, true);
+  t.equal(s.lastOperation?.error?.code, 'OPERATION_INTERRUPTED');
+  const stopped = new Promise((r) => agent.child.once('exit', r));
+  agent.child.kill('SIGTERM');
+  await stopped;
+  const after = await openSmallStore(db, { verifyOnOpen: Infinity });
+  t.teardown(() => after.close());
+  t.equal(await after.log.get(1), undefined, 'leftovers gone');
+  t.equal(after.log.health.state, 'ok');
+});
+
+/** Resolves with the child's first stdout line starting with `prefix` (bounded). */
+function lineFrom(child: ChildProcess, prefix: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child printed no "${prefix}" line within 60 s`)), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith(prefix)) { clearTimeout(timer); resolve(l); } });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`child exited ${code} before "${prefix}"`)); });
+  });
+}

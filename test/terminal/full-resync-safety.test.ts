@@ -155,3 +155,31 @@ t.test('the cloud goes away during the download: old data serves, status shows t
   t.same(localDigest(box.agent.terminal.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
   t.equal((await sell(box.agent)).status, 201);
 });
+
+t.test('progress: a full resync reports download, verify and switch; a cleanup reports real counts per phase', async (t) => {
+  const { box } = await setup(t);
+  const agent = box.agent;
+  // Every status change the agent pushes to its stream, as the status reads at that moment.
+  const seen: Array<{ name: string; phase: string; done: number; total: number }> = [];
+  const changed = agent.stream.changed.bind(agent.stream);
+  agent.stream.changed = () => {
+    const op = agent.status().operation;
+    if (op) seen.push({ name: op.name, phase: op.phase, done: op.done, total: op.total });
+    changed();
+  };
+  for (let i = 0; i < 5; i++) t.equal((await sell(agent)).status, 201);
+  await until('sales uploaded', () => agent.status().sync.pending === 0);
+  t.equal((await api(agent.url, 'POST', '/api/resync/full', {})).status, 200);
+  const resync = seen.filter((s) => s.name === 'full-resync');
+  t.same([...new Set(resync.map((s) => s.phase))].filter((p) => p !== 'full-resync'), ['download', 'verify', 'switch'], 'phases in order');
+  t.ok(resync.some((s) => s.phase === 'download' && s.total > 0 && s.done === s.total), 'download counts to the cloud head');
+  t.ok(resync.some((s) => s.phase === 'switch' && s.total > 0), 'switch has a total');
+
+  const r = await api<{ events: number }>(agent.url, 'POST', '/api/cleanup', { olderThanDays: 0 });
+  t.equal(r.status, 200);
+  t.equal(r.body.events, 10, 'the five acknowledged sales (sale + payment each) were cut');
+  const clean = seen.filter((s) => s.name === 'cleanup');
+  t.same([...new Set(clean.map((s) => s.phase))].filter((p) => p !== 'cleanup'), ['scanning', 'snapshot', 'removing', 'compacting']);
+  t.ok(clean.some((s) => s.phase === 'scanning' && s.total === 10 && s.done === 10), 'scanning counts the retained events');
+  t.ok(clean.some((s) => s.phase === 'removing' && s.total === 10 && s.done === 10), 'removing counts the deleted records');
+});

@@ -1,0 +1,97 @@
+/**
+ * Issue 21.4: a full disk, on a real small tmpfs (mounted by the test; it skips,
+ * saying so, where `mount -t tmpfs` is not allowed — nothing is simulated).
+ * - while the agent runs: every sale fails 507 DISK_FULL, the status shows the
+ *   log's health as `disk-full` (not `ok`), and sales resume once space is freed;
+ * - starting `tillsync terminal` on the full disk fails with DISK_FULL (and its
+ *   what-to-do hint), not LEVEL_DATABASE_NOT_OPEN.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TerminalAgent, writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
+import { runCli } from '../cli/run-cli.ts';
+import { api, smallEnvironment, until } from '../helpers/env.ts';
+
+const mountPoint = mkdtempSync(join(tmpdir(), 'tillsync-fullfs-'));
+let mounted = false;
+try {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', mountPoint], { stdio: 'pipe' });
+  mounted = true;
+} catch (err) {
+  t.comment(`mount -t tmpfs not allowed here (${String(err).split('\n')[0]}): skipping the disk-full tests`);
+}
+t.teardown(() => {
+  if (mounted) execFileSync('umount', ['-l', mountPoint]);
+  rmSync(mountPoint, { recursive: true, force: true });
+});
+
+/** Fills the tmpfs to the last byte with a filler file. */
+function fill(): string {
+  const filler = join(mountPoint, 'filler');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let n = 0;
+  try {
+    for (;;) {
+      writeFileSync(filler, chunk, { flag: 'a' });
+      n++;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  }
+  // The last partial chunk too, byte by byte in small steps.
+  for (const size of [4096, 512, 1]) {
+    try {
+      for (;;) writeFileSync(filler, Buffer.alloc(size, 1), { flag: 'a' });
+    } catch { /* full at this granularity */ }
+  }
+  t.comment(`filled the tmpfs with ${n} chunks`);
+  return filler;
+}
+
+t.test('a full disk while selling shows in the status, and sales resume once space is freed', { skip: !mounted && 'no tmpfs' }, async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: [] });
+  t.teardown(() => env.stop());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
+  const dataDir = join(mountPoint, 'till-1');
+  mkdirSync(dataDir, { recursive: true });
+  const agent = await TerminalAgent.start({ store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token, dataDir, port: 0 });
+  t.teardown(() => agent.stop());
+  await until('catalog downloaded', () => agent.terminal.views.views.items.size === 5);
+  const sale = () => api<{ error?: { code: string } }>(agent.url, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  t.equal((await sale()).status, 201);
+  const head = agent.terminal.log.head.seq;
+
+  const filler = fill();
+  const codes = new Set<string>();
+  for (let i = 0; i < 20; i++) codes.add((await sale()).body.error?.code ?? 'ok');
+  t.same([...codes], ['DISK_FULL'], 'every sale refused DISK_FULL');
+  t.equal(agent.terminal.log.head.seq, head, 'nothing acknowledged');
+  const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  t.equal(s.log.health, 'disk-full', 'the Sync Manager status shows the full disk');
+
+  rmSync(filler);
+  t.equal((await sale()).status, 201, 'sales resume once space is freed');
+  t.equal((await api<AgentStatus>(agent.url, 'GET', '/api/status')).body.log.health, 'ok');
+});
+
+t.test('starting on a full disk fails with DISK_FULL', { skip: !mounted && 'no tmpfs' }, async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: [] });
+  t.teardown(() => env.stop());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-2' });
+  const dataDir = join(mountPoint, 'till-2');
+  await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-2', cloudUrl: env.cloudUrl, token: created.token });
+  // Enroll and stop once, so the folder holds a real log.
+  const agent = await TerminalAgent.start({ store: 'store-1', terminal: 'till-2', cloudUrl: env.cloudUrl, token: created.token, dataDir, port: 0 });
+  await until('catalog downloaded', () => agent.terminal.views.views.items.size === 5);
+  await agent.stop();
+  const filler = fill();
+  t.teardown(() => rmSync(filler, { force: true }));
+  const r = await runCli(['terminal', '--data', dataDir, '--port', '0']);
+  t.equal(/^error ([A-Z_]+):/m.exec(r.stderr)?.[1], 'DISK_FULL', 'a documented code');
+  t.match(r.stderr, /what to do:/, 'with what to do');
+  t.equal(r.code, 1);
+});
