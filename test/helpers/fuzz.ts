@@ -186,7 +186,8 @@ function batchBytes(rng: Rng, ctx: FuzzContext, pans: string[]): Buffer {
     const ev = structuredClone(events[0]!.event) as unknown as Record<string, unknown>;
     for (let i = rng.int(1, 3); i > 0; i--) mutate(ev, rng);
     if (rng.chance(0.3)) plantCardData(ev, rng, pans);
-    if (rng.chance(0.2)) (ev.body as Record<string, unknown> | undefined ?? ev)['total'] = rng.pick([Number.NaN, 1.5, -0, Infinity, 2 ** 60]);
+    const money = ev.body !== null && typeof ev.body === 'object' ? ev.body as Record<string, unknown> : ev;
+    if (rng.chance(0.2)) money[rng.pick(['total', 'amount', 'delta', 'subtotal'])] = rng.pick([Number.NaN, 1.5, -0, Infinity, 2 ** 60]);
     return Buffer.from(encode({ v: 1, events: [encode(ev)] }));
   }
   const buf = Buffer.from(encode({ v: rng.pick([1, 1, 2, '1', null]), events: events.map((e) => e.bytes), ...(rng.chance(0.2) ? { extra: 1 } : {}) }));
@@ -348,7 +349,17 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzStats> {
       while (next < opts.requests) {
         const i = next++;
         // The i-th request always gets the i-th fork: the same seed makes the same requests, whatever the timing.
-        const r = generate(rng.fork(), targets, ctx, auth);
+        let r: FuzzRequest;
+        try {
+          r = generate(rng.fork(), targets, ctx, auth);
+        } catch (err) {
+          // The fuzzer's own bug, not the servers': counted and shown, the run goes on.
+          stats.kinds['generator-error'] = (stats.kinds['generator-error'] ?? 0) + 1;
+          if (stats.examples.length < 20) stats.examples.push(`#${i} generator error: ${err instanceof Error ? err.message : String(err)}`);
+          stats.violations++;
+          stats.requests++;
+          continue;
+        }
         const side = r.side;
         const port = side === 'cloud' ? Number(cloudPort) : agentPort;
         stats.kinds[r.kind] = (stats.kinds[r.kind] ?? 0) + 1;
