@@ -24,6 +24,7 @@
 import fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
+import { assertNoCardData } from '../events/card-data.ts';
 import { systemClock, type Clock } from '../events/event-log.ts';
 import type { Change } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
@@ -107,6 +108,9 @@ const DEFAULT_UPLOAD_ADMIT_WAIT_MS = 10_000;
 /** Retry-After of a CLOUD_BUSY answer, seconds (the worker adds its own jittered backoff). */
 const BUSY_RETRY_AFTER_S = 2;
 
+/** Admin routes whose rows are checked for card data by the import itself. */
+const IMPORT_ROUTES = /\/(items|customers)$/;
+
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
 const hubs = new WeakMap<FastifyInstance, StreamHub>();
@@ -176,6 +180,15 @@ export function build(opts: BuildOptions): FastifyInstance {
     const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
     if (kind === 'terminal') credentials.set(req, await auth.terminal(req.headers));
     else if (kind === 'admin') await auth.admin(req.headers);
+  });
+
+  // No card number or CVV in anything the back office sends either (store and terminal names,
+  // voucher codes, notes): stored, it would be answered back and fed to every terminal.
+  // Imports check their rows themselves (IMPORT_INVALID names the line).
+  app.addHook('preHandler', async (req) => {
+    const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
+    const url = req.routeOptions.url ?? '';
+    if (kind === 'admin' && req.body !== null && typeof req.body === 'object' && !IMPORT_ROUTES.test(url)) assertNoCardData(req.body);
   });
 
   app.server.on('upgrade', (req, socket, head) => {
