@@ -75,7 +75,8 @@ export function describeStatus(s: AgentStatus): string {
     `open exceptions:   ${s.sync.openExceptions ?? 'unknown'}`,
   ];
   if (s.operation) lines.push(`running:           ${s.operation.name} (${s.operation.phase} ${s.operation.done}/${s.operation.total})`);
-  if (s.lastOperation) lines.push(`last operation:    ${s.lastOperation.name} ${s.lastOperation.ok ? 'ok' : `failed ${s.lastOperation.error?.code}`} at ${formatTime(s.lastOperation.at)}`);
+  if (s.lastOperation) lines.push(`last operation:    ${s.lastOperation.name} ${s.lastOperation.ok ? 'ok' : s.lastOperation.interrupted ? 'interrupted (cut short by a stop or kill)' : `failed ${s.lastOperation.error?.code}`} at ${formatTime(s.lastOperation.at)}`);
+  if (s.resyncInProgress && s.operation?.name !== 'full-resync') lines.push('full resync:       waiting to finish (at the next start, or run tillsync resync --full again); the current data keeps serving');
   return lines.join('\n');
 }
 
