@@ -608,6 +608,9 @@ export class LevelStorage implements CloudStorage {
         if (n === undefined) throw new Error(`bad exception id ${op.exception.id}`);
         return put('exceptions', `${op.store}/${seqKey(n)}`, enc(op.exception));
       }
+      // Added for issue 24 (quarantine review): the quarantine record goes, the event stays.
+      case 'quarantineReleased':
+        return put('quarantine', `${op.store}/${op.terminal}/${seqKey(op.seq)}`, undefined);
     }
   }
 
