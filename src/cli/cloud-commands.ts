@@ -12,6 +12,11 @@
  *   tillsync admin voucher issue --store S --code C --amount CENTS
  *   tillsync admin exceptions --store S [--all] [--json]
  *   tillsync admin exceptions resolve ID --store S [--note TEXT]
+ *   tillsync admin store settings --store S [--currency C] [--offline allow|cap|forbid] [--cap CENTS]
+ *   tillsync admin item remove --store S --id I
+ *   tillsync admin customer remove --store S --id C      (its ledger is kept: value-ledger.ts)
+ *   tillsync admin quarantine --store S [--limit N] [--json]
+ *   tillsync admin quarantine release --store S --terminal T --seq N [--json]   (the whole sale group)
  * Every admin verb takes --cloud URL (env TILLSYNC_CLOUD, default http://127.0.0.1:8080)
  * and --admin-token (env TILLSYNC_ADMIN_TOKEN). Errors print the code and its hint
  * (src/cli/output.ts) and exit non-zero.
@@ -60,6 +65,10 @@ const importAnswer = z.object({
 const voucherAnswer = z.object({ voucher: z.string(), balance: z.number() }).passthrough();
 const exceptionsAnswer = z.object({ exceptions: z.array(z.custom<ExceptionRecord>((v) => typeof v === 'object' && v !== null && 'subject' in v)) }).passthrough();
 const resolvedAnswer = z.object({ id: z.string() }).passthrough();
+const removedAnswer = z.object({ removed: z.string() }).passthrough();
+const quarantineRow = z.object({ terminal: z.string(), seq: z.number(), id: z.string(), type: z.string(), code: z.string() }).passthrough();
+const quarantineAnswer = z.object({ quarantined: z.array(quarantineRow.extend({ message: z.string() })) }).passthrough();
+const releasedAnswer = z.object({ released: z.array(quarantineRow) }).passthrough();
 
 /** One admin HTTP call; a refusal becomes the server's TillsyncError (code, message, details); the answer is validated. */
 async function call<T>(flags: AdminFlags, method: string, path: string, schema: z.ZodType<T>, body?: { json: unknown } | { csv: string }): Promise<T> {
@@ -128,7 +137,10 @@ async function readImport(file: string): Promise<{ json: unknown } | { csv: stri
 
 function describeException(e: ExceptionRecord): string {
   const what = e.subject.kind === 'balance' ? `customer ${e.subject.customer}` : `voucher ${e.subject.voucher}`;
-  const events = e.events.map((d) => `${d.terminal}#${d.seq} -${d.amount}`).join(', ');
+  const events = e.events.map((d) => `${d.terminal}#${d.seq} ${d.amount < 0 ? `+${-d.amount}` : `-${d.amount}`}`).join(', ');
+  if (e.reason === 'customer-removed') {
+    return `${e.id} [${e.status}] ${what} was removed but terminals moved its balance: ${e.shortfall} cents below zero (terminals ${e.terminals.join(', ')}; deltas ${events})`;
+  }
   return `${e.id} [${e.status}] ${what}: ${e.shortfall} cents below zero (terminals ${e.terminals.join(', ')}; debits ${events})`;
 }
 
@@ -209,6 +221,55 @@ export function registerCloudCommands(program: Command): void {
         json: { id: f.id, name: f.name, currency: f.currency, offlineStoredValue: f.offline, ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) },
       });
       print(f, res, () => `store ${res.id} created (${res.settings.currency}, offline stored value: ${res.settings.offlineStoredValue})`);
+    });
+
+  withAdminFlags(store.command('settings').description("change a store's settings (pushed to its terminals)"))
+    .requiredOption('--store <id>', 'store id', idFlag('store'))
+    .option('--currency <ISO>', 'currency, e.g. EUR')
+    .option('--offline <policy>', `stored value while offline: ${OFFLINE_STORED_VALUE.join('|')}`)
+    .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store: string; currency?: string; offline?: string; cap?: number }) => {
+      const patch = { ...(f.currency ? { currency: f.currency } : {}), ...(f.offline ? { offlineStoredValue: f.offline } : {}), ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) };
+      if (Object.keys(patch).length === 0) throw new TillsyncError('VALIDATION_FAILED', 'nothing to change: pass --currency, --offline or --cap');
+      const res = await call(f, 'PATCH', `/v1/admin/stores/${f.store}/settings`, storeAnswer, { json: patch });
+      print(f, res, () => `store ${res.id} settings: ${JSON.stringify(res.settings)}`);
+    });
+
+  for (const [kind, path] of [['item', 'items'], ['customer', 'customers']] as const) {
+    const group = admin.command(kind).description(`${kind}s`);
+    withAdminFlags(group.command('remove').description(kind === 'customer'
+      ? 'remove a customer (terminals drop it; its balance ledger is kept for deltas still arriving)'
+      : 'remove an item (terminals drop it)'))
+      .requiredOption('--store <id>', 'store id', idFlag('store'))
+      .requiredOption('--id <id>', `${kind} id`, idFlag('id'))
+      .option('--json', 'print JSON')
+      .action(async (f: AdminFlags & { store: string; id: string }) => {
+        const res = await call(f, 'DELETE', `/v1/admin/stores/${f.store}/${path}/${f.id}`, removedAnswer);
+        print(f, res, () => `${kind} ${res.removed} removed`);
+      });
+  }
+
+  const quarantine = withAdminFlags(admin.command('quarantine').description('list quarantined events (kept, not applied) for review'))
+    .option('--store <id>', 'store id (required)', idFlag('store'))
+    .option('--limit <n>', 'at most this many', intFlag('limit'))
+    .option('--json', 'print JSON')
+    .action(async (f: AdminFlags & { store?: string; limit?: number }) => {
+      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      const res = await call(f, 'GET', `/v1/admin/stores/${f.store}/quarantine${f.limit !== undefined ? `?limit=${f.limit}` : ''}`, quarantineAnswer);
+      const list = res.quarantined;
+      print(f, res, () => (list.length === 0 ? 'no quarantined events' : list.map((q) => `${q.terminal}#${q.seq} ${q.type} ${q.code}: ${q.message}`).join('\n')));
+    });
+  withAdminFlags(quarantine.command('release').description('apply a quarantined event after review (with the rest of its sale group)'))
+    .option('--store <id>', 'store id (required)', idFlag('store'))
+    .requiredOption('--terminal <id>', 'terminal id', idFlag('terminal'))
+    .requiredOption('--seq <n>', "the event's seq", intFlag('seq'))
+    .option('--json', 'print JSON')
+    .action(async (own: AdminFlags & { store?: string; terminal: string; seq: number }) => {
+      const f = { ...(quarantine.opts() as AdminFlags & { store?: string }), ...own };
+      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/quarantine/${f.terminal}/${f.seq}/release`, releasedAnswer);
+      print(f, res, () => `released ${res.released.map((r) => `${r.terminal}#${r.seq} ${r.type}`).join(', ')}`);
     });
 
   const terminal = admin.command('terminal').description('terminals and their credentials');

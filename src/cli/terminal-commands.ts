@@ -96,6 +96,16 @@ function cloudAccess(cloud: string, adminToken: string | undefined, store: strin
   return { cloud: cloud.replace(/\/$/, ''), adminToken: token, store };
 }
 
+/**
+ * The cloud to read from for replay / audit: `--cloud`, else TILLSYNC_CLOUD —
+ * unless `--data` was given: a flag on the command line beats the environment.
+ */
+function sourceCloud(o: { data?: string; cloud?: string }): string | undefined {
+  if (o.data !== undefined && o.cloud !== undefined) throw usageError('choose one of --data and --cloud');
+  if (o.data !== undefined) return undefined;
+  return o.cloud ?? process.env.TILLSYNC_CLOUD;
+}
+
 /** Opens a terminal data folder directly (the agent must be stopped: LevelDB allows one process). */
 async function openFolder(dataDir: string): Promise<Terminal> {
   const config = await readAgentConfig(dataDir);
@@ -282,7 +292,7 @@ export function registerTerminalCommands(program: Command): void {
     .action(async (o: { data?: string; from: string; agent: string; agentTokenFile?: string; cloud?: string; adminToken?: string; store?: string; terminal?: string }) => {
       const from = Number(o.from);
       if (!Number.isInteger(from) || from < 1) throw usageError('--from takes a seq (1, 2, ...)');
-      const cloud = o.cloud ?? process.env.TILLSYNC_CLOUD;
+      const cloud = sourceCloud(o);
       if (cloud) {
         const access = cloudAccess(cloud, o.adminToken, o.store);
         for (const terminal of o.terminal ? [o.terminal] : await cloudTerminals(access)) {
@@ -319,9 +329,10 @@ export function registerTerminalCommands(program: Command): void {
     .option('--store <id>', 'with --cloud: the store')
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { data?: string; cloud?: string; adminToken?: string; store?: string }) => {
-      const cloud = o.cloud ?? process.env.TILLSYNC_CLOUD;
+      const cloud = sourceCloud(o);
       if (cloud) {
-        const progress = new Progress('cloud audit', !!o.json);
+        // Progress only on a TTY: a page at a time, plain lines would flood a log or a pipe.
+        const progress = new Progress('cloud audit', !!o.json || !process.stderr.isTTY);
         try {
           printAudit(await auditCloud(cloudAccess(cloud, o.adminToken, o.store), (d, t) => progress.update('verifying', d, t)), o.json);
         } finally {

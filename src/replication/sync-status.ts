@@ -78,7 +78,11 @@ export interface SyncStatus {
   conflicts: number;
   /** The last few conflicts (newest last). */
   recentConflicts: ConflictInfo[];
-  /** Last successful sync up / down. */
+  /**
+   * Last successful sync up / down. `lastDown` is the last download pass that
+   * applied changes (the first successful pass if none has yet): a pass that
+   * found nothing new does not overwrite it.
+   */
   lastUp: LastSyncUp | null;
   lastDown: LastSyncDown | null;
   /** Last failure of each direction; cleared by the next success. */

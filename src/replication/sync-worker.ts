@@ -372,7 +372,11 @@ export class SyncWorker {
     } else {
       const d = r as DownloadResult;
       this.lastNet = { ok: true };
-      this.store.update({ feedCursor: d.cursor, feedHead: d.head, lastDownError: null, lastDown: { at, changes: d.changes, cursor: d.cursor } });
+      // "Last sync down" is the last pass that moved something: a pass that found nothing new keeps it.
+      this.store.update({
+        feedCursor: d.cursor, feedHead: d.head, lastDownError: null,
+        ...(d.changes > 0 || this.store.fields.lastDown === null ? { lastDown: { at, changes: d.changes, cursor: d.cursor } } : {}),
+      });
       if (!this.store.fields.streamConnected) this.link?.retrySoon();
     }
     this.updateConnection();

@@ -13,6 +13,7 @@ import type { CustomerImportRow } from './import-rows.ts';
 import type { ExceptionRecord, QuarantineEntry, StoreRecord, TerminalRecord } from './storage.ts';
 import type { StoreLocks } from './store-locks.ts';
 import { StoreTx, type ServerContext } from './store-tx.ts';
+import { releaseQuarantined, type ReleasedEvent } from './quarantine-release.ts';
 import { ValueLedger } from './value-ledger.ts';
 import type { CustomerRecord, ItemRecord } from '../events/event-types.ts';
 
@@ -209,10 +210,17 @@ export class AdminOps {
     });
   }
 
+  /**
+   * Removes a customer from the catalog and the terminals. Its ledger (balance
+   * view) is kept, made empty if it had none: terminals offline meanwhile may
+   * still have spent or credited it, and such deltas are money that moved
+   * (applied on upload, with an exception: value-ledger.ts).
+   */
   removeCustomer(store: string, id: string): Promise<{ removed: string }> {
     return this.withStore(store, async (tx) => {
-      const [c] = await this.ctx.storage.getCustomers(store, [id]);
+      const [[c], [view]] = await Promise.all([this.ctx.storage.getCustomers(store, [id]), this.ctx.storage.getBalances(store, [id])]);
       if (!c) throw new TillsyncError('CUSTOMER_NOT_FOUND', `customer ${id} does not exist`);
+      if (!view) tx.put({ kind: 'balance', store, customer: id, view: { balance: 0, includes: {}, recentDebits: [] } });
       tx.put({ kind: 'customerRemoved', store, id });
       tx.addChange('customer.removed', { id });
       await tx.commit();
@@ -263,6 +271,14 @@ export class AdminOps {
   async listQuarantine(store: string, limit: number): Promise<QuarantineEntry[]> {
     await this.requireStore(store);
     return this.ctx.storage.listQuarantine(store, limit);
+  }
+
+  /** Releases a quarantined event (and the rest of its sale group) after review: quarantine-release.ts. */
+  releaseQuarantined(store: string, terminal: string, seq: number): Promise<{ released: ReleasedEvent[] }> {
+    return this.withStore(store, async (tx) => {
+      await this.requireTerminal(store, terminal);
+      return releaseQuarantined(tx, terminal, seq);
+    });
   }
 
   /** A terminal's stored events in seq order, for `tillsync replay --cloud` and audits. */

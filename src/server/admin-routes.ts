@@ -19,7 +19,8 @@
  *   GET    /v1/admin/stores/:store/vouchers/:code
  *   GET    /v1/admin/stores/:store/exceptions?status=open|resolved|all
  *   POST   /v1/admin/stores/:store/exceptions/:id/resolve     { note? }
- *   GET    /v1/admin/stores/:store/quarantine?limit=
+ *   GET    /v1/admin/stores/:store/quarantine?limit=              → { quarantined: [{ terminal, seq, id, type, code, message }] }
+ *   POST   /v1/admin/stores/:store/quarantine/:terminal/:seq/release  → { released: [...] } (the whole sale group)
  *   GET    /v1/admin/stores/:store/events?terminal=&from=&limit=
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -35,6 +36,7 @@ const storeParams = z.strictObject({ store: entityId });
 const terminalParams = z.strictObject({ store: entityId, terminal: entityId });
 const idParams = z.strictObject({ store: entityId, id: entityId });
 const voucherParams = z.strictObject({ store: entityId, code: voucherCode });
+const seqParams = z.strictObject({ store: entityId, terminal: entityId, seq: z.string().regex(/^[1-9]\d{0,14}$/) });
 const exceptionParams = z.strictObject({ store: entityId, id: z.string().regex(/^exc-\d{1,16}$/) });
 const noQuery = z.strictObject({});
 const exceptionsQuery = z.strictObject({ status: z.enum(['open', 'resolved', 'all']).optional() });
@@ -130,6 +132,11 @@ export function registerAdminRoutes(app: FastifyInstance, ops: AdminOps): void {
     const q = parseWith(limitQuery, req.query, 'query');
     const s = parseWith(storeParams, req.params, 'params').store;
     return send(req, reply, { quarantined: await ops.listQuarantine(s, clampLimit(q.limit, 1000, 10_000)) });
+  });
+  app.post('/v1/admin/stores/:store/quarantine/:terminal/:seq/release', A, async (req, reply) => {
+    parseWith(noQuery, req.query, 'query');
+    const p = parseWith(seqParams, req.params, 'params');
+    return send(req, reply, await ops.releaseQuarantined(p.store, p.terminal, Number(p.seq)));
   });
   app.get('/v1/admin/stores/:store/events', A, async (req, reply) => {
     const q = parseWith(eventsQuery, req.query, 'query');

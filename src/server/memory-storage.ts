@@ -205,6 +205,12 @@ export class MemoryStorage extends StorageBase {
       case 'exception':
         this.exceptions.set(`${op.store}/${op.exception.id}`, op.exception);
         return;
+      // Added for issue 24 (quarantine review): the event stays, without its quarantine.
+      case 'quarantineReleased': {
+        const e = this.events.get(`${op.store}/${op.terminal}`)?.get(op.seq);
+        if (e) delete e.quarantine;
+        return;
+      }
     }
   }
 

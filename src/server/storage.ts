@@ -133,6 +133,11 @@ export interface ExceptionRecord {
   store: string;
   subject: ExceptionSubject;
   status: 'open' | 'resolved';
+  /**
+   * Why it was opened: absent = an overspend (below zero); 'customer-removed' =
+   * terminal deltas against a customer the back office removed (value-ledger.ts).
+   */
+  reason?: 'customer-removed';
   /** Balance before the incident's first overspending debit. */
   balanceBefore: number;
   /** Lowest balance reached during the incident (negative). */
@@ -176,7 +181,16 @@ export type WriteOp =
   | { kind: 'itemRemoved'; store: string; id: string }
   | { kind: 'customer'; store: string; customer: CustomerRecord }
   | { kind: 'customerRemoved'; store: string; id: string }
-  | { kind: 'exception'; store: string; exception: ExceptionRecord };
+  | { kind: 'exception'; store: string; exception: ExceptionRecord }
+  /**
+   * Releases a quarantined event (admin review, quarantine-release.ts): it then
+   * reads as accepted (`readEvents` without `quarantine`, gone from
+   * `listQuarantine`). Its bytes and id-index entry are untouched (events stay
+   * append-only); the caller never releases an event left out of the id index,
+   * and commits the view changes and counters the release causes with it.
+   * No-op for an event that is not quarantined.
+   */
+  | { kind: 'quarantineReleased'; store: string; terminal: string; seq: number };
 
 /**
  * Test seam for fault injection, honoured by every backend: called for each op

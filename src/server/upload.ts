@@ -452,14 +452,19 @@ export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, ba
   // Balances are loaded (and their slots made) before vouchers, as before: the order of the feed changes.
   const [known] = await Promise.all([storage.getCustomers(store, customerIds), ledger.load('balance', customerIds)]);
   const knownCustomers = new Set(customerIds.filter((_, i) => known[i] !== undefined));
+  // Removed by the back office: no customer record, but its ledger is kept (value-ledger.ts).
+  const removedCustomers = new Set(customerIds.filter((c, i) => known[i] === undefined && ledger.exists('balance', c)));
   await ledger.load('voucher', voucherList);
+  const judge: Judge = { batch, currency: storeRec.settings.currency, customers: knownCustomers, removed: removedCustomers, ledger };
 
   const res: UploadResponse = { ackSeq: hw.seq, accepted: 0, duplicates: 0, quarantined: 0, conflicts: [] };
   let next = hw.seq + 1;
   let lastHash = hw.hash;
   let quarantinedHere = 0;
   const idsInBatch = new Set<string>();
-  const currency = storeRec.settings.currency;
+  // The sale group being walked: its last index and, if refused, why (one verdict for the whole group).
+  let groupEnd = -1;
+  let groupRefusal: { code: string; message: string } | undefined;
 
   for (let i = 0; i < n; i++) {
     const seq = batch.seq(i);
@@ -491,13 +496,17 @@ export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, ba
       quarantinedHere++;
     } else {
       idsInBatch.add(id);
-      const refusal = businessRefusal(batch, i, type, currency, knownCustomers, ledger);
+      if (i > groupEnd && type === 'sale.completed') {
+        groupEnd = saleGroupEnd(batch, i);
+        groupRefusal = groupVerdict(judge, i, groupEnd, id);
+      }
+      const refusal = i <= groupEnd ? (groupRefusal && (businessRefusal(judge, i, batch.type(i)) ?? groupRefusal)) : businessRefusal(judge, i, type);
       if (refusal) {
         stored.quarantine = refusal;
         res.quarantined++;
         quarantinedHere++;
       } else {
-        applyEffects(batch, i, type, { terminal, seq, id }, ledger);
+        applyEffects(batch, i, type, { terminal, seq, id }, ledger, removedCustomers);
         res.accepted++;
       }
     }
@@ -516,15 +525,54 @@ export async function applyUpload(ctx: ServerContext, cred: CredentialRecord, ba
   return res;
 }
 
-function businessRefusal(
-  batch: UploadBatch, i: number, type: string, currency: string, customers: Set<string>, ledger: ValueLedger,
-): { code: string; message: string } | undefined {
+/** What business rules judge an event by. */
+interface Judge {
+  batch: UploadBatch;
+  currency: string;
+  customers: Set<string>;
+  /** Customers the back office removed whose ledger is kept: their events are accepted (and raise an exception). */
+  removed: Set<string>;
+  ledger: ValueLedger;
+}
+
+/**
+ * A sale's atomic group as `Terminal.completeSale` appends it: the
+ * sale.completed at `head`, then its payment.taken events, each account or
+ * voucher payment followed by the balance.delta / voucher.redeemed that moves
+ * the value. Answers the group's last index in the batch. A group is judged
+ * within one batch: in the rare case that a batch boundary (every 1,000 events)
+ * cuts one, each part is judged as a group of its own; releasing it
+ * (quarantine-release.ts) walks the stored chain and so takes the whole group.
+ */
+export function saleGroupEnd(batch: UploadBatch, head: number): number {
+  let end = head;
+  for (let j = head + 1; j < batch.length; j++) {
+    if (batch.type(j) !== 'payment.taken') break;
+    end = j;
+    const next = batch.type(j + 1);
+    if (batch.customer(j) !== '' && next === 'balance.delta' && batch.customer(j + 1) === batch.customer(j)) end = ++j;
+    else if (batch.voucher(j) !== '' && next === 'voucher.redeemed' && batch.voucher(j + 1) === batch.voucher(j)) end = ++j;
+  }
+  return end;
+}
+
+/** The first refusal of any event of the group [head, end], worded for the others; undefined: all acceptable. */
+function groupVerdict(judge: Judge, head: number, end: number, sale: string): { code: string; message: string } | undefined {
+  for (let j = head; j <= end; j++) {
+    const r = businessRefusal(judge, j, judge.batch.type(j));
+    if (r) return { code: r.code, message: `quarantined with its sale ${sale} (event seq ${judge.batch.seq(j)}: ${r.message})` };
+  }
+  return undefined;
+}
+
+function businessRefusal(judge: Judge, i: number, type: string): { code: string; message: string } | undefined {
+  const { batch, currency, customers, ledger } = judge;
   if (type === 'sale.completed') {
     const c = batch.currency(i);
     if (c !== currency) return { code: 'CURRENCY_MISMATCH', message: `sale in ${c}, store currency is ${currency}` };
   }
   const customer = batch.customer(i);
-  if (customer !== '' && !customers.has(customer)) {
+  if (customer !== '' && !customers.has(customer) && !judge.removed.has(customer)) {
     return { code: 'CUSTOMER_NOT_FOUND', message: `customer ${customer} is not known to the cloud` };
   }
   // A voucher must exist before it is spent; issuing creates it.
@@ -539,8 +587,13 @@ function businessRefusal(
  * Sales, payments, refunds and voids do not move stored value by themselves:
  * the terminal appends the balance.delta / voucher.* event in the same group.
  */
-function applyEffects(batch: UploadBatch, i: number, type: string, from: { terminal: string; seq: number; id: string }, ledger: ValueLedger): void {
-  if (type === 'balance.delta') ledger.apply('balance', batch.customer(i), batch.amount(i), from);
+function applyEffects(
+  batch: UploadBatch, i: number, type: string, from: { terminal: string; seq: number; id: string }, ledger: ValueLedger, removed: Set<string>,
+): void {
+  if (type === 'balance.delta') {
+    const c = batch.customer(i);
+    ledger.apply('balance', c, batch.amount(i), from, { removed: removed.has(c) });
+  }
   else if (type === 'voucher.issued' || type === 'voucher.redeemed') ledger.apply('voucher', batch.voucher(i), batch.amount(i), from);
 }
 

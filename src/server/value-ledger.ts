@@ -13,6 +13,14 @@
  * terminal, in later batches too) update the same exception while it is open.
  * When the balance is back at or above zero the incident ends; a later
  * overspend opens a new exception. The events are always kept: the sales happened.
+ *
+ * A removed customer: the back office deleting a customer keeps its ledger (a
+ * balance view, made empty if it had none), because terminals that were offline
+ * may still spend or credit it. A terminal's delta against it is money that
+ * moved: it is applied like any other, and it opens (or joins, while open) an
+ * exception with `reason: 'customer-removed'` — whatever the balance — so the
+ * back office settles it. Its `events` hold every such delta (a negative
+ * `amount` is a credit), `shortfall` how far below zero it went (0 if never).
  */
 import type { Debit, ExceptionRecord, ExceptionSubject, ValueView } from './storage.ts';
 import type { StoreTx } from './store-tx.ts';
@@ -74,8 +82,11 @@ export class ValueLedger {
     return s;
   }
 
-  /** Adds a delta. `from` is the terminal event behind it, or undefined for back office. */
-  apply(kind: ValueKind, key: string, amount: number, from?: Omit<Debit, 'amount'>): void {
+  /**
+   * Adds a delta. `from` is the terminal event behind it, or undefined for back
+   * office; `removed`: the customer was removed by the back office (see above).
+   */
+  apply(kind: ValueKind, key: string, amount: number, from?: Omit<Debit, 'amount'>, opts: { removed?: boolean } = {}): void {
     const s = this.slot(kind, key);
     const v = s.view;
     const before = v.balance;
@@ -87,9 +98,44 @@ export class ValueLedger {
       const debit: Debit = { ...from, amount: -amount };
       v.recentDebits.push(debit);
       if (v.recentDebits.length > RECENT_DEBITS) v.recentDebits.splice(0, v.recentDebits.length - RECENT_DEBITS);
-      if (v.balance < 0) this.overspent(s, before, debit);
+      if (v.balance < 0 && !opts.removed) this.overspent(s, before, debit);
     }
-    if (v.balance >= 0) delete v.incident;
+    if (from && opts.removed) {
+      this.customerRemoved(s, before, { ...from, amount: -amount });
+      return;
+    }
+    if (v.balance >= 0 && this.openIncident(v)?.reason !== 'customer-removed') delete v.incident;
+  }
+
+  private openIncident(v: ValueView): ExceptionRecord | undefined {
+    const e = v.incident ? this.exceptions.get(v.incident) : undefined;
+    return e && e.status === 'open' ? e : undefined;
+  }
+
+  /** A delta against a removed customer: one open exception collects them all. */
+  private customerRemoved(s: Slot, before: number, delta: Debit): void {
+    const v = s.view;
+    const open = this.openIncident(v);
+    const now = this.tx.now;
+    if (open) {
+      if (!open.events.some((e) => e.id === delta.id)) open.events.push(delta);
+      if (!open.terminals.includes(delta.terminal)) open.terminals.push(delta.terminal);
+      open.lowest = Math.min(open.lowest, v.balance);
+      open.shortfall = Math.max(0, -open.lowest);
+      open.reason = 'customer-removed';
+      open.updatedAt = now;
+    } else {
+      const e: ExceptionRecord = {
+        id: this.tx.nextExceptionId(), store: this.tx.store, subject: { kind: 'balance', customer: s.key }, status: 'open',
+        reason: 'customer-removed', balanceBefore: before, lowest: Math.min(before, v.balance), shortfall: Math.max(0, -Math.min(before, v.balance)),
+        terminals: [delta.terminal], events: [delta], openedAt: now, updatedAt: now,
+      };
+      this.exceptions.set(e.id, e);
+      this.tx.counters.openExceptions += 1;
+      v.incident = e.id;
+    }
+    this.exceptionsChanged = true;
+    this.touchedExceptions.add(v.incident!);
   }
 
   private overspent(s: Slot, before: number, debit: Debit): void {

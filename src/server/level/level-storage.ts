@@ -396,6 +396,9 @@ export class LevelStorage extends StorageBase {
       case 'exception':
         // The base checked the id.
         return put('exceptions', `${op.store}/${seqKey(exceptionNumber(op.exception.id)!)}`, enc(op.exception));
+      case 'quarantineReleased':
+        // The quarantine record goes; the event stays as it was stored.
+        return put('quarantine', `${op.store}/${op.terminal}/${seqKey(op.seq)}`, undefined);
     }
   }
 

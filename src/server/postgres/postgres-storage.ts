@@ -344,6 +344,7 @@ class CommitPlan {
   private readonly items = new Keyed();
   private readonly customers = new Keyed();
   private readonly exceptions = new Map<string, { store: string; n: number; record: Uint8Array }>();
+  private readonly released: Array<{ store: string; terminal: string; seq: number }> = [];
 
   constructor(ops: readonly WriteOp[]) {
     const enc = encodeCanonical;
@@ -404,6 +405,10 @@ class CommitPlan {
           this.exceptions.set(`${op.store}\u0000${n}`, { store: op.store, n, record: enc(op.exception) });
           break;
         }
+        case 'quarantineReleased':
+          this.stores.add(op.store);
+          this.released.push({ store: op.store, terminal: op.terminal, seq: op.seq });
+          break;
       }
     }
   }
@@ -471,6 +476,13 @@ class CommitPlan {
         await q('INSERT INTO event_ids (store, id, terminal, seq, hash) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])',
           [ids.map((x) => x.e.store), ids.map((x) => x.e.id), ids.map((x) => x.e.terminal), ids.map((x) => x.e.seq), ids.map((x) => x.e.hash)]);
       }
+    }
+    if (this.released.length) {
+      // The quarantine goes; the event stays as it was stored.
+      const r = this.released;
+      await q(`UPDATE events e SET q_code = NULL, q_message = NULL FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, t, n)
+               WHERE e.store = u.s AND e.terminal = u.t AND e.seq = u.n`,
+        [r.map((x) => x.store), r.map((x) => x.terminal), r.map((x) => x.seq)]);
     }
     if (this.feed.size) {
       const all = [...this.feed].flatMap(([store, changes]) => changes.map((ch) => ({ store, ch })));
