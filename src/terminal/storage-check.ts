@@ -35,7 +35,8 @@ export interface StorageFinding {
 const CHUNK = 1000;
 const MAX_FINDINGS = 100;
 
-export async function checkStorage(log: EventLog, views: TerminalViews): Promise<StorageFinding[]> {
+/** `records: false` skips the by-key reads (the chain check already reported a record problem, named by seq). */
+export async function checkStorage(log: EventLog, views: TerminalViews, opts: { records?: boolean } = {}): Promise<StorageFinding[]> {
   const findings: StorageFinding[] = await log.exclusive(async () => {
     const out: StorageFinding[] = [];
     // Acknowledged events missing (the head went back) or a cloud ahead of the log: see EventLog.checkDurability.
@@ -47,7 +48,7 @@ export async function checkStorage(log: EventLog, views: TerminalViews): Promise
     }
     const head = log.head.seq;
     const sales = views.views.sales.sublevel;
-    for (let from = log.base.seq + 1; from <= head && out.length < MAX_FINDINGS; from += CHUNK) {
+    for (let from = log.base.seq + 1; opts.records !== false && from <= head && out.length < MAX_FINDINGS; from += CHUNK) {
       const seqs = Array.from({ length: Math.min(CHUNK, head - from + 1) }, (_, i) => from + i);
       const values = await log.logDb.getMany(seqs.map(seqKey));
       const saleIds: Array<[number, string]> = [];
