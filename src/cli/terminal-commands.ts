@@ -254,10 +254,10 @@ export function registerTerminalCommands(program: Command): void {
   program.command('recover').description("restore this terminal's events from the cloud after a lost log tail (LOG_CORRUPTED) or a restored backup (LOG_BEHIND_CLOUD)")
     .option('--from-cloud', 'restore from what the cloud holds for this terminal (the only source)')
     .option('--yes', 'do not ask for confirmation')
-    .addOption(agentOption()).addOption(jsonOption())
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { fromCloud?: boolean; yes?: boolean }) => {
       if (!o.fromCloud) throw usageError('recover needs --from-cloud');
-      const client = new AgentClient(o.agent);
+      const client = clientFor(o);
       const plan = await client.request<{ head: number; refused: { code: string; reason: string } | null }>('GET', '/api/recovery');
       if (!o.json) console.error(plan.refused ? `${plan.refused.code}: ${plan.refused.reason}` : `log head ${plan.head}; no refusal (the cloud is compared anyway)`);
       await confirm('Restore what the cloud holds for this terminal into its log?', o.yes);

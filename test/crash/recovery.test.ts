@@ -21,7 +21,7 @@ import { startEnvironment, type Environment } from '../../src/cli/demo-env.ts';
 import { seqKey } from '../../src/events/level-util.ts';
 import { writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
 import type { RecoveryReport } from '../../src/terminal/recovery.ts';
-import { agentCall, startAgentProcess, stopAgentProcess, type AgentProcess } from '../helpers/agent-process.ts';
+import { agentCall, agentTokenFile, startAgentProcess, stopAgentProcess, type AgentProcess } from '../helpers/agent-process.ts';
 import { until } from '../helpers/env.ts';
 import { CUSTOMERS, ITEMS } from '../helpers/small-store.ts';
 import { runCli } from '../cli/run-cli.ts';
@@ -122,7 +122,7 @@ t.test('1.1: acknowledged sales dropped from the write-ahead log are refused lou
   t.ok(stuck);
   t.equal((await agentCall(agent.url, 'GET', '/api/recovery')).body.refused?.details.cloudAckSeq, 12, 'the status says what the cloud still holds');
 
-  const cli = await runCli(['recover', '--from-cloud', '--yes', '--json', '--agent', agent.url]);
+  const cli = await runCli(['recover', '--from-cloud', '--yes', '--json', '--agent', agent.url, '--agent-token-file', agentTokenFile(agent.url)!]);
   t.equal(cli.code, 0, `recover exits 0 (${cli.stderr.trim().split('\n').pop()})`);
   const report = JSON.parse(cli.stdout) as RecoveryReport;
   t.same(report.restored, { from: 5, to: 12 }, 'the seqs the cloud has are restored');

@@ -4,20 +4,31 @@
  * so an auth header for the agent's API is a one-line change in `agentHeaders`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const AGENT_CHILD = fileURLToPath(new URL('../terminal/fixtures/agent-child.ts', import.meta.url));
 
-/** Headers every agent call carries (add the agent's credential here). */
-export function agentHeaders(): Record<string, string> {
-  return {};
+/** Agent URL → its pairing token file (the agent writes it into its data folder on start). */
+const tokenFiles = new Map<string, string>();
+
+/** The pairing token file of the agent at `base` (started by startAgentProcess). */
+export function agentTokenFile(base: string): string | undefined {
+  return tokenFiles.get(base);
+}
+
+/** Headers every agent call carries: the agent's pairing token, as the CLI sends it. */
+export function agentHeaders(base: string): Record<string, string> {
+  const file = tokenFiles.get(base);
+  return file ? { authorization: `Bearer ${readFileSync(file, 'utf8').trim()}` } : {};
 }
 
 export async function agentCall<T = any>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { ...agentHeaders(), ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...agentHeaders(base), ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
     ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
     signal: AbortSignal.timeout(30_000),
   });
@@ -43,7 +54,9 @@ export function startAgentProcess(dataDir: string, opts: { prefix?: string[]; ti
     createInterface({ input: child.stdout! }).on('line', (l) => {
       if (l.startsWith('url ')) {
         clearTimeout(timer);
-        resolve({ child, url: l.slice(4) });
+        const url = l.slice(4);
+        tokenFiles.set(url, join(dataDir, 'agent-token'));
+        resolve({ child, url });
       }
     });
     child.once('exit', (code, signal) => {

@@ -25,17 +25,19 @@ import { EventLog } from '../../src/events/event-log.ts';
 import { createRng, type Rng } from '../../src/fixtures/prng.ts';
 import { recordedRoutes } from '../../src/http/error-contract.ts';
 import { routeTable } from '../../src/server/app.ts';
+import { readFile } from 'node:fs/promises';
 import type { TerminalAgent } from '../../src/terminal/agent.ts';
 import { smallEnvironment } from './env.ts';
 import { mutate, REPLACEMENTS, sampleDrafts } from './mutations.ts';
 import { answerBody, contractViolation, rawRequest, requestBytes, type RawResponse } from './raw-http.ts';
 
 /**
- * The one place that supplies the agent's request headers (and cookie): when
- * the agent's routes require authentication, this logs in and returns them.
+ * The one place that supplies the agent's request headers: the agent's pairing
+ * token (the manager role), as the CLI sends it, so the fuzzer reaches every
+ * route's own checks instead of stopping at AUTH_REQUIRED.
  */
-export async function agentHeaders(_agent: TerminalAgent, _agentUrl: string): Promise<Record<string, string>> {
-  return {};
+export async function agentHeaders(agent: TerminalAgent, _agentUrl: string): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${(await readFile(agent.pairingTokenFile, 'utf8')).trim()}` };
 }
 
 export interface FuzzOptions {

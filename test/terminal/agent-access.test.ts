@@ -207,7 +207,7 @@ t.test('sign-in: wrong PINs lock the staff id; front-end tokens carry a role and
   const issued = await api<{ id: string; token: string; role: string }>(agent, 'POST', '/api/pairings', { name: 'POS front end 1', role: 'cashier' });
   t.equal(issued.status, 201);
   const pos = { token: issued.body.token };
-  const posApi = (method: 'GET' | 'POST', path: string, body?: unknown) => api<Failure>(agent.url, method, path, body, { authorization: `Bearer ${pos.token}` });
+  const posApi = (method: 'GET' | 'POST', path: string, body?: unknown) => api<Failure>(agent, method, path, body, { authorization: `Bearer ${pos.token}` });
   t.equal((await posApi('GET', '/api/items?q=cola')).status, 200, 'the front end looks up');
   t.equal((await posApi('POST', '/api/restore')).body.error.code, 'FORBIDDEN_ROLE', 'a cashier front end cannot restore');
   const listed = await api<{ pairings: Array<Record<string, unknown>> }>(agent, 'GET', '/api/pairings');

@@ -25,7 +25,7 @@ t.test('an audit loop during a sales load never raises a finding on a healthy lo
   const refused: string[] = [];
   const sell = async (): Promise<void> => {
     while (!stop) {
-      const r = await api<{ error?: { code: string } }>(agent.url, 'POST', '/api/sales', {
+      const r = await api<{ error?: { code: string } }>(agent, 'POST', '/api/sales', {
         lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }],
       });
       if (r.status === 201) sold++;
@@ -42,7 +42,7 @@ t.test('an audit loop during a sales load never raises a finding on a healthy lo
   try {
     for (let i = 0; i < AUDITS; i++) {
       const before = sold;
-      const r = await api<AuditReport & { error?: { code: string } }>(agent.url, 'POST', '/api/audit', {});
+      const r = await api<AuditReport & { error?: { code: string } }>(agent, 'POST', '/api/audit', {});
       t.equal(r.status, 200, `audit ${i} answered`);
       findings.push(...(r.body.findings ?? []));
       audited += r.body.events ?? 0;
@@ -56,10 +56,10 @@ t.test('an audit loop during a sales load never raises a finding on a healthy lo
   t.comment(`${sold} sales in ${seconds.toFixed(1)} s (${Math.round(sold / seconds)} sales/s, ${SELLERS} sellers) during ${AUDITS} audits of ${audited} events in all`);
   t.same(findings, [], 'no audit raised a finding');
   t.same(refused, [], 'no sale was refused');
-  const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  const s = (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
   t.equal(s.log.health, 'ok', 'the log is still healthy');
   t.equal(s.log.head, sold * 2, 'every acknowledged sale (sale + payment) is in the log');
-  const after = await api<{ sale?: string }>(agent.url, 'POST', '/api/sales', {
+  const after = await api<{ sale?: string }>(agent, 'POST', '/api/sales', {
     lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }],
   });
   t.equal(after.status, 201, 'the till still sells');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupOldEvents, type CleanupReport } from '../../src/terminal/cleanup.ts';
 import { writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
-import { api, until } from '../helpers/env.ts';
+import { agentHeaders, api, until } from '../helpers/env.ts';
 import { folderBytes } from '../../src/events/level-util.ts';
 import { TerminalViews, diffViews } from '../../src/projections/terminal-views.ts';
 import { appendHistory } from '../helpers/history.ts';
@@ -122,33 +122,33 @@ t.test('issue 21.4: a cleanup killed after the base moved is finished at the nex
   await cut.close();
 
   const agentChild = fileURLToPath(new URL('./fixtures/agent-child.ts', import.meta.url));
-  const startAgent = async (): Promise<{ child: ChildProcess; url: string }> => {
+  const startAgent = async (): Promise<{ child: ChildProcess; url: string; pairingTokenFile: string }> => {
     const child = spawn(process.execPath, ['--import=tsx', agentChild, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
     const line = await lineFrom(child, 'url ');
-    return { child, url: line.slice(4) };
+    return { child, url: line.slice(4), pairingTokenFile: join(dir, 'agent-token') };
   };
   let agent = await startAgent();
   const resumed = await until('the start finished the interrupted cleanup', async () => {
-    const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+    const s = (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
     return s.operation === null && s.lastOperation?.name === 'cleanup' ? s.lastOperation : undefined;
   }, 60_000);
   t.equal(resumed.ok, true);
   const rr = resumed.result as CleanupReport;
   t.equal(rr.events, 0, 'no new events cut');
   t.equal(rr.leftovers, 20_000, 'the leftovers are counted as such');
-  const again = await api<CleanupReport>(agent.url, 'POST', '/api/cleanup', { olderThanDays: 30 });
+  const again = await api<CleanupReport>(agent, 'POST', '/api/cleanup', { olderThanDays: 30 });
   t.equal(again.body.events, 0);
   t.equal(again.body.leftovers, 0, 'nothing left for the next cleanup');
 
   // An operation killed midway: the next start says it was interrupted.
-  void fetch(`${agent.url}/api/audit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
-  await until('audit running', async () => (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body.operation?.name === 'audit', 30_000);
+  void fetch(`${agent.url}/api/audit`, { method: 'POST', headers: { 'content-type': 'application/json', ...agentHeaders(agent) }, body: '{}' }).catch(() => undefined);
+  await until('audit running', async () => (await api<AgentStatus>(agent, 'GET', '/api/status')).body.operation?.name === 'audit', 30_000);
   const gone = new Promise((r) => agent.child.once('exit', r));
   agent.child.kill('SIGKILL');
   await gone;
   agent = await startAgent();
-  const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  const s = (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
   t.equal(s.lastOperation?.name, 'audit');
   t.equal(s.lastOperation?.ok, false);
   t.equal(s.lastOperation?.interrupted, true);

@@ -61,7 +61,7 @@ t.test('a full disk while selling shows in the status, and sales resume once spa
   const agent = await TerminalAgent.start({ store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token, dataDir, port: 0 });
   t.teardown(() => agent.stop());
   await until('catalog downloaded', () => agent.terminal.views.views.items.size === 5);
-  const sale = () => api<{ error?: { code: string } }>(agent.url, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  const sale = () => api<{ error?: { code: string } }>(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
   t.equal((await sale()).status, 201);
   const head = agent.terminal.log.head.seq;
 
@@ -70,12 +70,12 @@ t.test('a full disk while selling shows in the status, and sales resume once spa
   for (let i = 0; i < 20; i++) codes.add((await sale()).body.error?.code ?? 'ok');
   t.same([...codes], ['DISK_FULL'], 'every sale refused DISK_FULL');
   t.equal(agent.terminal.log.head.seq, head, 'nothing acknowledged');
-  const s = (await api<AgentStatus>(agent.url, 'GET', '/api/status')).body;
+  const s = (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
   t.equal(s.log.health, 'disk-full', 'the Sync Manager status shows the full disk');
 
   rmSync(filler);
   t.equal((await sale()).status, 201, 'sales resume once space is freed');
-  t.equal((await api<AgentStatus>(agent.url, 'GET', '/api/status')).body.log.health, 'ok');
+  t.equal((await api<AgentStatus>(agent, 'GET', '/api/status')).body.log.health, 'ok');
 });
 
 t.test('starting on a full disk fails with DISK_FULL', { skip: !mounted && 'no tmpfs' }, async (t) => {

@@ -47,7 +47,7 @@ function catalogOf(agent: TerminalAgent) {
 }
 
 async function sell(agent: TerminalAgent): Promise<{ status: number; code?: string }> {
-  const r = await api<Err>(agent.url, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  const r = await api<Err>(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
   return r.status === 201 ? { status: 201 } : { status: r.status, code: r.body.error.code };
 }
 
@@ -76,7 +76,7 @@ t.test('cloud down, nothing pending: refused before anything is touched; catalog
   const { gate, box, restart } = await setup(t);
   const before = catalogOf(box.agent);
   gate.setDown(true);
-  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  const r = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
   t.equal(r.body.error.code, 'CLOUD_UNREACHABLE');
   t.same(catalogOf(box.agent), before, 'items, customers and balances untouched');
   t.equal(await box.agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'no resync marker left behind');
@@ -93,14 +93,14 @@ t.test('cloud down, nothing pending: refused before anything is touched; catalog
 t.test('local mode on, nothing pending: LOCAL_MODE, catalog intact, sales go on', async (t) => {
   const { box, restart } = await setup(t);
   const before = catalogOf(box.agent);
-  await api(box.agent.url, 'POST', '/api/local-mode', { on: true });
-  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  await api(box.agent, 'POST', '/api/local-mode', { on: true });
+  const r = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
   t.equal(r.body.error.code, 'LOCAL_MODE');
   t.same(catalogOf(box.agent), before, 'catalog untouched');
   const load = sellers(t, () => box.agent);
   await until('sales go on in local mode', () => load.sold >= 50);
   // A resync asked while local-mode sales are pending is refused too, and changes nothing.
-  const again = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  const again = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
   t.ok(['UNSYNCED_EVENTS', 'LOCAL_MODE'].includes(again.body.error.code), `refused (${again.body.error.code})`);
   await load.stop();
   t.same(load.refused, [], 'no sale refused');
@@ -116,7 +116,7 @@ t.test('the resync\'s cloud routes refused while sellers keep selling: refused, 
   await until('sales flowing', () => load.sold >= 20);
   gate.refuse.add('/v1/digest');
   gate.refuse.add('/v1/feed');
-  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  const r = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
   t.ok(['CLOUD_UNREACHABLE', 'UNSYNCED_EVENTS'].includes(r.body.error.code), `refused (${r.body.error.code})`);
   const sold = load.sold;
   await until('sales go on after the refusal', () => load.sold >= sold + 30);
@@ -129,11 +129,11 @@ t.test('the cloud goes away during the download: old data serves, status shows t
   const { env, gate, box, restart } = await setup(t);
   const before = catalogOf(box.agent);
   gate.refuse.add('/v1/feed'); // the checks pass (digest answers); the download then fails
-  const r = await api<Err>(box.agent.url, 'POST', '/api/resync/full', {});
+  const r = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
   t.equal(r.body.error.code, 'CLOUD_UNREACHABLE');
   t.ok(gate.refused > 0, 'the download was refused');
   t.same(catalogOf(box.agent), before, 'old catalog still there');
-  let s = (await api<AgentStatus>(box.agent.url, 'GET', '/api/status')).body;
+  let s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
   t.equal(s.resyncInProgress, true, 'the status shows a resync waiting to finish');
   t.equal(s.lastOperation?.name, 'full-resync');
   t.equal(s.lastOperation?.ok, false);
@@ -141,15 +141,15 @@ t.test('the cloud goes away during the download: old data serves, status shows t
   // Across a restart (the resume at start fails too: the feed is still refused).
   await restart();
   await until('resume at start attempted', () => box.agent.status().lastOperation?.name === 'full-resync');
-  s = (await api<AgentStatus>(box.agent.url, 'GET', '/api/status')).body;
+  s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
   t.equal(s.resyncInProgress, true, 'still shown after a restart');
   t.same(catalogOf(box.agent), before, 'old catalog still there after a restart');
   // The cloud is back: the next resync carries on and finishes.
   gate.refuse.clear();
-  const done = await api<{ digest: { items: { count: number } } }>(box.agent.url, 'POST', '/api/resync/full', {});
+  const done = await api<{ digest: { items: { count: number } } }>(box.agent, 'POST', '/api/resync/full', {});
   t.equal(done.status, 200);
   t.equal(done.body.digest.items.count, 5);
-  s = (await api<AgentStatus>(box.agent.url, 'GET', '/api/status')).body;
+  s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
   t.equal(s.resyncInProgress, false);
   t.equal(await box.agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'marker cleared');
   t.same(localDigest(box.agent.terminal.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
@@ -169,13 +169,13 @@ t.test('progress: a full resync reports download, verify and switch; a cleanup r
   };
   for (let i = 0; i < 5; i++) t.equal((await sell(agent)).status, 201);
   await until('sales uploaded', () => agent.status().sync.pending === 0);
-  t.equal((await api(agent.url, 'POST', '/api/resync/full', {})).status, 200);
+  t.equal((await api(agent, 'POST', '/api/resync/full', {})).status, 200);
   const resync = seen.filter((s) => s.name === 'full-resync');
   t.same([...new Set(resync.map((s) => s.phase))].filter((p) => p !== 'full-resync'), ['download', 'verify', 'switch'], 'phases in order');
   t.ok(resync.some((s) => s.phase === 'download' && s.total > 0 && s.done === s.total), 'download counts to the cloud head');
   t.ok(resync.some((s) => s.phase === 'switch' && s.total > 0), 'switch has a total');
 
-  const r = await api<{ events: number }>(agent.url, 'POST', '/api/cleanup', { olderThanDays: 0 });
+  const r = await api<{ events: number }>(agent, 'POST', '/api/cleanup', { olderThanDays: 0 });
   t.equal(r.status, 200);
   t.equal(r.body.events, 10, 'the five acknowledged sales (sale + payment each) were cut');
   const clean = seen.filter((s) => s.name === 'cleanup');
