@@ -350,6 +350,16 @@ export class EventLog {
     return this.refused;
   }
 
+  /**
+   * Refuses appends from now on (LOG_CORRUPTED): for damage found outside
+   * `verify`, e.g. a LevelDB block whose checksum fails, or a record that the
+   * iterator returns but a read by key does not. Lifted only by a recovery.
+   */
+  markCorrupted(seq: number, reason: string, details: Record<string, unknown> = {}): void {
+    if (this.refusal?.code === 'LOG_CORRUPTED') return;
+    this.refusal = { code: 'LOG_CORRUPTED', seq, reason, details: { head: this.headState.seq, ...details } };
+  }
+
   /** Lifts a refusal after a recovery; the head record is rewritten to the current head. */
   async clearRefusal(): Promise<void> {
     await this.headRecord?.write(this.headState);
