@@ -117,12 +117,17 @@ class ChangeListener {
       c.end().catch(() => {});
       // Notifications may have been missed meanwhile: cached credentials go.
       this.emit({ kind: 'credentials' });
-      if (!this.closed) this.retry = setTimeout(() => void this.start().catch(lost), 1000).unref();
+      if (!this.closed) this.retry = setTimeout(() => void this.start().catch(() => {}), 1000).unref();
     };
     c.on('error', lost);
     c.on('end', lost);
-    await c.connect();
-    await c.query(`LISTEN ${this.channel}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${this.channel}`);
+    } catch (err) {
+      lost(); // and tried again in a second (open() stops that when it fails)
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
@@ -191,8 +196,7 @@ export class PostgresStorage extends StorageBase {
     try {
       const client = await pool.connect();
       try {
-        if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-        await migrate(client);
+        await migrate(client, schema);
       } finally {
         client.release();
       }

@@ -53,10 +53,12 @@ const MIGRATIONS: Record<number, string> = {
   `,
 };
 
-/** Applies the migrations this database lacks (see the file comment). */
-export async function migrate(client: PoolClient): Promise<void> {
+/** Applies the migrations this database lacks (see the file comment); `schema` (a checked name) is created first if given. */
+export async function migrate(client: PoolClient, schema?: string): Promise<void> {
   await inTx(client, async () => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    // Under the lock: two processes creating the same schema at once would otherwise race (a unique violation).
+    if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await client.query('CREATE TABLE IF NOT EXISTS tillsync_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
   });
   for (;;) {
@@ -74,12 +76,6 @@ export async function migrate(client: PoolClient): Promise<void> {
     });
     if (done) return;
   }
-}
-
-/** The database's schema version (0: none applied). */
-export async function schemaVersion(client: PoolClient): Promise<number> {
-  const { rows } = await client.query<{ v: number | null }>("SELECT CASE WHEN to_regclass('tillsync_schema') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM tillsync_schema) END AS v");
-  return rows[0]?.v ?? 0;
 }
 
 export async function inTx<T>(client: PoolClient, f: () => Promise<T>): Promise<T> {
