@@ -207,9 +207,10 @@ export class TerminalAgent implements AgentOperations {
     }
     this.operation = { name, phase: name, done: 0, total: 0, started: Date.now() };
     this.stream.changed();
+    // Best effort, alongside the operation (which starts in this turn): a full disk
+    // must not stop the cleanup that would free it.
+    const journal = recordOperationStart(this.opts.dataDir, { name, started: this.operation.started }).catch(() => {});
     try {
-      // Best effort: a full disk must not stop the cleanup that would free it.
-      await recordOperationStart(this.opts.dataDir, { name, started: this.operation.started }).catch(() => {});
       const result = await fn();
       this.lastOperation = { name, ok: true, at: Date.now(), result };
       return result;
@@ -218,6 +219,7 @@ export class TerminalAgent implements AgentOperations {
       this.lastOperation = { name, ok: false, at: Date.now(), error: { code: te.code, message: te.message } };
       throw te;
     } finally {
+      await journal;
       await recordOperationEnd(this.opts.dataDir).catch(() => {});
       this.operation = null;
       this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);
