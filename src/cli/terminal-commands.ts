@@ -351,4 +351,44 @@ export function registerTerminalCommands(program: Command): void {
       }
       printAudit(await clientFor(o).withProgress<AuditReport>('/api/audit', {}, new Progress('audit', !!o.json)), o.json);
     });
+
+  // ---------------------------------------------------------------- who may call the agent (manager)
+
+  const staff = program.command('staff').description("the terminal's staff accounts for the pages (manager)");
+  staff.command('list').description('staff IDs, names and roles').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags) => {
+      const r = await clientFor(o).request<{ staff: Array<{ id: string; name: string; role: string }> }>('GET', '/api/staff');
+      print(o.json, r, () => r.staff.map((m) => `${m.id.padEnd(16)} ${m.role.padEnd(8)} ${m.name}`).join('\n') || 'no staff accounts');
+    });
+  staff.command('set <id>').description('add a staff member or change name, role and PIN (PIN from env TILLSYNC_STAFF_PIN or the first line of stdin)')
+    .requiredOption('--name <name>', 'name shown on the pages').addOption(new Option('--role <role>', 'role').choices(['cashier', 'manager']).makeOptionMandatory())
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+    .action(async (id: string, o: AgentFlags & { name: string; role: string }) => {
+      // Never from argv: other users of the machine can read command lines.
+      let pin = process.env.TILLSYNC_STAFF_PIN;
+      if (!pin) {
+        const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+        if (process.stdin.isTTY) process.stderr.write(`PIN for ${id}: `);
+        pin = await new Promise<string>((resolve) => { rl.once('line', resolve); rl.once('close', () => resolve('')); });
+        rl.close();
+      }
+      const r = await clientFor(o).request<{ staff: { id: string; role: string } }>('PUT', `/api/staff/${encodeURIComponent(id)}`, { name: o.name, role: o.role, pin: pin.trim() });
+      print(o.json, r, () => `staff ${r.staff.id} (${r.staff.role}) set; their open sessions were ended`);
+    });
+
+  program.command('pair').description('issue a token for a POS front end, with a role (printed once)')
+    .requiredOption('--name <name>', 'which front end this is').addOption(new Option('--role <role>', 'role').choices(['cashier', 'manager']).default('cashier'))
+    .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { name: string; role: string }) => {
+      const r = await clientFor(o).request<{ id: string; role: string; token: string }>('POST', '/api/pairings', { name: o.name, role: o.role });
+      print(o.json, r, () => `front end ${r.id} (${r.role}): send Authorization: Bearer ${r.token}\nthis token is shown only now; revoke with DELETE /api/pairings/${r.id}`);
+    });
+
+  program.command('audit-log').description("who did which privileged action on this terminal, newest last")
+    .option('--limit <n>', 'entries', '50').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { limit: string }) => {
+      if (!/^\d{1,4}$/.test(o.limit)) throw usageError('--limit takes a number up to 1000');
+      const r = await clientFor(o).request<{ entries: Array<{ at: number; actor: { id: string; role: string } | null; action: string; ok: boolean; code?: string }> }>('GET', `/api/audit-log?limit=${o.limit}`);
+      print(o.json, r, () => r.entries.map((e) => `${formatTime(e.at)}  ${(e.actor ? `${e.actor.id} (${e.actor.role})` : '-').padEnd(24)} ${e.action.padEnd(18)} ${e.ok ? 'ok' : `refused ${e.code ?? ''}`}`).join('\n') || 'no entries');
+    });
 }

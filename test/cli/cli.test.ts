@@ -4,24 +4,35 @@
  * the documented exit codes (0 ok, 1 refused, 2 usage, 3 audit findings, 4 unreachable).
  */
 import t from 'tap';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { seqKey } from '../../src/events/level-util.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
 import { smallEnvironment, until } from '../helpers/env.ts';
-import { runCli } from './run-cli.ts';
+import { BIN, runCli } from './run-cli.ts';
 
 t.test('terminal verbs through the CLI', async (t) => {
   const dir = t.testdir();
   const env = await smallEnvironment(dir, { terminals: ['till-1'] });
   t.teardown(() => env.stop());
   const agent = env.agents[0]!;
-  const a = ['--agent', agent.url];
+  const a = ['--agent', agent.url, '--agent-token-file', agent.pairingTokenFile];
   await until('catalog', () => agent.terminal.searchItems('cola').length === 1);
 
-  let r = await runCli(['status', ...a]);
+  // Without the pairing token the agent refuses the CLI too; the env names the file as well.
+  let r = await runCli(['status', '--agent', agent.url, '--json']);
+  t.equal(r.code, 1, 'no pairing token: refused');
+  t.equal(JSON.parse(r.stdout).error.code, 'AUTH_REQUIRED');
+  r = await runCli(['replay', '--agent', agent.url]);
+  t.equal(r.code, 1, 'replay without the token is refused, not printed');
+  t.match(r.stderr, /AUTH_REQUIRED/);
+  r = await runCli(['status', '--agent', agent.url], { env: { TILLSYNC_AGENT_TOKEN_FILE: agent.pairingTokenFile } });
+  t.equal(r.code, 0, 'TILLSYNC_AGENT_TOKEN_FILE names the file');
+
+  r = await runCli(['status', ...a]);
   t.equal(r.code, 0);
   t.match(r.stdout, /connection:\s+online/);
   r = await runCli(['status', ...a, '--json']);
@@ -106,8 +117,56 @@ t.test('terminal verbs through the CLI', async (t) => {
   r = await runCli(['replay', '--data', copy]);
   t.same(r.stdout.trim().split('\n').map((l) => JSON.parse(l).seq), [2], 'replay reads what is there');
 
-  r = await runCli(['status', '--agent', agent.url]);
+  r = await runCli(['status', ...a]);
   t.equal(r.code, 4, 'agent gone: unreachable');
+});
+
+/** Starts `tillsync terminal` as a child and collects its output until `done` matches (bounded). */
+async function runTerminal(args: string[], done: RegExp): Promise<{ child: ChildProcess; stdout: string; stderr: string; code: number | null }> {
+  const child = spawn(process.execPath, [BIN, 'terminal', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tillsync terminal never printed ${done}: ${stdout} ${stderr}`)), 60_000);
+    const check = () => { if (done.test(stdout + stderr)) { clearTimeout(timer); resolve(null); } };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+  });
+  return { child, stdout, stderr, code };
+}
+
+t.test('tillsync terminal: pairing token file, a first manager PIN shown once, a warning off loopback', async (t) => {
+  const dir = t.testdir();
+  const flags = ['--data', join(dir, 'till'), '--store', 'store-1', '--terminal', 'till-1', '--cloud', 'http://127.0.0.1:9', '--token', 'a-terminal-token-for-tests'];
+  const run = await runTerminal([...flags, '--port', '0'], /new staff account manager .*PIN \d{6}/);
+  t.teardown(() => { if (run.child.exitCode === null) run.child.kill('SIGKILL'); });
+  const url = /agent on (http:\S+)/.exec(run.stdout)?.[1];
+  const pin = /PIN (\d{6})/.exec(run.stdout)?.[1];
+  t.ok(url && pin, 'the URL and the first PIN are printed');
+  t.match(run.stdout, new RegExp(`pairing token .*${join(dir, 'till', 'agent-token').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  t.equal(statSync(join(dir, 'till', 'agent-token')).mode & 0o777, 0o600, 'the pairing token file is 0600');
+  const signIn = await fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ staff: 'manager', pin }) });
+  t.equal(signIn.status, 201, 'the printed PIN signs the manager in');
+  // Staff accounts through the CLI (the PIN from the environment, never argv), then the audit log says who.
+  const a = ['--agent', url!, '--agent-token-file', join(dir, 'till', 'agent-token')];
+  let r = await runCli(['staff', 'set', 'casey', '--name', 'Casey', '--role', 'cashier', ...a], { env: { TILLSYNC_STAFF_PIN: '4321' } });
+  t.equal(r.code, 0, r.stderr);
+  const casey = await fetch(`${url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ staff: 'casey', pin: '4321' }) });
+  t.equal(casey.status, 201, 'the new cashier signs in with the PIN set by the CLI');
+  r = await runCli(['audit-log', '--json', ...a]);
+  t.match(JSON.parse(r.stdout).entries.find((e: { action: string }) => e.action === 'staff.set'), { ok: true, actor: { kind: 'token', id: 'technician' }, details: { id: 'casey' } });
+  const exited = new Promise((r) => run.child.once('exit', r));
+  run.child.kill('SIGTERM');
+  await exited;
+
+  // Off loopback: a clear warning before it listens (192.0.2.1 is a documentation address this machine does not have).
+  const off = await runTerminal([...flags, '--host', '192.0.2.1', '--port', '0'], /WARNING[\s\S]*(agent on|EADDRNOTAVAIL|error)/);
+  t.teardown(() => { if (off.child.exitCode === null) off.child.kill('SIGKILL'); });
+  t.match(off.stderr, /WARNING: --host 192\.0\.2\.1 serves the terminal agent beyond this computer/);
+  t.notMatch(run.stderr, /WARNING/, 'no warning on loopback');
 });
 
 t.test('replay and audit from the cloud with the admin credential', async (t) => {

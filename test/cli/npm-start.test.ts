@@ -68,22 +68,35 @@ t.test('npm start runs the demo and stops cleanly on Ctrl-C', async (t) => {
   t.teardown(() => { try { process.kill(-first.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
   t.equal(first.pages.length, 4, 'Sync Manager and checkout of two terminals');
   t.match(first.output.join('\n'), /newly seeded/);
+  // The demo's staff sign-in is printed, and it works on the pages.
+  const printed = first.output.join('\n');
+  const pins = Object.fromEntries([...printed.matchAll(/(manager|cashier)\s+staff ID (\S+)\s+PIN (\d+)/g)].map((m) => [m[1]!, { id: m[2]!, pin: m[3]! }]));
+  t.ok(pins.manager && pins.cashier, 'manager and cashier credentials are printed');
+  const till1 = new URL(first.pages[0]!).origin;
+  const signIn = await fetch(`${till1}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ staff: pins.cashier!.id, pin: pins.cashier!.pin }) });
+  t.equal(signIn.status, 201, 'the printed cashier PIN signs in');
+  const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0]!;
   for (const page of first.pages) {
-    const res = await fetch(page);
-    t.equal(res.status, 200, page);
+    const anonymous = await fetch(page, { redirect: 'manual' });
+    t.equal(anonymous.status, 303, `${page} sends a visitor to the sign-in`);
+    if (new URL(page).origin !== till1) continue;
+    const res = await fetch(page, { headers: { cookie }, redirect: 'manual' });
+    t.equal(res.status, 200, `${page} with the session`);
     t.match(await res.text(), /<html/i);
   }
-  const till1 = new URL(first.pages[0]!).origin;
+  // The checkout page's API, as a POS front end with the terminal's pairing token.
+  const auth = { authorization: `Bearer ${readFileSync(join(dir, 'till-1', 'agent-token'), 'utf8').trim()}` };
+  t.match(printed, new RegExp(`pairing token:\\s+${join(dir, 'till-1', 'agent-token').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'the pairing token file is printed');
   // A sale through the checkout page's API: scan a seeded barcode, pay cash.
   const items = await until('catalog downloaded', async () => {
-    const r = (await (await fetch(`${till1}/api/items?q=a`)).json()) as { items: Array<{ id: string; barcodes: string[]; price: number }> };
+    const r = (await (await fetch(`${till1}/api/items?q=a`, { headers: auth })).json()) as { items: Array<{ id: string; barcodes: string[]; price: number }> };
     return r.items.length > 0 ? r.items : undefined;
   }, 60_000);
   const item = items[0]!;
-  const scanned = (await (await fetch(`${till1}/api/items/scan/${item.barcodes[0]}`)).json()) as { item: { id: string } };
+  const scanned = (await (await fetch(`${till1}/api/items/scan/${item.barcodes[0]}`, { headers: auth })).json()) as { item: { id: string } };
   t.equal(scanned.item.id, item.id);
   const sale = await fetch(`${till1}/api/sales`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST', headers: { 'content-type': 'application/json', ...auth },
     body: JSON.stringify({ lines: [{ item: item.id, qty: 1 }], payments: [{ tender: 'cash', tendered: item.price * 2 + 1_000 }] }),
   });
   t.equal(sale.status, 201);
@@ -97,6 +110,6 @@ t.test('npm start runs the demo and stops cleanly on Ctrl-C', async (t) => {
   const second = await npmStart(dir);
   t.teardown(() => { try { process.kill(-second.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
   t.match(second.output.join('\n'), /reused/);
-  t.equal((await fetch(second.pages[1]!)).status, 200);
+  t.equal((await fetch(second.pages[1]!)).status, 200, 'the page answers (the sign-in, after a restart)');
   t.equal(await ctrlC(second.child), 'code 0 signal null', `second exit (${second.output.slice(-3).join(' | ')})`);
 });
