@@ -56,7 +56,7 @@ async function startCloudChild(t: Test, command: string, args: string[], env: Re
       if (m) resolve(m[1]!);
     });
     void exited.then((code) => reject(new Error(`cloud exited with ${code}: ${stderr}`)));
-  }), 2 * WAIT_MS, 'the cloud child to print "listening on"');
+  }), 4 * WAIT_MS, 'the cloud child to print "listening on"');
   return { child, base, exited, stderr: () => stderr };
 }
 

@@ -41,8 +41,11 @@ export const VOUCHER = { code: 'GV-TEST-0001', amount: 2_500 };
 
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Generous: the machine may be a busy 2-core box running other test files. */
-export const SEE_TIMEOUT_MS = 30_000;
+/**
+ * Generous: the machine may be a busy 2-core box running other test files (under a load
+ * of ~40 a first upload, with the decode worker starting, took over 30 s).
+ */
+export const SEE_TIMEOUT_MS = 90_000;
 
 export interface BrowserEnv {
   cloudUrl: string;
