@@ -513,7 +513,10 @@ export class EventLog {
   async verify(opts: { from?: number; full?: boolean } = {}): Promise<VerifyReport> {
     const first = this.baseState.seq + 1;
     const from = opts.full ? first : Math.max(first, opts.from ?? first);
-    const headSeq = this.headState.seq;
+    // The head as it is now: appends may commit while this reads (an audit while selling), and
+    // what they add is not what is being verified (found by the fuzzer: a false LOG_CORRUPTED).
+    const head = this.headState;
+    const headSeq = head.seq;
     const report: VerifyReport = { ok: true, checked: 0, from, to: headSeq };
     if (headSeq < from) return report;
     let expectSeq = from;
@@ -548,7 +551,7 @@ export class EventLog {
       return fail(expectSeq, `unreadable log: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (expectSeq <= headSeq) return fail(expectSeq, 'missing record at the tail');
-    if (prevHash !== this.headState.hash) return fail(headSeq, 'head hash does not match the last record');
+    if (prevHash !== head.hash) return fail(headSeq, 'head hash does not match the last record');
     if (opts.full && this.healthState.state === 'corrupted') this.healthState = { state: 'ok' };
     return report;
   }
