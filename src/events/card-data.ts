@@ -120,11 +120,6 @@ export function containsCardNumber(text: string): boolean {
   return false;
 }
 
-/** `text`, or a fixed placeholder when it holds a card-number-like digit run (for messages that echo input). */
-export function redactCardNumbers(text: string): string {
-  return containsCardNumber(text) ? '[withheld: held a card-number-like digit run]' : text;
-}
-
 /** A GS1 GTIN-8/12/13/14 with a valid check digit. */
 export function isGtin(code: string): boolean {
   if (!/^(?:\d{8}|\d{12,14})$/.test(code)) return false;

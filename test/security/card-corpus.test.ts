@@ -19,6 +19,8 @@ import { TerminalAgent, writeAgentConfig } from '../../src/terminal/agent.ts';
 import { runCli } from '../cli/run-cli.ts';
 import { until } from '../helpers/env.ts';
 
+/** Notations sent through each string field, on average (a seeded sample). */
+const PER_FIELD = 10;
 const PANS = ['4111111111111111', '5555555555554444', '378282246310005', '6011111111111117', '4012888888881881', '3530111333300000', '30569309025904', '4222222222222', '6011000990139424'];
 
 const group = (pan: string, sep: string) => pan.replace(/(\d{4})(?=\d)/g, `$1${sep}`);
@@ -286,7 +288,9 @@ t.test('no notation of a card number gets stored, logged or echoed through any w
     if (f.kind === 'number') {
       for (const pan of PANS) if (Number.isSafeInteger(Number(pan))) values.push(Number(pan));
     } else {
-      for (const [, notation] of NOTATIONS) {
+      // A seeded sample of the notations per field (every notation still reaches ~25 fields):
+      // all 40 through all ~90 string fields take minutes on a loaded machine.
+      for (const [, notation] of NOTATIONS.filter(() => rnd() < PER_FIELD / NOTATIONS.length)) {
         let pan = PANS[Math.floor(rnd() * PANS.length)]!;
         // A GTIN that is also Luhn-valid is a barcode (documented): barcode fields get the others.
         if (f.kind === 'barcode') while (isGtin(pan)) pan = PANS[Math.floor(rnd() * PANS.length)]!;
@@ -316,6 +320,8 @@ t.test('no notation of a card number gets stored, logged or echoed through any w
   }
   t.comment(`${attempts} attempts over ${FIELDS.length + 1} fields and ${NOTATIONS.length} notations; answers by code: ${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}`);
   t.ok(NOTATIONS.length >= 30, 'at least 30 notations');
+  const used = new Set([...sent]);
+  t.ok(NOTATIONS.every(([, n]) => PANS.some((p) => used.has(n(p)))), 'every notation was sent');
   t.same(accepted, [], 'every attempt is refused');
   t.same(echoed, [], 'no answer echoes a card number');
 
