@@ -147,11 +147,13 @@ t.test('no notation of a card number gets stored, logged or echoed through any w
   await writeAgentConfig(tillDir, { store: 's1', terminal: 't1', cloudUrl: cloud, token: t1 });
   agent = await TerminalAgent.start({ dataDir: tillDir, store: 's1', terminal: 't1', cloudUrl: cloud, token: t1, worker: { uploadPollMs: 100, download: { intervalMs: 200 }, backoff: { initialMs: 50, maxMs: 500 } } });
   const till = agent.url;
-  await until('the terminal downloads the catalog, customer and voucher', async () => (await call(till, 'GET', '/api/items/scan/4006381333931')).status === 200 && (await call(till, 'GET', '/api/vouchers/GV-0001')).status === 200);
-  const sold = ok(await call(till, 'POST', '/api/sales', { lines: [{ item: 'itm-1', qty: 1 }], payments: [{ tender: 'cash', tendered: 1000 }] }), 'sale');
+  // The agent's pairing token, as the CLI sends it (manager role): every field reaches its route's own checks.
+  const tillAuth = { authorization: `Bearer ${(await readFile(agent.pairingTokenFile, 'utf8')).trim()}` };
+  await until('the terminal downloads the catalog, customer and voucher', async () => (await call(till, 'GET', '/api/items/scan/4006381333931', undefined, tillAuth)).status === 200 && (await call(till, 'GET', '/api/vouchers/GV-0001', undefined, tillAuth)).status === 200);
+  const sold = ok(await call(till, 'POST', '/api/sales', { lines: [{ item: 'itm-1', qty: 1 }], payments: [{ tender: 'cash', tendered: 1000 }] }, tillAuth), 'sale');
   const saleId = sold.sale as string;
 
-  const tillCall = (method: string, path: string, body?: unknown) => call(till, method, path, body);
+  const tillCall = (method: string, path: string, body?: unknown) => call(till, method, path, body, tillAuth);
   const enc = encodeURIComponent;
   const sale = (patch: (s: any) => void) => {
     const s: any = { lines: [{ item: 'itm-1', qty: 1 }], payments: [{ tender: 'cash', tendered: 1000 }] };
