@@ -12,7 +12,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BIN, runCli } from './run-cli.ts';
-import { smallEnvironment } from '../helpers/env.ts';
+import { agentHeaders, smallEnvironment } from '../helpers/env.ts';
 
 const codeOf = (stderr: string): string | undefined => /^error ([A-Z_]+):/m.exec(stderr)?.[1];
 
@@ -72,7 +72,7 @@ t.test('refused starts leave agent.json as it was; reenroll is explicit', async 
   // A stray TILLSYNC_TOKEN does not replace the folder's credential: the real agent starts and syncs.
   const again = await startAgent(['--data', data], { TILLSYNC_TOKEN: 'stray-token-0123456789abcdef' });
   t.teardown(() => stopAgent(again.child));
-  const sale = await fetch(`${again.url}/api/status`);
+  const sale = await fetch(`${again.url}/api/status`, { headers: agentHeaders({ url: again.url, pairingTokenFile: join(data, 'agent-token') }) });
   t.equal(sale.status, 200, 'the real agent starts again');
   t.same(readFileSync(join(data, 'agent.json')), enrolled, 'still unchanged');
 
