@@ -6,6 +6,8 @@
 // the same port and data folder and the agent is online again by itself.
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN } from '../cli/run-cli.ts';
 import { until } from '../helpers/env.ts';
 
@@ -75,13 +77,15 @@ t.test('cloud killed: an account sale right after the stream dropped follows --o
 
   const agent = await startChild(t, ['terminal', '--data', `${dir}/t1`, '--store', 's1', '--terminal', 't1', '--cloud', cloud.url, '--token', term.body.token, '--port', '0'],
     /agent on (http:\/\/\S+)/);
-  const status = async () => (await json(`${agent.url}/api/status`)).body.sync;
+  // The agent's pairing token, as the CLI sends it.
+  const auth = { authorization: `Bearer ${readFileSync(join(dir, 't1', 'agent-token'), 'utf8').trim()}` };
+  const status = async () => (await json(`${agent.url}/api/status`, { headers: auth })).body.sync;
   const accountSale = () => json(`${agent.url}/api/sales`, {
-    method: 'POST', body: JSON.stringify({ lines: [{ item: 'itm-1', qty: 1 }], customer: 'c1', payments: [{ tender: 'account', amount: 200 }] }),
+    method: 'POST', headers: auth, body: JSON.stringify({ lines: [{ item: 'itm-1', qty: 1 }], customer: 'c1', payments: [{ tender: 'account', amount: 200 }] }),
   });
   await until('the agent online with its stream and the customer downloaded', async () => {
     const s = await status();
-    return s.connection.state === 'online' && s.streamConnected && (await json(`${agent.url}/api/customers/c1`)).status === 200;
+    return s.connection.state === 'online' && s.streamConnected && (await json(`${agent.url}/api/customers/c1`, { headers: auth })).status === 200;
   }, 60_000);
   t.equal((await accountSale()).status, 201, 'online, an account sale is taken');
   // Idle before the cloud dies: nothing pending, so no upload is there to fail and notice.
