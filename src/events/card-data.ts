@@ -92,10 +92,17 @@ function runsOf(s: string): string[] {
   return runs;
 }
 
-/** True when some 13–19-digit window of `run` (ASCII digits) passes Luhn. */
+/**
+ * True when some 13–19-digit window of `run` (ASCII digits) that starts with
+ * 1–9 passes Luhn. No card number starts with 0 (ISO/IEC 7812's first digit,
+ * the industry, is never 0 for a payment card), and a window of zeros always
+ * passes Luhn: without this, an id like `01J0000000000000000000001` would be
+ * refused. A card number after zeros is still found at its own first digit.
+ */
 function runHoldsPan(run: string): boolean {
   const n = run.length;
   for (let start = 0; start + MIN_PAN <= n; start++) {
+    if (run.charCodeAt(start) === 48) continue;
     const last = Math.min(n, start + MAX_PAN);
     for (let end = start + MIN_PAN; end <= last; end++) if (luhnAt(run, start, end)) return true;
   }
