@@ -23,7 +23,7 @@ t.test('accepted, then the same batch again is all duplicates', async (t) => {
   t.same(stored.map((e) => e.seq), [1, 2, 3, 4]);
   t.same(stored.map((e) => Buffer.from(e.bytes).toString('hex')), [...evs, ...more].map((e) => Buffer.from(e.bytes).toString('hex')), 'bytes stored as received');
   const state = await get(app, tokens.t1!, '/v1/sync-state');
-  t.same(state.body, { store: 's1', terminal: 't1', ackSeq: 4, feedHead: state.body.feedHead, openExceptions: 0, quarantined: 0 });
+  t.same(state.body, { store: 's1', terminal: 't1', ackSeq: 4, ackHash: log.head.hash, feedHead: state.body.feedHead, openExceptions: 0, quarantined: 0 });
 });
 
 t.test('JSON upload is canonicalised and equals the msgpack one', async (t) => {
