@@ -21,13 +21,14 @@
  * 1013 "try again later" and reason CLOUD_BUSY, and the client reconnects with
  * its backoff.
  *
- * Heartbeat: every `heartbeatMs` each socket that has not answered the previous
- * ping with a pong is terminated (a half-open TCP connection never answers);
- * the others are pinged again. The verdict waits for the next I/O poll
- * (setImmediate), so a pong that has already arrived is read first: when the
- * server's own loop was blocked past a beat (GC, a starved CPU), timers run
- * before pending I/O, and a live client would otherwise be cut for the
- * server's lateness.
+ * Heartbeat: every `heartbeatMs` each socket is pinged; one that has not
+ * answered any ping for MISSED_BEATS beats in a row is terminated (a half-open
+ * TCP connection never answers), so a dead socket goes within 2–3 beats. One
+ * missed beat is forgiven because the server's own loop may have been blocked
+ * past a beat (GC, a starved CPU): the next beat then fires before the client
+ * has even read the ping, and its pong can only arrive a poll or two later. The
+ * verdict also waits for the next I/O poll (setImmediate), so a pong that has
+ * already arrived is read first (timers run before pending I/O).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -38,11 +39,16 @@ import type { Auth } from './auth.ts';
 import type { CloudStorage } from './storage.ts';
 import type { Notifier } from './store-tx.ts';
 
+/** Beats in a row without a pong before a socket is terminated (see the heartbeat note). */
+const MISSED_BEATS = 2;
+
 interface Peer {
   ws: WebSocket;
   store: string;
   terminal: string;
   alive: boolean;
+  /** Beats in a row that found no pong since the ping before. */
+  missed: number;
 }
 
 export const STREAM_PATH = '/v1/stream';
@@ -104,10 +110,11 @@ export class StreamHub implements Notifier {
       ws.close(TRY_AGAIN_LATER, 'CLOUD_BUSY');
       return;
     }
-    const peer: Peer = { ws, store: cred.store, terminal: cred.terminal, alive: true };
+    const peer: Peer = { ws, store: cred.store, terminal: cred.terminal, alive: true, missed: 0 };
     this.peers.add(peer);
     ws.on('pong', () => {
       peer.alive = true;
+      peer.missed = 0;
     });
     ws.on('message', () => ws.close(WS_CLOSE.badFrame, 'VALIDATION_FAILED'));
     ws.on('close', () => this.peers.delete(peer));
@@ -163,7 +170,8 @@ export class StreamHub implements Notifier {
   private heartbeat(): void {
     const silent: Peer[] = [];
     for (const p of this.peers) {
-      if (!p.alive) {
+      if (p.alive) p.missed = 0;
+      else if (++p.missed >= MISSED_BEATS) {
         silent.push(p);
         continue;
       }
