@@ -72,7 +72,8 @@ t.test('refused starts leave agent.json as it was; reenroll is explicit', async 
   // A stray TILLSYNC_TOKEN does not replace the folder's credential: the real agent starts and syncs.
   const again = await startAgent(['--data', data], { TILLSYNC_TOKEN: 'stray-token-0123456789abcdef' });
   t.teardown(() => stopAgent(again.child));
-  const sale = await fetch(`${again.url}/api/status`);
+  // The agent requires a caller (issue 19): the pairing token, as the CLI sends it.
+  const sale = await fetch(`${again.url}/api/status`, { headers: { authorization: `Bearer ${readFileSync(join(data, 'agent-token'), 'utf8').trim()}` } });
   t.equal(sale.status, 200, 'the real agent starts again');
   t.same(readFileSync(join(data, 'agent.json')), enrolled, 'still unchanged');
 
