@@ -2,8 +2,10 @@
  * CLI verbs for the terminal side: run the agent, and every Sync Manager
  * operation against a running agent (`--agent URL`, default 127.0.0.1:7420).
  */
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { Option, type Command } from 'commander';
 import { TillsyncError } from '../errors.ts';
 import type { AuditReport } from '../terminal/audit.ts';
@@ -113,6 +115,24 @@ async function openFolder(dataDir: string): Promise<Terminal> {
   return Terminal.open(join(dataDir, 'db'), { store: config.store, terminal: config.terminal, verifyOnOpen: 0 });
 }
 
+/** The agent's TLS certificate and key (PEM); an unreadable file or a pair that is not PEM is VALIDATION_FAILED, before anything is written. */
+async function readTlsFiles(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (file: string, flag: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new TillsyncError('VALIDATION_FAILED', `${flag} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
+  };
+  const files = { cert: await read(certFile, '--tls-cert'), key: await read(keyFile, '--tls-key') };
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    throw new TillsyncError('VALIDATION_FAILED', `--tls-cert ${certFile} and --tls-key ${keyFile} are not a PEM certificate and its key: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  return files;
+}
+
 export function registerTerminalCommands(program: Command): void {
   program
     .command('terminal')
@@ -122,11 +142,18 @@ export function registerTerminalCommands(program: Command): void {
     .option('--terminal <id>', 'terminal id (first start / re-enrollment)')
     .option('--cloud <url>', 'cloud server URL')
     .option('--token <token>', 'terminal credential (or env TILLSYNC_TOKEN)')
-    .option('--host <host>', 'address to serve on; anything but loopback exposes the agent to the network (warned)', '127.0.0.1')
+    .option('--host <host>', 'address to serve on; anything but loopback exposes the agent to the network and needs --tls-cert and --tls-key', '127.0.0.1')
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (env TILLSYNC_TLS_CERT)').env('TILLSYNC_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert (env TILLSYNC_TLS_KEY)').env('TILLSYNC_TLS_KEY'))
     .option('--port <port>', 'port to serve on', '7420')
     .option('--refund-limit <cents>', 'largest refund a cashier may give, in cents; above it needs a manager', String(DEFAULT_REFUND_LIMIT))
-    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string }) => {
+    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string; tlsCert?: string; tlsKey?: string }) => {
       const port = Number(o.port);
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new CliExit(EXIT.usage, 'tillsync: --tls-cert and --tls-key go together');
+      const offLoopback = !isLoopbackHost(o.host);
+      // PINs, tokens and customer data must never cross a network in clear: refused before anything is written.
+      if (offLoopback && o.tlsCert === undefined) throw new CliExit(EXIT.usage, `tillsync: --host ${o.host} is not loopback: serving beyond this computer needs --tls-cert and --tls-key`);
+      const tls = o.tlsCert !== undefined && o.tlsKey !== undefined ? await readTlsFiles(o.tlsCert, o.tlsKey) : undefined;
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
       const refundLimit = Number(o.refundLimit);
       if (!Number.isSafeInteger(refundLimit) || refundLimit < 0) throw usageError('--refund-limit takes a whole number of cents (0 or more)');
@@ -136,12 +163,12 @@ export function registerTerminalCommands(program: Command): void {
         store: o.store, terminal: o.terminal, cloud: o.cloud, token: o.token, envToken: process.env.TILLSYNC_TOKEN,
       });
       if (ignoredEnvToken) console.error('tillsync: TILLSYNC_TOKEN is ignored: this folder is enrolled with its own credential (tillsync reenroll changes it)');
-      if (!isLoopbackHost(o.host)) {
-        console.error(`WARNING: --host ${o.host} serves the terminal agent beyond this computer, over plain HTTP.`);
-        console.error('  Every caller must still sign in or send the pairing token, but PINs, tokens and customer data cross the network unencrypted.');
-        console.error('  Put it behind TLS on a trusted network only; the default 127.0.0.1 keeps it on this machine.');
+      if (offLoopback) {
+        console.error(`WARNING: --host ${o.host} serves the terminal agent beyond this computer (HTTPS with ${o.tlsCert}).`);
+        console.error('  Traffic is encrypted and every caller must sign in or send the pairing token, but anyone on the network can reach the sign-in.');
+        console.error('  Use it on a trusted network only; the default 127.0.0.1 keeps it on this machine.');
       }
-      const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port, refundLimit });
+      const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port, refundLimit, ...(tls ? { tls } : {}) });
       // Written only once the log accepted this folder (a refused start leaves no agent.json behind).
       if (isNew) await writeAgentConfig(o.data, config);
       console.log(`terminal ${config.store}/${config.terminal} agent on ${agent.url}`);

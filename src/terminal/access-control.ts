@@ -41,6 +41,8 @@ export interface AccessControlOptions {
   /** The agent's allowed host names and listening port (known once it listens). */
   hosts: () => { names: ReadonlySet<string>; port: number };
   refundLimit: number;
+  /** The agent serves HTTPS: page origins are https://, and the session cookie is Secure. */
+  tls?: boolean;
 }
 
 /** One cookie per agent port: cookies do not keep ports apart, and two agents may share a host. */
@@ -66,7 +68,7 @@ export function authenticate(headers: IncomingMessage['headers'], credentials: A
 export function checkUpgrade(req: IncomingMessage, opts: AccessControlOptions): Actor {
   const { names, port } = opts.hosts();
   checkHost(req.headers, names, port);
-  checkOrigin(req.headers, 'GET', '/api/status/stream');
+  checkOrigin(req.headers, 'GET', '/api/status/stream', opts.tls ? 'https' : 'http');
   const actor = authenticate(req.headers, opts.credentials, port);
   if (!actor) throw new TillsyncError('AUTH_REQUIRED', 'sign in or send the pairing token to watch the status');
   return actor;
@@ -97,7 +99,7 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
     const path = req.url.split('?')[0] ?? '';
     const { names, port } = opts.hosts();
     checkHost(req.headers, names, port);
-    checkOrigin(req.headers, req.method, path);
+    checkOrigin(req.headers, req.method, path, opts.tls ? 'https' : 'http');
     checkWriteShape(req.headers, req.method);
     if (!path.startsWith('/api/')) return;
     const route = req.routeOptions.url;
@@ -144,7 +146,7 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
     try {
       const { session, actor } = await credentials.signIn(b.staff, b.pin);
       req.actor = actor;
-      reply.setCookie(sessionCookieName(opts.hosts().port), session, { httpOnly: true, sameSite: 'strict', path: '/' });
+      reply.setCookie(sessionCookieName(opts.hosts().port), session, { httpOnly: true, sameSite: 'strict', path: '/', secure: opts.tls === true });
       return reply.code(201).send({ actor, refundLimit: opts.refundLimit });
     } catch (err) {
       const d = (err as TillsyncError).details as { retryAfterMs?: number } | undefined;

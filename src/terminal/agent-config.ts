@@ -24,12 +24,20 @@ import { makePrivateDir } from '../events/private-dir.ts';
 
 export const AGENT_CONFIG_FILE = 'agent.json';
 
+/**
+ * A terminal credential as it travels in `Authorization: Bearer …`: RFC 6750's
+ * token68 characters only. A control character, space or non-ASCII character
+ * could never be sent as a header (it made the next request throw) nor match at
+ * the cloud, so it is refused before anything is written.
+ */
+export const credentialToken = z.string().min(16).max(200).regex(/^[A-Za-z0-9._~+/=-]+$/, 'a credential holds only letters, digits and . _ ~ + / = -');
+
 /** What an enrolled terminal keeps next to its LevelDB folder. */
 export const agentConfigSchema = z.strictObject({
   store: entityId,
   terminal: entityId,
   cloudUrl: z.string().url(),
-  token: z.string().min(16).max(200),
+  token: credentialToken,
 });
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 

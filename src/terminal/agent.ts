@@ -54,6 +54,8 @@ export interface AgentOptions extends AgentConfig {
   staff?: StaffInput[];
   /** The largest refund a cashier may give, in cents; above it needs a manager. Default 5000. */
   refundLimit?: number;
+  /** Serve HTTPS with this key and certificate (PEM). Required by the CLI for a --host other than loopback. */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 export const DEFAULT_REFUND_LIMIT = 5_000;
@@ -89,7 +91,9 @@ export class TerminalAgent implements AgentOperations {
     this.credentials = auth.credentials;
     this.createdStaff = auth.createdStaff;
     this.auditLog = new AuditLog(opts.dataDir);
-    this.app = recordRoutes(Fastify({ logger: false, bodyLimit: 1024 * 1024, ...errorContract() }));
+    // With TLS fastify builds an https server; its routes and hooks are the same, so one type serves both.
+    const https = opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } } : {};
+    this.app = recordRoutes(Fastify({ logger: false, bodyLimit: 1024 * 1024, ...https, ...errorContract() }) as unknown as FastifyInstance);
     this.stream = new StatusStream(() => this.status());
     const names = allowedHostnames(opts.host);
     this.access = {
@@ -97,6 +101,7 @@ export class TerminalAgent implements AgentOperations {
       auditLog: this.auditLog,
       hosts: () => ({ names, port: this.port }),
       refundLimit: opts.refundLimit ?? DEFAULT_REFUND_LIMIT,
+      tls: opts.tls !== undefined,
     };
     registerWire(this.app);
     registerAccessControl(this.app, this.access);
@@ -177,9 +182,10 @@ export class TerminalAgent implements AgentOperations {
     const addr = this.app.server.address();
     if (!addr || typeof addr === 'string') return String(addr);
     // Bound to every interface: loopback is one of its own names, and always allowed.
-    if (addr.address === '0.0.0.0' || addr.address === '::') return `http://127.0.0.1:${addr.port}`;
+    const scheme = this.opts.tls ? 'https' : 'http';
+    if (addr.address === '0.0.0.0' || addr.address === '::') return `${scheme}://127.0.0.1:${addr.port}`;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return `http://${host}:${addr.port}`;
+    return `${scheme}://${host}:${addr.port}`;
   }
 
   get dataDir(): string {
@@ -290,8 +296,8 @@ export class TerminalAgent implements AgentOperations {
 
   /** Replaces the credential (re-enrollment after a revocation) and persists it. */
   async setCredential(token: string): Promise<void> {
-    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, ...config } = this.opts;
-    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit;
+    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, ...config } = this.opts;
+    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls;
     const next = parseWith(agentConfigSchema, { ...config, token }, 'credential');
     await writeAgentConfig(dataDir, next);
     this.opts.token = token;

@@ -21,13 +21,14 @@ import { ERRORS } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
 import { replayTerminal } from './audit.ts';
 import type { AgentOperations } from './agent-status.ts';
+import { credentialToken } from './agent-config.ts';
 
 const localModeBody = z.strictObject({ on: z.boolean(), hours: z.number().positive().max(24 * 14).optional() });
 const fullResyncBody = z.strictObject({ exportUnsyncedTo: z.string().min(1).max(1024).optional() });
 const forceBody = z.strictObject({ dryRun: z.boolean() });
 const cleanupBody = z.strictObject({ olderThanDays: z.number().nonnegative().max(3650) });
 const replayQuery = z.strictObject({ from: z.string().regex(/^\d{1,15}$/).transform(Number).optional() });
-const credentialBody = z.strictObject({ token: z.string().min(16).max(200) });
+const credentialBody = z.strictObject({ token: credentialToken });
 const empty = z.strictObject({});
 
 const bodyOf = (b: unknown): unknown => (b === undefined || b === null ? {} : b);

@@ -7,7 +7,7 @@
  *   `--host` (for a wildcard bind, this machine's addresses and host name),
  *   with the port it listens on. Anything else: BAD_HOST.
  * - **Same origin only**: an `Origin` header, when sent, must be exactly
- *   `http://<Host>`; a `Sec-Fetch-Site` of `cross-site` or `same-site` (another
+ *   `http://<Host>` (`https://<Host>` when the agent serves TLS); a `Sec-Fetch-Site` of `cross-site` or `same-site` (another
  *   port of the same host is same-site, not same-origin) is refused too, except
  *   a plain navigation to a page. There is no CORS: preflights get no grant.
  *   Refused: BAD_ORIGIN.
@@ -64,9 +64,9 @@ export function checkHost(headers: IncomingHttpHeaders, names: ReadonlySet<strin
   }
 }
 
-export function checkOrigin(headers: IncomingHttpHeaders, method: string, path: string): void {
+export function checkOrigin(headers: IncomingHttpHeaders, method: string, path: string, scheme: 'http' | 'https' = 'http'): void {
   const origin = headers.origin;
-  if (origin !== undefined && origin.toLowerCase() !== `http://${String(headers.host).toLowerCase()}`) {
+  if (origin !== undefined && origin.toLowerCase() !== `${scheme}://${String(headers.host).toLowerCase()}`) {
     throw new TillsyncError('BAD_ORIGIN', 'requests from other origins are refused');
   }
   const site = headers['sec-fetch-site'];

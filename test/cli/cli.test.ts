@@ -4,8 +4,8 @@
  * the documented exit codes (0 ok, 1 refused, 2 usage, 3 audit findings, 4 unreachable).
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -122,8 +122,8 @@ t.test('terminal verbs through the CLI', async (t) => {
 });
 
 /** Starts `tillsync terminal` as a child and collects its output until `done` matches (bounded). */
-async function runTerminal(args: string[], done: RegExp): Promise<{ child: ChildProcess; stdout: string; stderr: string; code: number | null }> {
-  const child = spawn(process.execPath, [BIN, 'terminal', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runTerminal(args: string[], done: RegExp, env: Record<string, string> = {}): Promise<{ child: ChildProcess; stdout: string; stderr: string; code: number | null }> {
+  const child = spawn(process.execPath, [BIN, 'terminal', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -138,7 +138,7 @@ async function runTerminal(args: string[], done: RegExp): Promise<{ child: Child
   return { child, stdout, stderr, code };
 }
 
-t.test('tillsync terminal: pairing token file, a first manager PIN shown once, a warning off loopback', async (t) => {
+t.test('tillsync terminal: pairing token file, a first manager PIN shown once, TLS required off loopback (and a warning)', async (t) => {
   const dir = t.testdir();
   const flags = ['--data', join(dir, 'till'), '--store', 'store-1', '--terminal', 'till-1', '--cloud', 'http://127.0.0.1:9', '--token', 'a-terminal-token-for-tests'];
   const run = await runTerminal([...flags, '--port', '0'], /new staff account manager .*PIN \d{6}/);
@@ -162,11 +162,25 @@ t.test('tillsync terminal: pairing token file, a first manager PIN shown once, a
   run.child.kill('SIGTERM');
   await exited;
 
-  // Off loopback: a clear warning before it listens (192.0.2.1 is a documentation address this machine does not have).
-  const off = await runTerminal([...flags, '--host', '192.0.2.1', '--port', '0'], /WARNING[\s\S]*(agent on|EADDRNOTAVAIL|error)/);
-  t.teardown(() => { if (off.child.exitCode === null) off.child.kill('SIGKILL'); });
-  t.match(off.stderr, /WARNING: --host 192\.0\.2\.1 serves the terminal agent beyond this computer/);
   t.notMatch(run.stderr, /WARNING/, 'no warning on loopback');
+
+  // Off loopback needs TLS: without a certificate it is a usage error (exit 2) and a fresh folder stays empty.
+  const fresh = ['--data', join(dir, 'till-off'), '--store', 'store-1', '--terminal', 'till-2', '--cloud', 'http://127.0.0.1:9', '--token', 'a-terminal-token-for-tests', '--port', '0'];
+  r = await runCli(['terminal', ...fresh, '--host', '0.0.0.0'], { timeoutMs: 60_000 });
+  t.equal(r.code, 2, 'a non-loopback --host without TLS is a usage error');
+  t.equal(r.stderr.trim().split('\n').length, 1, 'one clear line');
+  t.match(r.stderr, /--tls-cert/);
+  t.notOk(existsSync(join(dir, 'till-off', 'agent.json')), 'no agent.json written');
+  r = await runCli(['terminal', ...fresh, '--host', '0.0.0.0', '--tls-cert', join(dir, 'missing.pem'), '--tls-key', join(dir, 'missing.key')], { timeoutMs: 60_000 });
+  t.equal(r.code, 1);
+  t.match(r.stderr, /error VALIDATION_FAILED/, 'an unreadable certificate is VALIDATION_FAILED');
+  t.notOk(existsSync(join(dir, 'till-off', 'agent.json')), 'still no agent.json');
+
+  // With a certificate (from the environment): the warning, reworded, before it listens (192.0.2.1 is a documentation address this machine does not have).
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'k'), '-out', join(dir, 'c')], { stdio: 'ignore' });
+  const off = await runTerminal([...fresh, '--host', '192.0.2.1'], /WARNING[\s\S]*(agent on|EADDRNOTAVAIL|error)/, { TILLSYNC_TLS_CERT: join(dir, 'c'), TILLSYNC_TLS_KEY: join(dir, 'k') });
+  t.teardown(() => { if (off.child.exitCode === null) off.child.kill('SIGKILL'); });
+  t.match(off.stderr, /WARNING: --host 192\.0\.2\.1 serves the terminal agent beyond this computer \(HTTPS/);
 });
 
 t.test('replay and audit from the cloud with the admin credential', async (t) => {
