@@ -23,7 +23,7 @@
  *   POST   /v1/admin/stores/:store/quarantine/:terminal/:seq/release  → { released: [...] } (the whole sale group)
  *   GET    /v1/admin/stores/:store/events?terminal=&from=&limit=
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { entityId, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
@@ -49,8 +49,29 @@ const IMPORT = {
   // Every row is checked for card data by the import itself, which reports it by line.
   config: { auth: 'admin' as const, cardData: 'rows' },
   bodyLimit: IMPORT_BODY_LIMIT,
-  preParsing: async (req: FastifyRequest, _reply: unknown, payload: NodeJS.ReadableStream) => payload.pipe(new RowCounter(importFormat(req))),
+  preParsing: async (req: FastifyRequest, _reply: unknown, payload: NodeJS.ReadableStream) => {
+    const counter = new RowCounter(importFormat(req));
+    // Refused mid-body: read and drop the rest for a while (a "lingering close") so the client,
+    // still sending, reads the IMPORT_INVALID answer; closing on unread data would reset the
+    // connection and lose the answer. Bounded: the socket goes after LINGER_MS regardless.
+    counter.once('error', () => {
+      lingering.add(req.raw);
+      payload.unpipe(counter);
+      payload.resume();
+      setTimeout(() => req.raw.destroy(), LINGER_MS).unref();
+    });
+    return payload.pipe(counter);
+  },
+  // fastify answers a body error with `Connection: close`, and Node then closes on the unread
+  // rest: the kernel resets the connection and the answer can be lost. Keep it open instead
+  // while the rest is dropped (above); the client reads the answer, then the socket is reused or goes.
+  onSend: async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (lingering.has(req.raw)) reply.removeHeader('connection');
+    return payload;
+  },
 };
+const LINGER_MS = 10_000;
+const lingering = new WeakSet<object>();
 
 function importFormat(req: FastifyRequest): 'json' | 'csv' {
   return (req.headers['content-type'] ?? '').startsWith('text/csv') ? 'csv' : 'json';
