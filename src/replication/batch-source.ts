@@ -35,7 +35,10 @@ export class BatchSource {
     private readonly maxBytes: number,
   ) {
     this.expect = from;
-    this.it = log.readBytes(from, { to, pageSize: maxEvents });
+    // Pages of two batches: a full batch looks at the next event (does it
+    // continue a sale group?), and with pages of one batch that event would
+    // always be on a page only just requested, holding every batch back.
+    this.it = log.readBytes(from, { to, pageSize: maxEvents * 2 });
   }
 
   async next(): Promise<UploadBatch | undefined> {
