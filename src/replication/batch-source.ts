@@ -23,7 +23,7 @@ export class BatchSource {
   private readonly it: AsyncGenerator<Array<[number, Uint8Array]>>;
   private page: Array<[number, Uint8Array]> = [];
   private at = 0;
-  /** Events given back by a full batch (the start of a sale group), last first: read before `page[at]`. */
+  /** Events given back by a full batch (the start of a sale group), in order: the next batch starts with them. */
   private readonly held: Array<[number, Uint8Array]> = [];
   private expect: number;
 
@@ -46,23 +46,32 @@ export class BatchSource {
     let bytes = 0;
     let from = 0;
     let to = 0;
+    // The group the previous batch gave back starts this one; it fits (it was
+    // less than a whole batch) and its seqs were checked.
+    for (const [seq, recBytes] of this.held) {
+      if (events.length === 0) from = seq;
+      to = seq;
+      events.push(recBytes);
+      bytes += recBytes.byteLength;
+      this.expect++;
+    }
+    this.held.length = 0;
     for (;;) {
-      let rec: [number, Uint8Array];
-      if (this.held.length > 0) rec = this.held[this.held.length - 1]!;
-      else if (this.at < this.page.length) rec = this.page[this.at]!;
-      else {
+      if (this.at >= this.page.length) {
         const r = await this.it.next();
         if (r.done) break;
         this.page = r.value;
         this.at = 0;
         continue;
       }
-      const [seq, recBytes] = rec;
+      const [seq, recBytes] = this.page[this.at]!;
       if (events.length >= this.maxEvents || (events.length > 0 && bytes + recBytes.byteLength > this.maxBytes)) {
-        // Full. `rec` is the next batch's first event: if it continues a sale
+        // Full. This event is the next batch's first: if it continues a sale
         // group, the batch ends before that group's first event instead.
-        if (continuesGroup(events[events.length - 1]!, recBytes)) bytes -= this.giveBackGroup(events);
-        to = from + events.length - 1;
+        if (continuesGroup(events[events.length - 1]!, recBytes)) {
+          bytes -= this.giveBackGroup(events);
+          to = from + events.length - 1;
+        }
         break;
       }
       if (seq !== this.expect) {
@@ -71,8 +80,7 @@ export class BatchSource {
         });
       }
       this.expect++;
-      if (this.held.length > 0) this.held.pop();
-      else this.at++;
+      this.at++;
       if (events.length === 0) from = seq;
       to = seq;
       events.push(recBytes);
@@ -93,9 +101,10 @@ export class BatchSource {
     while (k > 0 && continuesGroup(events[k - 1]!, events[k]!)) k--;
     if (k === 0) return 0;
     let bytes = 0;
-    for (let i = events.length - 1; i >= k; i--) {
+    const first = this.expect - events.length;
+    for (let i = k; i < events.length; i++) {
       bytes += events[i]!.byteLength;
-      this.held.push([this.expect - events.length + i, events[i]!]);
+      this.held.push([first + i, events[i]!]);
     }
     this.expect -= events.length - k;
     events.length = k;
