@@ -114,10 +114,10 @@ function timedUploads(cloud: FakeCloud, loop: () => UploadLoop, ms: number, cloc
 
 t.test('the window starts at one batch and widens with quick answers, up to `window`', async (t) => {
   const log = await openLog(t);
-  await appendSales(log, 50); // 100 events → 20 batches of 5
+  await appendSales(log, 50); // 100 events → 25 batches of 4 (a batch never ends inside a 2-event sale)
   const cloud = new FakeCloud();
   const windows: number[] = [];
-  const loop: UploadLoop = new UploadLoop(log, cloud, { maxEvents: 5, window: 4 }, { onAck: () => windows.push(loop.windowNow) });
+  const loop: UploadLoop = new UploadLoop(log, cloud, { maxEvents: 4, window: 4 }, { onAck: () => windows.push(loop.windowNow) });
   const seen = timedUploads(cloud, () => loop, 0);
   await loop.load();
   const r = await loop.run(ctx());
@@ -137,14 +137,14 @@ t.test('the window starts at one batch and widens with quick answers, up to `win
 
 t.test('slow answers (the cloud is queueing) keep the window at one', async (t) => {
   const log = await openLog(t);
-  await appendSales(log, 25); // 10 batches
+  await appendSales(log, 20); // 10 batches of 4
   const cloud = new FakeCloud();
   const clock = { now: 0 };
-  const loop: UploadLoop = new UploadLoop(log, cloud, { maxEvents: 5, window: 4, widenBelowMs: 1000, now: () => clock.now });
+  const loop: UploadLoop = new UploadLoop(log, cloud, { maxEvents: 4, window: 4, widenBelowMs: 1000, now: () => clock.now });
   const seen = timedUploads(cloud, () => loop, 1500, clock);
   await loop.load();
   const r = await loop.run(ctx());
-  t.equal(r.ackSeq, 50);
+  t.equal(r.ackSeq, 40);
   t.same(seen.map(([n]) => n), Array(10).fill(1), 'one batch at a time throughout');
   t.equal(loop.windowNow, 1);
 });

@@ -21,8 +21,8 @@ function voucherSale(saleId: string, voucher: string, amount: number): EventDraf
     { type: 'voucher.redeemed', body: { voucher, amount, sale: saleId } },
   ];
 }
-const SALE_A = '01JD0000000000000000000001';
-const SALE_B = '01JD0000000000000000000002';
+const SALE_A = '01JD0AAAAAAAAAAAAAAAAAAAA1';
+const SALE_B = '01JD0AAAAAAAAAAAAAAAAAAAA2';
 
 t.test('an offline account sale to a customer removed meanwhile: all accepted, debited, one exception', async (t) => {
   const { app, storage } = await startCloud(t);
