@@ -25,7 +25,9 @@ import { dumpDb } from '../helpers/small-store.ts';
 import { exitWithin, within, WAIT_MS } from '../helpers/wait.ts';
 
 t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async (t) => {
-  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
+  // One testdir() call: a second one empties the folder, the agent's data (and pairing token) with it.
+  const dir = t.testdir();
+  const env = await smallEnvironment(dir, { terminals: ['till-1'] });
   t.teardown(() => env.stop());
   const agent = env.agents[0]!;
   await until('catalog', () => agent.terminal.searchItems('cola').length === 1);
@@ -39,7 +41,7 @@ t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async
   t.same([...(await dumpDb(agent.terminal)).entries()], [...before.entries()], 'nothing changed');
 
   // The explicit override exports the unsynced events first (they stay in the log and upload later).
-  const file = join(t.testdir(), 'unsynced.jsonl');
+  const file = join(dir, 'unsynced.jsonl');
   await agent.setLocalMode({ on: false });
   await env.cloud.close(); // cloud down from here
   const over = await api<{ error?: { code: string } }>(agent, 'POST', '/api/resync/full', { exportUnsyncedTo: file });
@@ -174,6 +176,8 @@ t.test('issue 15.7: a killed resync resumed while sales (moving balances) go on 
   t.teardown(() => env.stop());
   const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
   const dataDir = join(dir, 'till-1');
+  // The agent child's pairing token file: what the CLI sends, so the test does too.
+  const as = (u: string) => ({ url: u, pairingTokenFile: join(dataDir, 'agent-token') });
   await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token });
   let url = '';
   let stop = false;
@@ -182,14 +186,14 @@ t.test('issue 15.7: a killed resync resumed while sales (moving balances) go on 
   const seller = async (i: number): Promise<void> => {
     for (let n = 0; !stop; n++) {
       const r = n % 2 === 0
-        ? await api(url, 'POST', '/api/sales', { customer: 'cus-ana', lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'account', amount: 150 }] }).catch(() => undefined)
-        : await api(url, 'POST', '/api/customers/cus-ana/adjust', { delta: 150 + i }).catch(() => undefined);
+        ? await api(as(url), 'POST', '/api/sales', { customer: 'cus-ana', lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'account', amount: 150 }] }).catch(() => undefined)
+        : await api(as(url), 'POST', '/api/customers/cus-ana/adjust', { delta: 150 + i }).catch(() => undefined);
       if (r && r.status === 201) acked++;
       else await new Promise((res) => setTimeout(res, 20)); // agent down or refusing: try again shortly
     }
   };
   const settled = async () => {
-    const s = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+    const s = (await api<AgentStatus>(as(url), 'GET', '/api/status')).body;
     return s.operation === null && !s.resyncInProgress ? s : undefined;
   };
   let resumed = 0;
@@ -201,10 +205,10 @@ t.test('issue 15.7: a killed resync resumed while sales (moving balances) go on 
   t.teardown(async () => { stop = true; await Promise.all(sellers); });
   for (let round = 0; round < ROUNDS; round++) {
     await until(`round ${round}: sales flowing`, () => acked > (round + 1) * 20, 60_000);
-    const resync = fetch(`${url}/api/resync/full`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+    const resync = fetch(`${url}/api/resync/full`, { method: 'POST', headers: { 'content-type': 'application/json', ...agentHeaders(as(url)) }, body: '{}' }).catch(() => undefined);
     // Kill once the resync is past its checks (its marker is written), at a random moment of its phases.
     const phase = await until(`round ${round}: resync past its checks`, async () => {
-      const st = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+      const st = (await api<AgentStatus>(as(url), 'GET', '/api/status')).body;
       return st.operation && ['download', 'verify', 'switch'].includes(st.operation.phase) ? st.operation.phase : undefined;
     }, 60_000);
     await new Promise((r) => setTimeout(r, rng.int(0, 5)));
@@ -225,7 +229,7 @@ t.test('issue 15.7: a killed resync resumed while sales (moving balances) go on 
   }
   t.comment(`${resumed} of ${ROUNDS} kills left a resync that the next start resumed; ${acked} sales/credits acknowledged`);
   // And one run to the end while the balances keep moving.
-  const last = await api<{ error?: { code: string }; verifiedAt?: number }>(url, 'POST', '/api/resync/full', {});
+  const last = await api<{ error?: { code: string }; verifiedAt?: number }>(as(url), 'POST', '/api/resync/full', {});
   t.equal(last.body.error?.code, undefined, 'a full resync during sales succeeds');
   t.equal(last.status, 200);
   stop = true;
@@ -239,9 +243,11 @@ t.test('a real difference between the downloaded data and the cloud is still rep
   t.teardown(() => env.stop());
   const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
   const dataDir = join(dir, 'till-1');
+  // The agent child's pairing token file: what the CLI sends, so the test does too.
+  const as = (u: string) => ({ url: u, pairingTokenFile: join(dataDir, 'agent-token') });
   await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl: env.cloudUrl, token: created.token });
   let { child, url } = await startChild(t, dataDir);
-  await until('settled', async () => (await api<AgentStatus>(url, 'GET', '/api/status')).body.sync.feedCursor >= 11, 60_000);
+  await until('settled', async () => (await api<AgentStatus>(as(url), 'GET', '/api/status')).body.sync.feedCursor >= 11, 60_000);
   await killChild(child, 'SIGTERM');
   // A resync stopped in its download with a staged change that differs from the cloud's (a bad download).
   const term = await Terminal.open(join(dataDir, 'db'), { store: 'store-1', terminal: 'till-1' });
@@ -257,12 +263,12 @@ t.test('a real difference between the downloaded data and the cloud is still rep
   await term.close();
   ({ child, url } = await startChild(t, dataDir));
   const s = await until('the resumed resync ended', async () => {
-    const st = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
+    const st = (await api<AgentStatus>(as(url), 'GET', '/api/status')).body;
     return st.lastOperation?.name === 'full-resync' && st.operation === null ? st : undefined;
   }, 60_000);
   t.equal(s.lastOperation?.error?.code, 'RESYNC_VERIFY_FAILED', 'the difference is reported');
   t.equal(s.resyncInProgress, false, 'nothing left half done');
-  const item = await api<{ item: { price: number } }>(url, 'GET', '/api/items/itm-cola');
+  const item = await api<{ item: { price: number } }>(as(url), 'GET', '/api/items/itm-cola');
   t.equal(item.body.item.price, live!.price, 'the live catalog was kept, not replaced by the bad download');
   await killChild(child, 'SIGTERM');
 });
