@@ -124,7 +124,9 @@ t.test('the watchdog restarts a stalled connection by itself; uploads complete o
   const r = await rig(t, 2_000);
   await warmUp(t, r);
   const start = await r.status();
-  t.equal(start.sync.watchdogRestarts, 0);
+  // On a slow machine the warm-up itself can outlast the 2 s stall limit once (a restart
+  // then, not a failure): what counts is the rise from here.
+  const before = start.sync.watchdogRestarts;
   t.equal(start.sync.restarts, 0);
 
   r.stall();
@@ -136,7 +138,7 @@ t.test('the watchdog restarts a stalled connection by itself; uploads complete o
   // No progress while work is pending: the watchdog fires, more than once while the stall lasts.
   const fired = await until('the watchdog restarted the stalled passes', async () => {
     const s = await r.status();
-    return s.sync.watchdogRestarts >= 2 ? s : undefined;
+    return s.sync.watchdogRestarts >= before + 2 ? s : undefined;
   }, 30_000);
   t.equal(fired.sync.restarts, 0, 'no manual restore was involved');
   t.equal(fired.sync.pending, 4, 'nothing got through the stall');
