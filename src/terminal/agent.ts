@@ -70,6 +70,8 @@ export class TerminalAgent implements AgentOperations {
   readonly stream: StatusStream;
   private readonly opts: AgentOptions;
   private operation: OperationState | null = null;
+  /** An operation between its claim and its journal entry (not yet shown as running). */
+  private claimed: OperationName | null = null;
   private lastOperation: OperationOutcome | null = null;
   private ackSeq = 0;
   /** A full resync marker is stored (interrupted, or failed while the cloud was away): it resumes at the next start or resync. */
@@ -208,14 +210,19 @@ export class TerminalAgent implements AgentOperations {
 
   /** Runs one maintenance operation at a time, with progress in the status. */
   async run<T>(name: OperationName, fn: () => Promise<T>): Promise<T> {
-    if (this.operation) {
-      throw new TillsyncError('OPERATION_IN_PROGRESS', `${this.operation.name} is running`, { details: { running: this.operation.name } });
+    const running = this.operation?.name ?? this.claimed;
+    if (running) {
+      throw new TillsyncError('OPERATION_IN_PROGRESS', `${running} is running`, { details: { running } });
     }
-    this.operation = { name, phase: name, done: 0, total: 0, started: Date.now() };
+    // Claimed before the journal is written, shown only after: an operation the
+    // status calls running is one a kill will report as interrupted. Best effort:
+    // a full disk must not stop the cleanup that would free it.
+    this.claimed = name;
+    const started = Date.now();
+    await recordOperationStart(this.opts.dataDir, { name, started }).catch(() => {});
+    this.claimed = null;
+    this.operation = { name, phase: name, done: 0, total: 0, started };
     this.stream.changed();
-    // Best effort, alongside the operation (which starts in this turn): a full disk
-    // must not stop the cleanup that would free it.
-    const journal = recordOperationStart(this.opts.dataDir, { name, started: this.operation.started }).catch(() => {});
     try {
       const result = await fn();
       this.lastOperation = { name, ok: true, at: Date.now(), result };
@@ -225,7 +232,6 @@ export class TerminalAgent implements AgentOperations {
       this.lastOperation = { name, ok: false, at: Date.now(), error: { code: te.code, message: te.message } };
       throw te;
     } finally {
-      await journal;
       await recordOperationEnd(this.opts.dataDir).catch(() => {});
       this.operation = null;
       this.ackSeq = await readAckSeq(this.terminal.log).catch(() => this.ackSeq);

@@ -151,10 +151,10 @@ t.test('issue 21.4: a cleanup killed after the base moved is finished at the nex
   const st = await api<AgentStatus>(agent, 'GET', '/api/status');
   t.equal(st.status, 200, 'the restarted agent answers its status');
   const s = st.body;
-  t.equal(s.lastOperation?.name, 'audit', 'killed audit reported', { todo: 'after the merge of the auth and recovery work the restarted agent does not report the killed audit; open in issue 21' });
-  t.equal(s.lastOperation?.ok, false, 'killed audit reported', { todo: 'after the merge of the auth and recovery work the restarted agent does not report the killed audit; open in issue 21' });
-  t.equal(s.lastOperation?.interrupted, true, 'killed audit reported', { todo: 'after the merge of the auth and recovery work the restarted agent does not report the killed audit; open in issue 21' });
-  t.equal(s.lastOperation?.error?.code, 'OPERATION_INTERRUPTED', 'killed audit reported', { todo: 'after the merge of the auth and recovery work the restarted agent does not report the killed audit; open in issue 21' });
+  t.equal(s.lastOperation?.name, 'audit', 'killed audit reported');
+  t.equal(s.lastOperation?.ok, false, 'killed audit reported');
+  t.equal(s.lastOperation?.interrupted, true, 'killed audit reported');
+  t.equal(s.lastOperation?.error?.code, 'OPERATION_INTERRUPTED', 'killed audit reported');
   const stopped = new Promise((r) => agent.child.once('exit', r));
   agent.child.kill('SIGTERM');
   await stopped;
