@@ -89,9 +89,13 @@ t.test('operations are one at a time', async (t) => {
   const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
   t.teardown(() => env.stop());
   const agent = env.agents[0]!;
-  let release!: () => void;
+  let release: (() => void) | undefined;
   const running = agent.run('audit', () => new Promise<void>((r) => { release = r; }));
+  // Refused from the moment it is claimed, before its journal entry is on disk...
   await t.rejects(agent.cleanup({ olderThanDays: 1 }), { code: 'OPERATION_IN_PROGRESS' });
-  release();
+  await until('the audit started', async () => release !== undefined, 30_000);
+  // ...and while it runs.
+  await t.rejects(agent.cleanup({ olderThanDays: 1 }), { code: 'OPERATION_IN_PROGRESS' });
+  release!();
   await running;
 });
