@@ -86,6 +86,11 @@ export const ERRORS = {
   OPERATION_INTERRUPTED: { status: 409, hint: 'The operation was cut short (the agent stopped or was killed): run it again; a full resync carries on by itself at start.' },
   CLOUD_BAD_RESPONSE: { status: 502, hint: 'The cloud answered with something this terminal cannot read: check versions; sync retries by itself.' },
   CLOUD_REFUSED: { status: 502, hint: 'The cloud refused the request with an error this terminal does not know: see the message and the cloud log.' },
+  DAY_NOT_RECONCILED: { status: 409, hint: 'The day does not match the cloud: sync up (tillsync sync up), check the seqs named in details (tillsync audit), then close the day again.' },
+  DAY_NOT_CLOSED: { status: 404, hint: 'That day has no Z report on this terminal: close it first (tillsync close-day --day YYYY-MM-DD).' },
+  DAY_NOT_AVAILABLE: { status: 409, hint: 'Cleanup removed part of that day from this terminal: verify the day against the cloud (tillsync audit --report FILE --cloud URL).' },
+  REPORT_TAMPERED: { status: 409, hint: 'The day report was edited after it was made: use the copy kept in the terminal\'s reports folder or the cloud.' },
+  REPORT_MISMATCH: { status: 409, hint: 'The history no longer adds up to the day report: run `tillsync audit` on that terminal and call support.' },
   SYNC_ABORTED: { status: 503, hint: 'Sync was stopped or restarted while this request ran: trigger it again.' },
   // --- terminal agent: who may call (local API, pages, status stream) ---
   AUTH_REQUIRED: { status: 401, hint: 'Sign in on the page (staff ID and PIN); the CLI and front ends send the agent\'s pairing token (DATA/agent-token: --agent-token-file or TILLSYNC_AGENT_TOKEN_FILE).' },

@@ -10,6 +10,7 @@
  * RECORD_UNREADABLE finding named by its seq, and the audit goes on past it.
  * Needs the admin credential.
  */
+import { cloudDayAnswer, type DaySummary } from '../events/day-summary.ts';
 import { z } from 'zod';
 import { isTillsyncError, TillsyncError } from '../errors.ts';
 import { encodeCanonical, GENESIS_HASH, sha256Hex } from '../events/codec.ts';
@@ -142,4 +143,11 @@ export async function auditCloud(access: CloudAccess, onProgress?: (done: number
     }
   }
   return { ok: findings.length === 0, store: access.store, terminal: '*', terminals: marks.map((m) => m.id), events, from: 1, to: events, findings };
+}
+
+/** The cloud's summary of one terminal's business day (admin), for `tillsync audit --report`. */
+export async function cloudDay(access: CloudAccess, terminal: string, day: string, q: { timeZone: string; from: number; to: number }): Promise<DaySummary> {
+  const qs = `tz=${encodeURIComponent(q.timeZone)}&from=${q.from}&to=${q.to}`;
+  const path = `/v1/admin/stores/${encodeURIComponent(access.store)}/terminals/${encodeURIComponent(terminal)}/days/${encodeURIComponent(day)}?${qs}`;
+  return (await get(access, path, cloudDayAnswer)).summary;
 }

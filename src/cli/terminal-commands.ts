@@ -23,16 +23,16 @@ import { AgentClient, DEFAULT_AGENT_URL, agentToken } from './agent-client.ts';
 import { auditCloud, cloudEvents, cloudTerminals, type CloudAccess } from './cloud-history.ts';
 import { CliExit, EXIT, Progress, formatAge, formatBytes, formatTime, usageError } from './output.ts';
 
-interface AgentFlags {
+export interface AgentFlags {
   agent: string;
   agentTokenFile?: string;
   json?: boolean;
 }
 
-const agentOption = () => new Option('--agent <url>', 'terminal agent URL').default(process.env.TILLSYNC_AGENT ?? DEFAULT_AGENT_URL);
-const agentTokenOption = () => new Option('--agent-token-file <file>', "the agent's pairing token file: <data folder>/agent-token (env TILLSYNC_AGENT_TOKEN_FILE, or the token in TILLSYNC_AGENT_TOKEN)");
-const clientFor = (o: AgentFlags): AgentClient => new AgentClient(o.agent, agentToken(o.agentTokenFile));
-const jsonOption = () => new Option('--json', 'print JSON for scripts');
+export const agentOption = () => new Option('--agent <url>', 'terminal agent URL').default(process.env.TILLSYNC_AGENT ?? DEFAULT_AGENT_URL);
+export const agentTokenOption = () => new Option('--agent-token-file <file>', "the agent's pairing token file: <data folder>/agent-token (env TILLSYNC_AGENT_TOKEN_FILE, or the token in TILLSYNC_AGENT_TOKEN)");
+export const clientFor = (o: AgentFlags): AgentClient => new AgentClient(o.agent, agentToken(o.agentTokenFile));
+export const jsonOption = () => new Option('--json', 'print JSON for scripts');
 
 function print(json: boolean | undefined, value: unknown, human: () => string): void {
   console.log(json ? JSON.stringify(value, null, 2) : human());
@@ -92,7 +92,7 @@ function printAudit(report: AuditReport, json: boolean | undefined): void {
   if (!report.ok) throw new CliExit(EXIT.findings);
 }
 
-function cloudAccess(cloud: string, adminToken: string | undefined, store: string | undefined): CloudAccess {
+export function cloudAccess(cloud: string, adminToken: string | undefined, store: string | undefined): CloudAccess {
   const token = adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
   if (!token || !store) throw usageError('--cloud needs --admin-token (or TILLSYNC_ADMIN_TOKEN) and --store');
   return { cloud: cloud.replace(/\/$/, ''), adminToken: token, store };
@@ -102,14 +102,14 @@ function cloudAccess(cloud: string, adminToken: string | undefined, store: strin
  * The cloud to read from for replay / audit: `--cloud`, else TILLSYNC_CLOUD —
  * unless `--data` was given: a flag on the command line beats the environment.
  */
-function sourceCloud(o: { data?: string; cloud?: string }): string | undefined {
+export function sourceCloud(o: { data?: string; cloud?: string }): string | undefined {
   if (o.data !== undefined && o.cloud !== undefined) throw usageError('choose one of --data and --cloud');
   if (o.data !== undefined) return undefined;
   return o.cloud ?? process.env.TILLSYNC_CLOUD;
 }
 
 /** Opens a terminal data folder directly (the agent must be stopped: LevelDB allows one process). */
-async function openFolder(dataDir: string): Promise<Terminal> {
+export async function openFolder(dataDir: string): Promise<Terminal> {
   const config = await readAgentConfig(dataDir);
   if (!config) throw usageError(`${dataDir} holds no ${'agent.json'}: is it a terminal data folder?`);
   return Terminal.open(join(dataDir, 'db'), { store: config.store, terminal: config.terminal, verifyOnOpen: 0 });

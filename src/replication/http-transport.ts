@@ -11,6 +11,7 @@ import { Encoder } from '@msgpack/msgpack';
 import WebSocket from 'ws';
 import type { z } from 'zod';
 import { decodeUntrusted } from '../events/codec.ts';
+import { cloudDayAnswer } from '../events/day-summary.ts';
 import { assertSafeShape } from '../events/validate.ts';
 import { abortedError, CloudError, fromHttpStatus, toCloudError } from './cloud-error.ts';
 import {
@@ -95,6 +96,12 @@ export class HttpTransport implements CloudTransport {
   ownEvents(from: number, limit: number, opts: RequestOptions = {}): Promise<OwnEventsPage> {
     const qs = `from=${encodeURIComponent(from)}&limit=${encodeURIComponent(limit)}`;
     return this.request('GET', `/v1/events?${qs}`, undefined, ownEventsPage, opts);
+  }
+
+  /** GET /v1/days/:day: the cloud's summary of one business day of this terminal (end-of-day close). */
+  day(day: string, q: { timeZone: string; from: number; to: number }, opts: RequestOptions = {}): Promise<z.infer<typeof cloudDayAnswer>> {
+    const qs = `tz=${encodeURIComponent(q.timeZone)}&from=${q.from}&to=${q.to}&hashes=1`;
+    return this.request('GET', `/v1/days/${encodeURIComponent(day)}?${qs}`, undefined, cloudDayAnswer, opts);
   }
 
   private async request<S extends z.ZodType>(

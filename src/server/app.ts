@@ -31,6 +31,7 @@ import { parseWith } from '../events/validate.ts';
 import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { registerOwnEventsRoute } from './own-events.ts';
+import { registerDaySummaryRoutes } from './day-summary-routes.ts';
 import { AdminOps } from './admin-ops.ts';
 import { Auth, type RateLimit } from './auth.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
@@ -315,6 +316,7 @@ export function build(opts: BuildOptions): FastifyInstance {
   });
 
   registerOwnEventsRoute(app, opts.storage, credentialOf);
+  registerDaySummaryRoutes(app, opts.storage, credentialOf);
   registerAdminRoutes(app, admin);
   return app;
 }

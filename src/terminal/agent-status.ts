@@ -12,7 +12,7 @@ import type { CleanupReport } from './cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from './force-resync.ts';
 import type { FullResyncReport } from './full-resync.ts';
 
-export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit' | 'recover';
+export type OperationName = 'sync-up' | 'sync-down' | 'full-resync' | 'restore' | 'force-resync' | 'force-resync-dry-run' | 'cleanup' | 'audit' | 'recover' | 'day-report' | 'close-day';
 
 export interface OperationState {
   name: OperationName;

@@ -38,6 +38,7 @@ import { allowedHostnames } from './request-guard.ts';
 import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
 import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { registerRecoveryRoutes } from './recovery-routes.ts';
+import { registerCloseDayRoutes } from './close-day-routes.ts';
 import { agentConfigSchema, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 import { Terminal } from './terminal.ts';
 
@@ -110,6 +111,7 @@ export class TerminalAgent implements AgentOperations {
     registerPosRoutes(this.app, terminal, { refundLimit: this.access.refundLimit });
     registerOpsRoutes(this.app, this);
     registerRecoveryRoutes(this.app, this);
+    registerCloseDayRoutes(this.app, this);
     registerPages(this.app, { signedIn: (headers) => this.signedIn(headers) });
     this.app.server.on('upgrade', (req, socket, head) => {
       try {

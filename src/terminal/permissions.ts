@@ -61,6 +61,10 @@ export const PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /api/audit-log': { role: 'manager' },
   'GET /api/recovery': cashier,
   'POST /api/recover': manager('recover'),
+  'POST /api/day-report': cashier,
+  'GET /api/day-reports/:day': cashier,
+  'POST /api/day-reports/verify': cashier,
+  'POST /api/close-day': manager('close-day'),
 };
 
 const CLOSED: RoutePermission = { role: 'manager' };
