@@ -6,11 +6,11 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { formatCents } from '../events/money-format.ts';
+import type { DaySummary } from '../events/day-summary.ts';
 import { loadDayReport, terminalDaySummary, verifyDayReport, type DayReport, type ReportCheck } from '../terminal/close-day.ts';
 import { cloudDay } from './cloud-history.ts';
-import { CliExit, EXIT, Progress } from './output.ts';
-import { agentOption, agentTokenOption, clientFor, cloudAccess, jsonOption, openFolder, sourceCloud, type AgentFlags } from './terminal-commands.ts';
+import { CliExit, EXIT, formatCents, Progress } from './output.ts';
+import { agentOption, agentTokenOption, clientFor, cloudAccess, jsonOption, openFolder, sourceCloud, type AgentFlags } from './agent-flags.ts';
 
 function describeReport(r: DayReport & { alreadyClosed?: boolean }): string {
   const s = r.terminalSummary;
@@ -58,7 +58,9 @@ export async function auditDayReport(file: string, o: AgentFlags & { data?: stri
     }
     return;
   }
-  printCheck(await clientFor(o).request<ReportCheck>('POST', '/api/day-reports/verify', { report }), report, o.json);
+  const qs = `day=${encodeURIComponent(report.day)}&tz=${encodeURIComponent(report.timeZone)}`;
+  const { summary } = await clientFor(o).request<{ summary: DaySummary }>('GET', `/api/day-summary?${qs}`);
+  printCheck(verifyDayReport(report, summary), report, o.json);
 }
 
 export function registerDayCommands(program: Command): void {

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerCloudCommands } from './cloud-commands.ts';
+import { registerDayCommands } from './day-commands.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { endQuietlyWhenStdoutCloses, EXIT, reportError } from './output.ts';
 import { registerTerminalCommands } from './terminal-commands.ts';
@@ -15,6 +16,7 @@ const program = new Command('tillsync')
   .exitOverride();
 registerTerminalCommands(program);
 registerCloudCommands(program);
+registerDayCommands(program);
 registerDemoCommand(program);
 
 try {

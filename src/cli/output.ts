@@ -112,3 +112,11 @@ export function formatAge(ms: number | null | undefined): string {
 export function formatTime(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? 'never' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }
+
+/** Integer cents as money: 1250 → "$12.50", -5 → "-$0.05" (never through a float). */
+export function formatCents(cents: number): string {
+  if (!Number.isSafeInteger(cents)) return '—';
+  const abs = Math.abs(cents);
+  const whole = String(Math.trunc(abs / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${cents < 0 ? '-' : ''}$${whole}.${String(abs % 100).padStart(2, '0')}`;
+}

@@ -18,21 +18,10 @@ import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
 import type { FullResyncReport } from '../terminal/full-resync.ts';
 import type { RecoveryReport } from '../terminal/recovery.ts';
-import { Terminal } from '../terminal/terminal.ts';
-import { AgentClient, DEFAULT_AGENT_URL, agentToken } from './agent-client.ts';
-import { auditCloud, cloudEvents, cloudTerminals, type CloudAccess } from './cloud-history.ts';
+import { auditDayReport } from './day-commands.ts';
+import { agentOption, agentTokenOption, clientFor, cloudAccess, jsonOption, openFolder, sourceCloud, type AgentFlags } from './agent-flags.ts';
+import { auditCloud, cloudEvents, cloudTerminals } from './cloud-history.ts';
 import { CliExit, EXIT, Progress, formatAge, formatBytes, formatTime, usageError } from './output.ts';
-
-export interface AgentFlags {
-  agent: string;
-  agentTokenFile?: string;
-  json?: boolean;
-}
-
-export const agentOption = () => new Option('--agent <url>', 'terminal agent URL').default(process.env.TILLSYNC_AGENT ?? DEFAULT_AGENT_URL);
-export const agentTokenOption = () => new Option('--agent-token-file <file>', "the agent's pairing token file: <data folder>/agent-token (env TILLSYNC_AGENT_TOKEN_FILE, or the token in TILLSYNC_AGENT_TOKEN)");
-export const clientFor = (o: AgentFlags): AgentClient => new AgentClient(o.agent, agentToken(o.agentTokenFile));
-export const jsonOption = () => new Option('--json', 'print JSON for scripts');
 
 function print(json: boolean | undefined, value: unknown, human: () => string): void {
   console.log(json ? JSON.stringify(value, null, 2) : human());
@@ -90,29 +79,6 @@ function printAudit(report: AuditReport, json: boolean | undefined): void {
       : report.findings.map((f) => `FINDING ${f.code}${f.seq !== undefined ? ` at seq ${f.seq}` : ''}${f.view ? ` in ${f.view}/${f.key}` : ''}: ${f.detail}`)),
   ].join('\n'));
   if (!report.ok) throw new CliExit(EXIT.findings);
-}
-
-export function cloudAccess(cloud: string, adminToken: string | undefined, store: string | undefined): CloudAccess {
-  const token = adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
-  if (!token || !store) throw usageError('--cloud needs --admin-token (or TILLSYNC_ADMIN_TOKEN) and --store');
-  return { cloud: cloud.replace(/\/$/, ''), adminToken: token, store };
-}
-
-/**
- * The cloud to read from for replay / audit: `--cloud`, else TILLSYNC_CLOUD —
- * unless `--data` was given: a flag on the command line beats the environment.
- */
-export function sourceCloud(o: { data?: string; cloud?: string }): string | undefined {
-  if (o.data !== undefined && o.cloud !== undefined) throw usageError('choose one of --data and --cloud');
-  if (o.data !== undefined) return undefined;
-  return o.cloud ?? process.env.TILLSYNC_CLOUD;
-}
-
-/** Opens a terminal data folder directly (the agent must be stopped: LevelDB allows one process). */
-export async function openFolder(dataDir: string): Promise<Terminal> {
-  const config = await readAgentConfig(dataDir);
-  if (!config) throw usageError(`${dataDir} holds no ${'agent.json'}: is it a terminal data folder?`);
-  return Terminal.open(join(dataDir, 'db'), { store: config.store, terminal: config.terminal, verifyOnOpen: 0 });
 }
 
 /** The agent's TLS certificate and key (PEM); an unreadable file or a pair that is not PEM is VALIDATION_FAILED, before anything is written. */
@@ -354,8 +320,10 @@ export function registerTerminalCommands(program: Command): void {
     .option('--cloud <url>', "audit every terminal's chain as stored by the cloud (admin credential; env TILLSYNC_CLOUD)")
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
     .option('--store <id>', 'with --cloud: the store')
+    .option('--report <file>', 'check a day report (tillsync close-day) again: unedited, and the history still adds up to it')
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
-    .action(async (o: AgentFlags & { data?: string; cloud?: string; adminToken?: string; store?: string }) => {
+    .action(async (o: AgentFlags & { data?: string; cloud?: string; adminToken?: string; store?: string; report?: string }) => {
+      if (o.report !== undefined) return auditDayReport(o.report, o);
       const cloud = sourceCloud(o);
       if (cloud) {
         // Progress only on a TTY: a page at a time, plain lines would flood a log or a pipe.

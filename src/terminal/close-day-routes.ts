@@ -4,7 +4,8 @@
  *   POST /api/day-report        { day?, timeZone? } → X report (a reading; cashier)
  *   POST /api/close-day         { day?, timeZone? } → Z report (closes the day; manager)
  *   GET  /api/day-reports/:day  the kept Z report of a closed day
- *   POST /api/day-reports/verify { report } → the report checked against this log
+ *   GET  /api/day-summary?day=&tz=  this log's summary of a day, now (to check a
+ *                               kept report again: `tillsync audit --report`)
  *
  * Both reports run as a maintenance operation (one at a time, shown in the
  * status). The printable page is /day-report (src/terminal/pages).
@@ -12,12 +13,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
-import { isDay } from '../events/day-summary.ts';
+import { isDay, isTimeZone } from '../events/day-summary.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { parseWith } from '../events/validate.ts';
 import type { HttpTransport } from '../replication/http-transport.ts';
 import type { OperationName } from './agent-status.ts';
-import { closeDay, readDayReport, terminalDaySummary, verifyDayReport, type DayReport } from './close-day.ts';
+import { closeDay, readDayReport, terminalDaySummary } from './close-day.ts';
 
 export interface CloseDayAgent {
   readonly terminal: { readonly log: EventLog; readonly store: string; readonly terminal: string };
@@ -29,7 +30,7 @@ export interface CloseDayAgent {
 
 const dayBody = z.strictObject({ day: z.string().max(10).optional(), timeZone: z.string().min(1).max(64).optional() });
 const dayParams = z.strictObject({ day: z.string().max(10) });
-const verifyBody = z.strictObject({ report: z.record(z.string(), z.unknown()) });
+const summaryQuery = z.strictObject({ day: z.string().max(10), tz: z.string().min(1).max(64) });
 
 function deps(agent: CloseDayAgent) {
   const t = agent.terminal;
@@ -56,12 +57,11 @@ export function registerCloseDayRoutes(app: FastifyInstance, agent: CloseDayAgen
     if (!kept) throw new TillsyncError('DAY_NOT_CLOSED', `${day} is not closed on this terminal`, { details: { day } });
     return kept;
   });
-  app.post('/api/day-reports/verify', async (req) => {
-    const { report } = parseWith(verifyBody, req.body ?? {}, 'body');
-    const r = report as unknown as DayReport;
-    if (typeof r.day !== 'string' || typeof r.timeZone !== 'string') throw new TillsyncError('VALIDATION_FAILED', 'report: not a day report', { details: { field: 'report' } });
+  app.get('/api/day-summary', async (req) => {
+    const q = parseWith(summaryQuery, req.query, 'query');
+    if (!isDay(q.day)) throw new TillsyncError('VALIDATION_FAILED', 'day: write the business day as YYYY-MM-DD', { details: { field: 'day' } });
+    if (!isTimeZone(q.tz)) throw new TillsyncError('VALIDATION_FAILED', 'tz: not a time zone name (e.g. Europe/Paris, UTC)', { details: { field: 'tz' } });
     const t = agent.terminal;
-    const b = await terminalDaySummary(t.log, t.store, t.terminal, r.day, r.timeZone);
-    return verifyDayReport(r, b.summary());
+    return { summary: (await terminalDaySummary(t.log, t.store, t.terminal, q.day, q.tz)).summary() };
   });
 }

@@ -63,7 +63,7 @@ export const PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'POST /api/recover': manager('recover'),
   'POST /api/day-report': cashier,
   'GET /api/day-reports/:day': cashier,
-  'POST /api/day-reports/verify': cashier,
+  'GET /api/day-summary': cashier,
   'POST /api/close-day': manager('close-day'),
 };
 

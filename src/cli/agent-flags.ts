@@ -1,0 +1,48 @@
+/**
+ * What the CLI's terminal-side verbs share: the flags that name an agent and
+ * its pairing token, and the sources a read-only verb (audit, replay, a day
+ * report check) can read from — an agent, a stopped terminal's data folder,
+ * or the cloud with the admin credential.
+ */
+import { Option } from 'commander';
+import { join } from 'node:path';
+import { readAgentConfig } from '../terminal/agent-config.ts';
+import { Terminal } from '../terminal/terminal.ts';
+import { AgentClient, DEFAULT_AGENT_URL, agentToken } from './agent-client.ts';
+import type { CloudAccess } from './cloud-history.ts';
+import { usageError } from './output.ts';
+
+export interface AgentFlags {
+  agent: string;
+  agentTokenFile?: string;
+  json?: boolean;
+}
+
+export const agentOption = () => new Option('--agent <url>', 'terminal agent URL').default(process.env.TILLSYNC_AGENT ?? DEFAULT_AGENT_URL);
+export const agentTokenOption = () => new Option('--agent-token-file <file>', "the agent's pairing token file: <data folder>/agent-token (env TILLSYNC_AGENT_TOKEN_FILE, or the token in TILLSYNC_AGENT_TOKEN)");
+export const clientFor = (o: AgentFlags): AgentClient => new AgentClient(o.agent, agentToken(o.agentTokenFile));
+export const jsonOption = () => new Option('--json', 'print JSON for scripts');
+
+export function cloudAccess(cloud: string, adminToken: string | undefined, store: string | undefined): CloudAccess {
+  const token = adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
+  if (!token || !store) throw usageError('--cloud needs --admin-token (or TILLSYNC_ADMIN_TOKEN) and --store');
+  return { cloud: cloud.replace(/\/$/, ''), adminToken: token, store };
+}
+
+/**
+ * The cloud to read from for replay / audit: `--cloud`, else TILLSYNC_CLOUD —
+ * unless `--data` was given: a flag on the command line beats the environment.
+ */
+export function sourceCloud(o: { data?: string; cloud?: string }): string | undefined {
+  if (o.data !== undefined && o.cloud !== undefined) throw usageError('choose one of --data and --cloud');
+  if (o.data !== undefined) return undefined;
+  return o.cloud ?? process.env.TILLSYNC_CLOUD;
+}
+
+/** Opens a terminal data folder directly (the agent must be stopped: LevelDB allows one process). */
+export async function openFolder(dataDir: string): Promise<Terminal> {
+  const config = await readAgentConfig(dataDir);
+  if (!config) throw usageError(`${dataDir} holds no ${'agent.json'}: is it a terminal data folder?`);
+  return Terminal.open(join(dataDir, 'db'), { store: config.store, terminal: config.terminal, verifyOnOpen: 0 });
+}
+
