@@ -89,7 +89,8 @@ export function forkTool(name: string, args: string[], extraExecArgv: string[] =
   // Both clouds (real and raw) run with the deployed cloud's node settings (bin/tillsync-cloud).
   const runtime = name.endsWith('-cloud') ? CLOUD_RUNTIME : { execArgv: [], env: {} };
   if (compiledTools === undefined) {
-    const dist = join(BENCH, '..', 'dist');
+    // TILLSYNC_BENCH_DIST: another folder, so two bench runs at once do not empty each other's build.
+    const dist = process.env.TILLSYNC_BENCH_DIST ?? join(BENCH, '..', 'dist');
     buildDist(dist);
     compiledTools = join(dist, 'bench', 'tools');
   }
@@ -144,7 +145,7 @@ export async function peakRssMb(pid: number): Promise<number> {
  * RssFile: LevelDB reads its table files through mmap, so pages of data files
  * that were read show up as resident although the kernel may drop them at will.
  */
-function sampleAnonPeaks(pids: readonly number[]): { stop(): Promise<number[]> } {
+export function sampleAnonPeaks(pids: readonly number[]): { stop(): Promise<number[]> } {
   const peaks = pids.map(() => 0);
   const sample = async (): Promise<void> => {
     await Promise.all(pids.map(async (pid, i) => {
