@@ -18,6 +18,9 @@
  *     processes would share the 2 cores with the cloud), all opened before the
  *     clock starts and released at once. Baseline: the raw sender
  *     for the same 50 logs at once, in the same process layout.
+ * (a) and (b) on PostgreSQL: the same real worker sync against the cloud over
+ *     PostgresStorage (a fresh database per run on the server of bench/pg.ts),
+ *     in the same run, against the same raw baseline as the LevelDB rows.
  * (c) autocannon against POST /v1/events (10 connections, 5 s, batches of 1000
  *     events as the worker sends them; terminals of (b)):
  *     - duplicates: each connection resends one already stored batch of its
