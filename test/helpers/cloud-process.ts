@@ -12,7 +12,7 @@ export interface CloudProcess {
   port: number;
 }
 
-/** Starts `tillsync cloud --port 0 --admin-token ADMIN ...args` and resolves once it says where it listens (at most 90 s). */
+/** Starts `tillsync cloud --port 0 --admin-token ADMIN ...args` and resolves once it says where it listens (at most 240 s: a loaded machine starts a tsx process slowly). */
 export function startCloudProcess(t: Test, name: string, admin: string, args: readonly string[]): Promise<CloudProcess> {
   const child: ChildProcess = spawn(process.execPath, [BIN, 'cloud', '--port', '0', '--admin-token', admin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
@@ -20,7 +20,7 @@ export function startCloudProcess(t: Test, name: string, admin: string, args: re
   });
   let out = '';
   return new Promise<CloudProcess>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cloud ${name} did not say it listens within 90 s: ${out}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`cloud ${name} did not say it listens within 240 s: ${out}`)), 240_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
