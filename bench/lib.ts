@@ -18,6 +18,10 @@ export interface BenchOptions {
   scale: number;
   /** Seed for fixtures (printed, and in the JSON). */
   seed: number;
+  /** `--terminals N`: how many simulated terminals (storm; default 2000). */
+  terminals?: number;
+  /** `--window S`: the reconnect window in seconds (storm; default 60). */
+  windowS?: number;
   /** Progress line for the console (stderr). */
   log(message: string): void;
 }

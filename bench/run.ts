@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- <name>...] [--runs N] [--scale X] [--seed S] [--check]`
+ * `npm run bench [-- <name>...] [--runs N] [--scale X] [--seed S] [--terminals N] [--window S] [--check]`
+ * (`--terminals`, `--window`: the storm's simulated terminals and reconnect window)
  *
  * Runs the selected benchmarks (all by default) one after another, prints one
  * table, and writes bench/results/<names>-<timestamp>.json and
@@ -24,12 +25,13 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   rebuild: () => import('./rebuild.ts'),
   search: () => import('./search.ts'),
   sync: () => import('./sync.ts'),
+  storm: () => import('./storm.ts'),
 };
 
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
 function usage(): string {
-  return `usage: npm run bench -- [${Object.keys(BENCHES).join('|')} ...] [--runs N] [--scale X] [--seed S] [--check]`;
+  return `usage: npm run bench -- [${Object.keys(BENCHES).join('|')} ...] [--runs N] [--scale X] [--seed S] [--terminals N] [--window S] [--check]`;
 }
 
 function positiveNumber(name: string, raw: string | undefined, fallback: number): number {
@@ -73,6 +75,8 @@ async function main(): Promise<number> {
       runs: { type: 'string' },
       scale: { type: 'string' },
       seed: { type: 'string' },
+      terminals: { type: 'string' },
+      window: { type: 'string' },
       check: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -92,6 +96,8 @@ async function main(): Promise<number> {
     scale: positiveNumber('scale', values.scale, 1),
     seed: values.seed === undefined ? 20_240_601 : Math.trunc(positiveNumber('seed', values.seed, 1)),
     log: (m) => process.stderr.write(`  ${m}\n`),
+    ...(values.terminals === undefined ? {} : { terminals: Math.round(positiveNumber('terminals', values.terminals, 2000)) }),
+    ...(values.window === undefined ? {} : { windowS: positiveNumber('window', values.window, 60) }),
   };
   const startedAt = new Date();
   console.error(`bench: ${names.join(', ')} — runs ${opts.runs}, scale ${opts.scale}, seed ${opts.seed}`);

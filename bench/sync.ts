@@ -18,6 +18,9 @@
  *     processes would share the 2 cores with the cloud), all opened before the
  *     clock starts and released at once. Baseline: the raw sender
  *     for the same 50 logs at once, in the same process layout.
+ * (a) and (b) on PostgreSQL: the same real worker sync against the cloud over
+ *     PostgresStorage (a fresh database per run on the server of bench/pg.ts),
+ *     in the same run, against the same raw baseline as the LevelDB rows.
  * (c) autocannon against POST /v1/events (10 connections, 5 s, batches of 1000
  *     events as the worker sends them; terminals of (b)):
  *     - duplicates: each connection resends one already stored batch of its
@@ -57,6 +60,7 @@ import { generateCatalog } from '../src/fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../src/fixtures/customers.ts';
 import { generateSales, saleToDrafts } from '../src/fixtures/sales.ts';
 import { Terminal } from '../src/terminal/terminal.ts';
+import { benchPgUrl, createBenchDatabase } from './pg.ts';
 import { perSecond, rowFromSamples, withTempDir, type BenchOptions, type BenchRow } from './lib.ts';
 import type { CloudReply, CloudSetup } from './tools/sync-cloud.ts';
 import type { TerminalJob, TerminalReply } from './tools/sync-terminal.ts';
@@ -84,11 +88,12 @@ let compiledTools: string | undefined;
  * (scripts/build.ts, into dist/ once per process): no tsx loader in the
  * children, whose hooks thread would add ~30 MB to every peak RSS measured.
  */
-function forkTool(name: 'sync-cloud' | 'sync-terminal', args: string[], extraExecArgv: string[] = []): ChildProcess {
+export function forkTool(name: string, args: string[], extraExecArgv: string[] = []): ChildProcess {
   // Both clouds (real and raw) run with the deployed cloud's node settings (bin/tillsync-cloud).
-  const runtime = name === 'sync-cloud' ? CLOUD_RUNTIME : { execArgv: [], env: {} };
+  const runtime = name.endsWith('-cloud') ? CLOUD_RUNTIME : { execArgv: [], env: {} };
   if (compiledTools === undefined) {
-    const dist = join(BENCH, '..', 'dist');
+    // TILLSYNC_BENCH_DIST: another folder, so two bench runs at once do not empty each other's build.
+    const dist = process.env.TILLSYNC_BENCH_DIST ?? join(BENCH, '..', 'dist');
     buildDist(dist);
     compiledTools = join(dist, 'bench', 'tools');
   }
@@ -100,7 +105,7 @@ function forkTool(name: 'sync-cloud' | 'sync-terminal', args: string[], extraExe
 }
 
 /** Sends `msg` (if any) and waits for the child's next message. */
-function ask<T>(child: ChildProcess, msg: object | undefined, what: string): Promise<T> {
+export function ask<T>(child: ChildProcess, msg: object | undefined, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`${what}: no answer within ${CHILD_TIMEOUT_MS / 1000} s`)), CHILD_TIMEOUT_MS);
     const onMessage = (m: unknown): void => {
@@ -121,7 +126,7 @@ function ask<T>(child: ChildProcess, msg: object | undefined, what: string): Pro
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.send({ stop: true });
@@ -131,7 +136,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Peak resident set size (VmHWM) of a live process, in MB. */
-async function peakRssMb(pid: number): Promise<number> {
+export async function peakRssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const m = /VmHWM:\s+(\d+)\s+kB/.exec(status);
   return m ? Number(m[1]) / 1024 : Number.NaN;
@@ -143,7 +148,7 @@ async function peakRssMb(pid: number): Promise<number> {
  * RssFile: LevelDB reads its table files through mmap, so pages of data files
  * that were read show up as resident although the kernel may drop them at will.
  */
-function sampleAnonPeaks(pids: readonly number[]): { stop(): Promise<number[]> } {
+export function sampleAnonPeaks(pids: readonly number[]): { stop(): Promise<number[]> } {
   const peaks = pids.map(() => 0);
   const sample = async (): Promise<void> => {
     await Promise.all(pids.map(async (pid, i) => {
@@ -268,7 +273,7 @@ export async function threadCpuMs(pid: number): Promise<Map<string, number>> {
 }
 
 /** CPU time (user + system, all threads) of a live process so far, in ms. */
-async function cpuMs(pid: number): Promise<number> {
+export async function cpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[11], [12] = utime, stime (fields 14 and 15 of proc(5)), in clock ticks (100 Hz on Linux).
@@ -298,15 +303,18 @@ export async function syncUp(
   execArgv: { cloud?: string[]; terminal?: string[] } = {},
   perProcess = Number.MAX_SAFE_INTEGER,
   soloFirst = false,
+  /** Run the real cloud over PostgreSQL (a fresh database of the server at this URL) instead of LevelDB. */
+  pgServer?: string,
 ): Promise<SyncRun> {
   const cloudDir = join(root, `cloud-${mode}`);
+  const pgDb = pgServer ? await createBenchDatabase(pgServer) : undefined;
   const copies = pristine.map((p) => ({ ...p, dir: join(root, `term-${p.terminal}`) }));
   await Promise.all(copies.map((c, i) => cp(pristine[i]!.dir, c.dir, { recursive: true })));
   const groups: Array<typeof copies> = [];
   const rest = soloFirst ? 1 : 0;
   if (soloFirst) groups.push(copies.slice(0, 1));
   for (let i = rest; i < copies.length; i += perProcess) groups.push(copies.slice(i, i + perProcess));
-  const cloud = forkTool('sync-cloud', [mode === 'worker' ? 'real' : 'raw', cloudDir], execArgv.cloud);
+  const cloud = forkTool('sync-cloud', [mode === 'worker' ? 'real' : 'raw', cloudDir, ...(pgDb ? [pgDb.url] : [])], execArgv.cloud);
   const terms = groups.map(() => forkTool('sync-terminal', [], execArgv.terminal));
   try {
     const setup: CloudSetup = { ...fx.setup, terminals: pristine.map((p) => p.terminal) };
@@ -351,6 +359,7 @@ export async function syncUp(
     };
   } finally {
     await Promise.all([...terms.map(stopChild), stopChild(cloud)]);
+    await pgDb?.drop();
     await Promise.all([rm(cloudDir, { recursive: true, force: true }), ...copies.map((c) => rm(c.dir, { recursive: true, force: true }))]);
   }
 }
@@ -460,7 +469,10 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       manyReal: [] as number[], manyRaw: [] as number[], manySecs: [] as number[], manyCloudMb: [] as number[], manyTermMb: [] as number[],
       manyCloudAnon: [] as number[], manyTermAnon: [] as number[], manySoloMb: [] as number[], manySoloAnon: [] as number[],
       dupRps: [] as number[], dupP99: [] as number[], freshRps: [] as number[], freshP99: [] as number[],
+      onePg: [] as number[], oneRawPg: [] as number[], oneSecsPg: [] as number[], oneCloudMbPg: [] as number[],
+      manyPg: [] as number[], manyRawPg: [] as number[], manySecsPg: [] as number[], manyCloudMbPg: [] as number[],
     };
+    const pgServer = benchPgUrl();
     for (let r = 1; r <= opts.runs; r++) {
       t0 = performance.now();
       const realFirst = r % 2 === 1;
@@ -481,6 +493,14 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           `CPU per event cloud ${a.cloudCpuUs.toFixed(1)} µs, terminal ${a.terminalCpuUs.toFixed(1)} µs (raw: ${aRaw.cloudCpuUs.toFixed(1)} / ${aRaw.terminalCpuUs.toFixed(1)} µs)`,
       );
 
+      // The same (a) on PostgreSQL (a fresh database on the same machine), against the same raw baseline.
+      const aPg = await syncUp('worker', root, one, fx, {}, Number.MAX_SAFE_INTEGER, false, pgServer);
+      s.onePg.push(perSecond(aPg.events, aPg.ms));
+      s.oneRawPg.push(s.oneRaw.at(-1)!);
+      s.oneSecsPg.push(aPg.ms / 1000);
+      s.oneCloudMbPg.push(aPg.cloudMb);
+      opts.log(`run ${r}/${opts.runs} (a) on PostgreSQL: worker ${Math.round(s.onePg.at(-1)!)} ev/s (${(aPg.ms / 1000).toFixed(1)} s); peak RSS cloud ${aPg.cloudMb.toFixed(0)} MB; CPU per event cloud ${aPg.cloudCpuUs.toFixed(1)} µs`);
+
       const bRaw0 = realFirst ? undefined : await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
       const b = await syncUp('worker', root, many, fx, {}, TERMINALS_PER_PROCESS, true);
       const bRaw = bRaw0 ?? (await syncUp('raw', root, many, fx, {}, TERMINALS_PER_PROCESS, true));
@@ -499,6 +519,13 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           `largest terminal process ${b.terminalMb.toFixed(0)} MB (${b.terminalsInPeak} terminals; anonymous ${b.cloudAnonMb.toFixed(0)} / ${b.firstAnonMb.toFixed(0)} / ${b.terminalAnonMb.toFixed(0)} MB); ` +
           `CPU per event cloud ${b.cloudCpuUs.toFixed(1)} µs, terminals ${b.terminalCpuUs.toFixed(1)} µs`,
       );
+
+      const bPg = await syncUp('worker', root, many, fx, {}, TERMINALS_PER_PROCESS, true, pgServer);
+      s.manyPg.push(perSecond(bPg.events, bPg.ms));
+      s.manyRawPg.push(s.manyRaw.at(-1)!);
+      s.manySecsPg.push(bPg.ms / 1000);
+      s.manyCloudMbPg.push(bPg.cloudMb);
+      opts.log(`run ${r}/${opts.runs} (b) on PostgreSQL: worker ${Math.round(s.manyPg.at(-1)!)} ev/s (all acked in ${(bPg.ms / 1000).toFixed(1)} s); peak RSS cloud ${bPg.cloudMb.toFixed(0)} MB; CPU per event cloud ${bPg.cloudCpuUs.toFixed(1)} µs`);
 
       const c = await cannon(root, many, fx, cannonBatch);
       for (const [name, x] of [['duplicates', c.dup], ['fresh', c.fresh]] as const) {
@@ -522,6 +549,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       rowFromSamples({ benchmark, case: `(a) time until ackSeq == head (${k(oneHead)})`, unit: 's' }, s.oneSecs),
       rowFromSamples({ benchmark, case: `(b) ${MANY_TERMINALS} terminals × ${k(manyEvents)} at once, aggregate`, unit: 'events/s', baselineLabel: 'raw POST → LevelDB' }, s.manyReal, s.manyRaw),
       rowFromSamples({ benchmark, case: `(b) time until all ${MANY_TERMINALS} cursors acked`, unit: 's' }, s.manySecs),
+      rowFromSamples({ benchmark, case: `(a) on PostgreSQL: sync-up ${k(oneHead)} events, 1 terminal`, unit: 'events/s', baselineLabel: 'raw POST → LevelDB' }, s.onePg, s.oneRawPg),
+      rowFromSamples({ benchmark, case: `(a) on PostgreSQL: time until ackSeq == head`, unit: 's' }, s.oneSecsPg),
+      rowFromSamples({ benchmark, case: `(b) on PostgreSQL: ${MANY_TERMINALS} terminals × ${k(manyEvents)} at once`, unit: 'events/s', baselineLabel: 'raw POST → LevelDB' }, s.manyPg, s.manyRawPg),
+      rowFromSamples({ benchmark, case: `(b) on PostgreSQL: time until all ${MANY_TERMINALS} cursors acked`, unit: 's' }, s.manySecsPg),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak RSS cloud on PostgreSQL during (a) (the database server not counted)` }, s.oneCloudMbPg),
+      rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak RSS cloud on PostgreSQL during (b)` }, s.manyCloudMbPg),
       rowFromSamples({ benchmark, case: `(c) autocannon duplicates (${cannonBatch}/batch, ${CANNON_CONNECTIONS} conn)`, unit: 'req/s' }, s.dupRps),
       rowFromSamples({ benchmark, case: `(c) autocannon duplicates p99`, unit: 'ms' }, s.dupP99),
       rowFromSamples({ benchmark, case: `(c) autocannon fresh (${cannonBatch}/batch, ${CANNON_CONNECTIONS} conn)`, unit: 'req/s' }, s.freshRps),

@@ -1,9 +1,10 @@
 /**
  * Child process for bench/sync.ts: one cloud, so its CPU and peak RSS are its own.
  *
- *   fork('dist/bench/tools/sync-cloud.js', [mode, dir]) (compiled by scripts/build.ts; or the .ts with --import tsx)
+ *   fork('dist/bench/tools/sync-cloud.js', [mode, dir, dbUrl?]) (compiled by scripts/build.ts; or the .ts with --import tsx)
  *
- * mode `real`: build() from src/server/app.ts over LevelStorage in `dir`.
+ * mode `real`: build() from src/server/app.ts over LevelStorage in `dir`, or
+ *   over PostgresStorage at `dbUrl` when given (an empty database).
  *   The parent sends `{ setup: CloudSetup }`; the child creates the store, its
  *   terminals, customers and vouchers through the admin API (inject, before
  *   listening), listens on 127.0.0.1:0 and answers `{ port, tokens }`.
@@ -19,6 +20,7 @@ import fastify from 'fastify';
 import { seqKey, openLevel } from '../../src/events/level-util.ts';
 import { build } from '../../src/server/app.ts';
 import { LevelStorage } from '../../src/server/level-storage.ts';
+import { PostgresStorage } from '../../src/server/postgres/postgres-storage.ts';
 
 export interface CloudSetup {
   store: string;
@@ -30,7 +32,7 @@ export interface CloudSetup {
 export type CloudReply = { port: number; tokens: Record<string, string> } | { error: string };
 
 const ADMIN = 'bench-admin-token-0123456789abcdef';
-const [mode, dir] = process.argv.slice(2);
+const [mode, dir, dbUrl] = process.argv.slice(2);
 if ((mode !== 'real' && mode !== 'raw') || !dir || !process.send) {
   console.error('usage: fork sync-cloud.ts real|raw <dir> (with an IPC channel)');
   process.exit(2);
@@ -40,7 +42,7 @@ const reply = (m: CloudReply): void => void process.send!(m);
 let stop: () => Promise<void> = async () => {};
 
 async function startReal(setup: CloudSetup): Promise<void> {
-  const storage = await LevelStorage.open(dir!);
+  const storage = dbUrl ? await PostgresStorage.open(dbUrl) : await LevelStorage.open(dir!);
   const app = build({ storage, adminToken: ADMIN });
   await app.ready();
   const admin = async (url: string, payload: unknown): Promise<any> => {

@@ -171,9 +171,19 @@ export function build(opts: BuildOptions): FastifyInstance {
     storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub, feedTail, credentialsChanged: () => auth.credentialsChanged(),
   };
   // Commits of other processes sharing the storage (PostgreSQL): their feed heads go to this process's terminals, their credential writes empty the cache.
-  const unwatch = opts.storage.watch?.((c) => (c.kind === 'feed' ? hub.feed(c.store, c.head) : auth.credentialsChanged()));
+  // The feed tail forgets the store first, so the terminals told re-read the feed from storage.
+  const unwatch = opts.storage.watch?.((c) => {
+    if (c.kind === 'feed') {
+      feedTail.external(c.store, c.head);
+      hub.feed(c.store, c.head);
+    } else {
+      if (c.kind === 'missed') feedTail.clear();
+      auth.credentialsChanged();
+    }
+  });
   if (unwatch) app.addHook('onClose', async () => unwatch());
-  const locks = new StoreLocks();
+  // Per store across processes too, when the storage is shared (PostgreSQL's advisory locks).
+  const locks = new StoreLocks(opts.storage);
   const admin = new AdminOps(ctx, locks);
 
   registerWire(app);

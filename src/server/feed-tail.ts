@@ -10,9 +10,15 @@
  * - `appended` is called by StoreTx right after the storage commit succeeded,
  *   with no await in between and under the store's lock, so changes arrive in
  *   cursor order and only once they are durable. Every feed change is written
- *   through StoreTx, and this process is the only writer of its storage (the
- *   store locks assume the same), so for a store it has seen, the tail's last
- *   cursor is the store's feed head.
+ *   through StoreTx. With one process as the only writer of its storage, the
+ *   tail's last cursor is the store's feed head for a store it has seen. With
+ *   several processes over one database, another's commit (heard through
+ *   `CloudStorage.watch`) drops the store's tail (`external`), and a missed
+ *   notification drops them all (`clear`); one of this process's commits
+ *   after another's starts a new run (its first cursor does not continue the
+ *   tail), so the tail never answers a change it lacks. Until the
+ *   notification arrives it may answer an older head, as a read made just
+ *   before the other commit would.
  * - A store's tail holds a contiguous run of cursors, at most `perStore` of
  *   them. A change that does not continue the run starts a new one.
  * - `read` answers only when the tail holds every change the page needs
@@ -66,6 +72,22 @@ export class FeedTail {
     }
     this.tails.set(store, tail!);
     while (this.tails.size > this.maxStores) this.tails.delete(this.tails.keys().next().value!);
+  }
+
+  /**
+   * Another process sharing the storage committed to `store` up to `head`
+   * (CloudStorage.watch): a tail that ends below it no longer ends at the
+   * store's head, so it goes (the next page is read from storage). Call it
+   * before telling the store's terminals.
+   */
+  external(store: string, head: number): void {
+    const tail = this.tails.get(store);
+    if (tail && head > tail.last) this.tails.delete(store);
+  }
+
+  /** Notifications of other processes' commits may have been missed: every tail goes. */
+  clear(): void {
+    this.tails.clear();
   }
 
   /**

@@ -204,7 +204,9 @@ export interface StorageFaults {
 export type ExternalChange =
   | { kind: 'feed'; store: string; head: number }
   /** Credentials were written, or notifications may have been missed: forget what is remembered of credentials. */
-  | { kind: 'credentials' };
+  | { kind: 'credentials' }
+  /** Notifications may have been missed (the listening connection broke): forget everything remembered of other processes' writes. */
+  | { kind: 'missed' };
 
 export interface CloudStorage {
   getStore(store: string): Promise<StoreRecord | undefined>;
@@ -245,6 +247,14 @@ export interface CloudStorage {
    * credentials. Answers a function that stops the calls.
    */
   watch?(listener: (change: ExternalChange) => void): () => void;
+  /**
+   * Only for a backend several server processes share: runs `task` holding
+   * the store's lock across all of them (StoreLocks calls it inside its own
+   * per-process turn). Rejects with CLOUD_BUSY when the lock is not had in
+   * time, DB_UNREACHABLE when the database cannot be reached; the task does
+   * not run then.
+   */
+  lockStore?<T>(store: string, task: () => Promise<T>): Promise<T>;
   /** Applies all ops atomically and durably, or none (see the guarantees above). */
   commit(ops: readonly WriteOp[]): Promise<void>;
   close(): Promise<void>;

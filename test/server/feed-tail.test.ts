@@ -88,3 +88,19 @@ t.test('the feed route answers the same pages from the tail as from storage afte
   t.same(await pages(second.app, tokens.t2!), fromTail.t2, 'terminal t2: same pages (its own includes only)');
   await second.close();
 });
+
+t.test('another process committed (external): a tail that ends below its head goes; one at or above it stays; clear() drops all', async (t) => {
+  const tail = new FeedTail({ perStore: 8 });
+  const ch = (cursor: number) => ({ cursor, type: 'item.removed', body: { id: `i${cursor}` } }) as Change;
+  tail.appended('s1', [ch(1), ch(2), ch(3)]);
+  tail.appended('s2', [ch(1), ch(2)]);
+  tail.external('s1', 3);
+  t.equal(tail.read('s1', 3, 10)?.head, 3, 'a head the tail already has: kept');
+  tail.external('s1', 5);
+  t.equal(tail.read('s1', 3, 10), undefined, 'a head above the tail: the tail no longer claims to be at the head');
+  tail.appended('s1', [ch(6)]);
+  t.equal(tail.read('s1', 3, 10), undefined, 'this process\'s next commit starts a new run: 4 and 5 are not answered from memory');
+  t.same(tail.read('s1', 5, 10)?.changes.map((c) => c.cursor), [6], 'but the run it holds is');
+  tail.clear();
+  t.equal(tail.read('s2', 0, 10), undefined, 'clear(): every store goes');
+});

@@ -141,3 +141,41 @@ t.test('the same events committed from two pools at once: stored once, the other
     t.equal((await a!.readEvents(store, 't', 1, 10)).length, 1, `round ${round}: one event stored`);
   }
 });
+
+t.test('store locks across pools (two processes\' worth): one task per store at a time, other stores free, a lock not had in time is CLOUD_BUSY', async (t) => {
+  const schema = 'locks';
+  const a = await PostgresStorage.open(db.url, { schema, poolSize: 2 });
+  const b = await PostgresStorage.open(db.url, { schema, poolSize: 2, storeLockTimeoutMs: 300 });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let aHolds!: () => void;
+  const aHolding = new Promise<void>((r) => (aHolds = r));
+  const order: string[] = [];
+  const first = a.lockStore('s1', async () => {
+    order.push('a in');
+    aHolds();
+    await held;
+    order.push('a out');
+  });
+  await aHolding;
+  t.equal(await b.lockStore('s2', async () => 'other store'), 'other store', 'another store is not held up');
+  const refused = await b.lockStore('s1', async () => 'ran').catch((e: { code?: string }) => e.code);
+  t.equal(refused, 'CLOUD_BUSY', 'the held store: CLOUD_BUSY once the lock timeout passes, the task not run');
+  const second = a.lockStore('s1', async () => order.push('a2')); // same pool, another session: waits too
+  const third = (await PostgresStorage.open(db.url, { schema, poolSize: 1 }));
+  t.teardown(() => third.close());
+  const waiting = third.lockStore('s1', async () => order.push('c in'));
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(order, ['a in'], 'nobody else ran while the lock was held');
+  release();
+  await Promise.all([first, second, waiting]);
+  t.equal(order[1], 'a out', 'the holder finished before anybody else ran');
+  t.same([...order.slice(2)].sort(), ['a2', 'c in'], 'then the waiters ran, one at a time');
+  const failed = await a.lockStore('s1', async () => { throw new Error('task failed'); }).catch((e: Error) => e.message);
+  t.equal(failed, 'task failed', 'a failing task answers its own error');
+  t.equal(await b.lockStore('s1', async () => 'free'), 'free', 'and released the lock');
+});

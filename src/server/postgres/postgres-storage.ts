@@ -60,14 +60,19 @@ export interface PostgresOptions {
   poolSize?: number;
   /** A PostgreSQL schema to keep the tables in (created if missing; default: the connection's search_path, normally `public`). */
   schema?: string;
+  /** How long `lockStore` waits for a store's lock held by another process before CLOUD_BUSY (default 30 s). */
+  storeLockTimeoutMs?: number;
 }
+
+/** First key of the store advisory locks (the second is hashtext(store)); any constant, distinct from schema.ts's. */
+const STORE_LOCK = 0x7111_5e7d;
 
 type Row = Record<string, unknown>;
 
 /** Connection failures: the server is down, refuses us, or the database is missing. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', '3D000', '28P01', '28000', '57P01', '57P02', '57P03']);
 /** Another transaction got there first: unique violation, serialization failure, deadlock. */
-const RACED = new Set(['23505', '40001', '40P01']);
+const RACED = new Set(['23505', '40001', '40P01', '55P03']);
 
 function conflict(what: string): TillsyncError {
   return new TillsyncError('CLOUD_BUSY', `another cloud process committed to the store meanwhile (${what}): retry`);
@@ -115,8 +120,8 @@ class ChangeListener {
       if (this.client !== c) return;
       this.client = undefined;
       c.end().catch(() => {});
-      // Notifications may have been missed meanwhile: cached credentials go.
-      this.emit({ kind: 'credentials' });
+      // Notifications may have been missed meanwhile: what is remembered of others' writes goes.
+      this.emit({ kind: 'missed' });
       if (!this.closed) this.retry = setTimeout(() => void this.start().catch(() => {}), 1000).unref();
     };
     c.on('error', lost);
@@ -163,12 +168,45 @@ class ChangeListener {
 
 export class PostgresStorage extends StorageBase {
   private readonly pool: pg.Pool;
+  /** Connections that hold store locks (`lockStore`), apart from the pool the tasks read and commit with: a task never waits on itself. */
+  private readonly lockPool: pg.Pool;
   private readonly changes: ChangeListener;
 
-  private constructor(pool: pg.Pool, changes: ChangeListener, faults: StorageFaults) {
+  private constructor(pool: pg.Pool, lockPool: pg.Pool, changes: ChangeListener, faults: StorageFaults) {
     super(faults);
     this.pool = pool;
+    this.lockPool = lockPool;
     this.changes = changes;
+  }
+
+  /**
+   * Runs `task` holding the store's lock across every process over this
+   * database: a session advisory lock (`pg_advisory_lock(STORE_LOCK,
+   * hashtext(store))`) on a connection of its own, released when the task
+   * settles, or by the server when the process dies (its connection closes).
+   * Two stores whose ids hash alike share a lock: they only wait on each
+   * other. Not had within `storeLockTimeoutMs` (lock_timeout): CLOUD_BUSY.
+   */
+  async lockStore<T>(store: string, task: () => Promise<T>): Promise<T> {
+    if (this.isClosed) throw new TillsyncError('STORAGE_CLOSED', 'cloud storage is closed');
+    let c: pg.PoolClient;
+    try {
+      c = await this.lockPool.connect();
+    } catch (err) {
+      throw this.storageError(err);
+    }
+    try {
+      await c.query('SELECT pg_advisory_lock($1, hashtext($2))', [STORE_LOCK, store]);
+    } catch (err) {
+      c.release(true);
+      throw this.storageError(err);
+    }
+    try {
+      return await task();
+    } finally {
+      // A connection that cannot unlock is dropped: closing it releases the lock.
+      await c.query('SELECT pg_advisory_unlock($1, hashtext($2))', [STORE_LOCK, store]).then(() => c.release(), () => c.release(true));
+    }
   }
 
   /**
@@ -190,6 +228,9 @@ export class PostgresStorage extends StorageBase {
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new TillsyncError('VALIDATION_FAILED', `bad schema name ${JSON.stringify(schema)}`);
     const config: pg.ClientConfig = { connectionString: url, connectionTimeoutMillis: 10_000, ...(schema ? { options: `-c search_path=${schema}` } : {}) };
     const pool = new pg.Pool({ ...config, max: opts.poolSize ?? 10 });
+    const lockOptions = `${config.options ?? ''} -c lock_timeout=${Math.max(1, Math.round(opts.storeLockTimeoutMs ?? 30_000))}`.trim();
+    const lockPool = new pg.Pool({ ...config, options: lockOptions, max: opts.poolSize ?? 10 });
+    lockPool.on('error', () => {});
     const changes = new ChangeListener(config, `tillsync_${schema ?? 'public'}`);
     // An idle connection that breaks (server restart) must not crash the process: the next query reconnects.
     pool.on('error', () => {});
@@ -204,9 +245,10 @@ export class PostgresStorage extends StorageBase {
     } catch (err) {
       await changes.close();
       await pool.end().catch(() => {});
+      await lockPool.end().catch(() => {});
       throw pgError(err) ?? new TillsyncError('STORAGE_FAILED', `opening the cloud database failed: ${(err as Error).message}`, { cause: err });
     }
-    return new PostgresStorage(pool, changes, opts.faults ?? {});
+    return new PostgresStorage(pool, lockPool, changes, opts.faults ?? {});
   }
 
   protected override _mapError(err: unknown): TillsyncError | undefined {
@@ -313,6 +355,7 @@ export class PostgresStorage extends StorageBase {
 
   protected async _close(): Promise<void> {
     await this.changes.close();
+    await this.lockPool.end();
     await this.pool.end();
   }
 }
