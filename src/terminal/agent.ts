@@ -34,7 +34,7 @@ import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
 import { AuditLog } from './audit-log.ts';
-import { allowedHostnames } from './request-guard.ts';
+import { allowedHostnames } from '../http/request-guard.ts';
 import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
 import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { registerRecoveryRoutes } from './recovery-routes.ts';
