@@ -33,7 +33,8 @@ import type { Auth } from '../auth.ts';
 import type { CloudStorage, CredentialRecord } from '../storage.ts';
 import { AdminSessions, guardBrowserRequest, type PageGuardOptions } from './admin-session.ts';
 import { overview, terminalHistory, type OverviewDeps } from './overview.ts';
-import { Presence, parseTerminalReport, REPORT_HEADER } from './presence.ts';
+import { REPORT_HEADER } from '../../replication/terminal-report.ts';
+import { Presence, parseTerminalReport } from './presence.ts';
 import { renderHistory, renderOverview, renderPage } from './render.ts';
 
 export interface DashboardOptions {

@@ -28,6 +28,8 @@ export interface TerminalRow {
 export interface QuarantineRow extends QuarantineEntry {
   /** The sale's total or the payment's amount, cents, when the event carries one. */
   amount?: number;
+  /** The event's own currency when it names one (a sale in the wrong currency is quarantined). */
+  currency?: string;
   time?: number;
 }
 
@@ -44,6 +46,7 @@ export interface HistoryEvent {
   type: string;
   time: number;
   amount?: number;
+  currency?: string;
   quarantine?: { code: string; message: string };
 }
 
@@ -61,12 +64,12 @@ export interface OverviewDeps {
   streams: (store: string, terminal: string) => number;
 }
 
-/** Amount of money an event is about, cents (sale total, payment, refund), if any. */
-function amountOf(event: { type: string; body?: unknown }): number | undefined {
-  const b = event.body as { total?: unknown; amount?: unknown } | undefined;
-  if (event.type === 'sale.completed' && typeof b?.total === 'number') return b.total;
-  if (typeof b?.amount === 'number') return b.amount;
-  return undefined;
+/** Money an event is about, cents (sale total, payment, refund, voucher), with its own currency if it names one. */
+function moneyOf(event: { type: string; body?: unknown }): { amount?: number; currency?: string } {
+  const b = event.body as { total?: unknown; amount?: unknown; currency?: unknown } | undefined;
+  const amount = event.type === 'sale.completed' ? b?.total : b?.amount;
+  if (typeof amount !== 'number') return {};
+  return { amount, ...(typeof b?.currency === 'string' ? { currency: b.currency } : {}) };
 }
 
 async function terminalRows(deps: OverviewDeps, store: string): Promise<TerminalRow[]> {
@@ -91,8 +94,7 @@ export async function storeOverview(deps: OverviewDeps, store: StoreRecord): Pro
     const [rec] = await deps.storage.readEvents(store.id, q.terminal, q.seq, 1);
     if (!rec || rec.seq !== q.seq) return q;
     const ev = decodeTrusted(rec.bytes) as { type: string; time?: number; body?: unknown };
-    const amount = amountOf(ev);
-    return { ...q, ...(amount !== undefined ? { amount } : {}), ...(typeof ev.time === 'number' ? { time: ev.time } : {}) };
+    return { ...q, ...moneyOf(ev), ...(typeof ev.time === 'number' ? { time: ev.time } : {}) };
   }));
   return { store, counters, terminals, exceptions, quarantine };
 }
@@ -113,8 +115,7 @@ export async function terminalHistory(deps: OverviewDeps, store: string, termina
   const page = await deps.ops.readEvents(store, terminal, from, limit + QUARANTINE_SHOWN);
   const events = page.events.slice(-limit).reverse().map((e): HistoryEvent => {
     const ev = e.event as { type: string; time: number; body?: unknown };
-    const amount = amountOf(ev);
-    return { seq: e.seq, type: ev.type, time: ev.time, ...(amount !== undefined ? { amount } : {}), ...(e.quarantine ? { quarantine: e.quarantine } : {}) };
+    return { seq: e.seq, type: ev.type, time: ev.time, ...moneyOf(ev), ...(e.quarantine ? { quarantine: e.quarantine } : {}) };
   });
   return { store: rec, terminal: row!, events };
 }

@@ -2,7 +2,7 @@
  * What this cloud process has seen of each terminal since it started: when it
  * last called, its last exchanges (a short sync history), its last refusal,
  * and the status it last reported about itself (`x-tillsync-report`, see
- * `parseTerminalReport`).
+ * src/replication/terminal-report.ts).
  *
  * Guarantees and limits, as the dashboard states them:
  * - In memory only, never stored: after a restart a terminal shows as "not seen
@@ -13,7 +13,7 @@
  *   first) and HISTORY exchanges each.
  * - Never holds a token, a body or anything a terminal sent beyond the report's numbers.
  */
-import { z } from 'zod';
+import { parseTerminalReportHeader } from '../../replication/terminal-report.ts';
 
 /** What a terminal says about its own log (it knows what it holds; the cloud only what it stored). */
 export interface TerminalReport {
@@ -44,34 +44,13 @@ export interface TerminalPresence {
   report?: TerminalReport;
 }
 
-export const REPORT_HEADER = 'x-tillsync-report';
 const HISTORY = 20;
 const MAX_TERMINALS = 20_000;
-const n = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const reportShape = z.object({ head: n, sales: n, amount: n, oldest: n.optional() });
 
-/**
- * Parses `head=12;sales=3;amount=4120;oldest=1733140000000`. Anything else
- * (absent, malformed, unknown keys, huge numbers) is ignored: the report is
- * advisory, and a terminal that sends none is simply "not reported".
- */
+/** A terminal's report header (terminal-report.ts) as received at `at`; undefined when absent or malformed (advisory: ignored). */
 export function parseTerminalReport(value: unknown, at: number): TerminalReport | undefined {
-  if (typeof value !== 'string' || value.length > 200) return undefined;
-  const fields: Record<string, string> = {};
-  for (const part of value.split(';')) {
-    const m = /^\s*(head|sales|amount|oldest)=(\d{1,16})\s*$/.exec(part);
-    if (!m) return undefined;
-    fields[m[1]!] = m[2]!;
-  }
-  const parsed = reportShape.safeParse(fields);
-  if (!parsed.success) return undefined;
-  const { oldest, ...rest } = parsed.data;
-  return { ...rest, ...(oldest !== undefined ? { oldest } : {}), at };
-}
-
-/** The header value a terminal sends (see parseTerminalReport). */
-export function formatTerminalReport(r: Omit<TerminalReport, 'at'>): string {
-  return `head=${r.head};sales=${r.sales};amount=${r.amount}${r.oldest !== undefined ? `;oldest=${r.oldest}` : ''}`;
+  const r = parseTerminalReportHeader(value);
+  return r ? { ...r, at } : undefined;
 }
 
 export class Presence {

@@ -89,7 +89,7 @@ function quarantineTable(s: StoreOverview, now: number): string {
   if (s.quarantine.length === 0) return '<p class="muted">No quarantined events.</p>';
   const rows = s.quarantine.map((q) => `<tr class="quarantined-event" data-store="${esc(s.store.id)}" data-terminal="${esc(q.terminal)}" data-seq="${esc(q.seq)}">`
     + `<td>${esc(q.terminal)}</td><td>seq ${esc(q.seq)}</td><td>${esc(q.type)}</td>`
-    + `<td>${q.amount !== undefined ? esc(money(q.amount, cur)) : ''}</td>`
+    + `<td>${q.amount !== undefined ? esc(money(q.amount, q.currency ?? cur)) : ''}</td>`
     + `<td><span class="bad">${esc(q.code)}</span> <small>${esc(q.message)}</small></td>`
     + `<td>${q.time !== undefined ? when(q.time, now) : ''}</td>`
     + `<td><button type="button" data-action="release" data-store="${esc(s.store.id)}" data-terminal="${esc(q.terminal)}" data-seq="${esc(q.seq)}">Release</button></td></tr>`).join('');
@@ -145,7 +145,7 @@ export function renderHistory(h: TerminalHistory, now: number): string {
   const events = h.events.length === 0
     ? '<p class="muted">No events stored yet.</p>'
     : `<table class="events"><thead><tr><th>Seq</th><th>Event</th><th>Amount</th><th>Made (terminal clock)</th><th>State</th></tr></thead><tbody>${h.events.map((e) => `<tr data-seq="${esc(e.seq)}"><td>${esc(e.seq)}</td><td>${esc(e.type)}</td>`
-      + `<td>${e.amount !== undefined ? esc(money(e.amount, cur)) : ''}</td><td>${when(e.time, now)}</td>`
+      + `<td>${e.amount !== undefined ? esc(money(e.amount, e.currency ?? cur)) : ''}</td><td>${when(e.time, now)}</td>`
       + `<td>${e.quarantine ? `<span class="bad">quarantined: ${esc(e.quarantine.code)}</span>` : '<span class="ok">accepted</span>'}</td></tr>`).join('')}</tbody></table>`;
   return `<h2>Sync history: ${esc(h.terminal.name)} <small class="muted">${esc(h.terminal.id)} · ${esc(h.store.name)}</small></h2>`
     + `<p class="muted">Stored up to seq ${esc(h.terminal.ackSeq)}. Requests are those this cloud process answered since it started (newest first).</p>`
