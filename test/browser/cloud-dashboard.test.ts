@@ -10,6 +10,7 @@
 import t from 'tap';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { api } from '../helpers/env.ts';
 import { screenshot, see, startBrowserEnv, until } from './helpers/browser-env.ts';
 import { DELI, seedDeli, signInDashboard } from './helpers/dashboard-env.ts';
 
@@ -19,6 +20,18 @@ t.test('cloud dashboard: two stores, pending sales, resolve an exception, releas
   const deli = await seedDeli(t.testdir(), env.cloudUrl, env.admin);
   t.teardown(() => deli.close());
 
+  // A real agent in local mode sells; its own transport then calls the cloud once (as its next
+  // sync would), reporting what it holds.
+  const till2 = env.agents[1]!;
+  await api(till2, 'POST', '/api/local-mode', { on: true, hours: 1 });
+  const sold = (await api<{ total: number }>(till2, 'POST', '/api/sales', { lines: [{ item: 'itm-mug', qty: 2 }], payments: [{ tender: 'cash', tendered: 5000 }] })).body;
+  const soldText = `1 sale / $${(sold.total / 100).toFixed(2)} not yet uploaded`;
+  await until('till-2 reports its sale to the cloud', async () => {
+    await till2.transport.syncState();
+    const o = await env.admin<{ stores: Array<{ terminals: Array<{ id: string; presence?: { report?: { sales: number } } }> }> }>('GET', '/v1/admin/overview');
+    return o.stores[0]!.terminals.find((x) => x.id === 'till-2')?.presence?.report?.sales === 1;
+  });
+
   const page = await env.browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signInDashboard(page, env.cloudUrl, env.adminToken);
   t.equal(await page.evaluate('document.cookie'), '', 'the session cookie is HttpOnly: scripts cannot read it');
@@ -26,12 +39,13 @@ t.test('cloud dashboard: two stores, pending sales, resolve an exception, releas
   // Both stores, their terminals, what each has not uploaded.
   await see(page, 'section[data-store="store-1"] h2', 'Corner Café');
   await see(page, `section[data-store="${DELI}"] h2`, 'Harbour Deli');
-  for (const till of ['till-1', 'till-2']) {
-    const row = `tr[data-store="store-1"][data-terminal="${till}"]`;
-    await see(page, `${row} .last-seen`, /just now|s ago/);
-    await see(page, `${row} .last-seen`, 'live stream');
-    await see(page, `${row} .pending`, 'all uploaded');
-  }
+  const till1Row = 'tr[data-store="store-1"][data-terminal="till-1"]';
+  const till2Row = 'tr[data-store="store-1"][data-terminal="till-2"]';
+  await see(page, `${till1Row} .last-seen`, /just now|s ago/);
+  await see(page, `${till1Row} .last-seen`, 'live stream');
+  await see(page, `${till1Row} .pending`, 'all uploaded');
+  await see(page, `${till2Row} .pending`, soldText);
+  await see(page, 'section[data-store="store-1"] .summary', soldText);
   const t1 = `tr[data-store="${DELI}"][data-terminal="t1"]`;
   await see(page, `${t1} .pending`, '2 sales / €22.40 not yet uploaded');
   await see(page, `${t1} .pending`, '2 events');
@@ -45,7 +59,6 @@ t.test('cloud dashboard: two stores, pending sales, resolve an exception, releas
   const quarantined = `tr.quarantined-event[data-store="${DELI}"][data-terminal="t1"][data-seq="2"]`;
   await see(page, quarantined, 'CURRENCY_MISMATCH');
   await see(page, quarantined, '$5.00'); // in the sale's own currency
-  await see(page, 'section[data-store="store-1"] .summary', '0 sales / $0.00 not yet uploaded');
 
   const shot = await screenshot(page, 'cloud-dashboard.png');
   await mkdir(join(process.cwd(), 'docs'), { recursive: true });
@@ -79,6 +92,10 @@ t.test('cloud dashboard: two stores, pending sales, resolve an exception, releas
   await see(page, `${t1} .ack`, 'seq 5');
   await see(page, `section[data-store="${DELI}"] .summary`, '0 sales / €0.00 not yet uploaded');
   await see(page, '#history table.events tr[data-seq="5"]', '€9.90');
+  // The agent leaves local mode and uploads its sale: the page shows it.
+  await api(till2, 'POST', '/api/local-mode', { on: false });
+  await see(page, `${till2Row} .pending`, 'all uploaded');
+  await see(page, 'section[data-store="store-1"] .summary', '0 sales / $0.00 not yet uploaded');
   await screenshot(page, 'cloud-dashboard-after.png');
 
   // Signing out ends the session: the fragment the page polls is refused, the page goes to the sign-in.
