@@ -15,9 +15,10 @@ import { screenshot, see, startBrowserEnv, until } from './helpers/browser-env.t
 import { DELI, seedDeli, signInDashboard } from './helpers/dashboard-env.ts';
 
 t.test('cloud dashboard: two stores, pending sales, resolve an exception, release a quarantined sale', async (t) => {
-  const env = await startBrowserEnv(t.testdir());
+  const dir = t.testdir(); // once: a second call empties the folder
+  const env = await startBrowserEnv(dir);
   t.teardown(() => env.stop());
-  const deli = await seedDeli(t.testdir(), env.cloudUrl, env.admin);
+  const deli = await seedDeli(dir, env.cloudUrl, env.admin);
   t.teardown(() => deli.close());
 
   // A real agent in local mode sells; its own transport then calls the cloud once (as its next
