@@ -3,7 +3,7 @@
  * acknowledged high-water marks, open exceptions, quarantine) and from this
  * process's memory (presence.ts: last seen, recent exchanges, the terminal's
  * own report of what it holds). Read-only; every read goes through AdminOps
- * or storage reads that take no lock longer than listing a store's terminals.
+ * or plain storage reads; none takes a store's lock.
  */
 import { decodeTrusted } from '../../events/codec.ts';
 import type { AdminOps } from '../admin-ops.ts';
@@ -72,15 +72,21 @@ function moneyOf(event: { type: string; body?: unknown }): { amount?: number; cu
   return { amount, ...(typeof b?.currency === 'string' ? { currency: b.currency } : {}) };
 }
 
+/**
+ * Read straight from storage, outside the store's lock (unlike AdminOps.listTerminals): a page
+ * refreshing every few seconds must not queue behind, or hold up, the store's uploads. Each
+ * read is of committed data; the rows may mix two commits, which a live view can afford.
+ */
 async function terminalRows(deps: OverviewDeps, store: string): Promise<TerminalRow[]> {
-  const terms = await deps.ops.listTerminals(store);
-  return terms.map((t) => {
+  const terms = await deps.storage.listTerminals(store);
+  return Promise.all(terms.map(async (t) => {
+    const hw = await deps.storage.getHighWater(store, t.id);
     const presence = deps.presence.get(store, t.id);
     return {
-      id: t.id, name: t.name, revoked: t.revoked, ackSeq: t.ackSeq, quarantined: t.quarantined,
+      id: t.id, name: t.name, revoked: t.revoked, ackSeq: hw.seq, quarantined: hw.quarantined,
       streams: deps.streams(store, t.id), ...(presence ? { presence } : {}),
     };
-  });
+  }));
 }
 
 export async function storeOverview(deps: OverviewDeps, store: StoreRecord): Promise<StoreOverview> {
