@@ -50,7 +50,7 @@ export const CLOUD_RUNTIME = {
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Files the compiled code reads next to itself, relative to the repository. */
-const ASSETS = ['src/terminal/pages'];
+const ASSETS = ['src/terminal/pages', 'src/server/dashboard/assets'];
 
 /**
  * Builds into `outDir` (emptied first) and returns the compiled CLI's path.

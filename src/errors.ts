@@ -97,8 +97,8 @@ export const ERRORS = {
   SIGN_IN_FAILED: { status: 401, hint: 'Check the staff ID and PIN and try again.' },
   SIGN_IN_LOCKED: { status: 429, hint: 'Too many wrong PINs for this staff ID: wait for the Retry-After delay, or ask a manager.' },
   FORBIDDEN_ROLE: { status: 403, hint: 'Ask a manager: this action needs the manager role (refunds above the cashier limit too).' },
-  BAD_HOST: { status: 403, hint: 'Open the agent by its own address (127.0.0.1, localhost, [::1] or its --host): other host names are refused.' },
-  BAD_ORIGIN: { status: 403, hint: 'Only the agent\'s own pages may call its API: requests from other web sites are refused.' },
+  BAD_HOST: { status: 403, hint: 'Open the agent (or the cloud dashboard) by its own address (127.0.0.1, localhost, [::1], its --host or the cloud\'s --public-host): other host names are refused.' },
+  BAD_ORIGIN: { status: 403, hint: 'Only the agent\'s (or the cloud dashboard\'s) own pages may call its API: requests from other web sites are refused.' },
 } as const satisfies Record<string, { status: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -3,6 +3,7 @@
  * talks to a running cloud over HTTP with the admin token.
  *
  *   tillsync cloud [--port 8080] [--host 127.0.0.1] [--data ./tillsync-cloud | --db postgres://…] [--admin-token T]
+ *                  [--public-host NAME,…] [--https]      (the dashboard at /: its host names, TLS in front)
  *   tillsync admin store create --id S --name N --currency EUR [--offline allow|cap|forbid] [--cap CENTS]
  *   tillsync admin terminal create --store S --id T [--name N] [--json]     (prints the token once)
  *   tillsync admin terminal reissue --store S --id T [--json]               (re-enrol: new token)
@@ -169,7 +170,9 @@ export function registerCloudCommands(program: Command): void {
     .option('--data <dir>', 'data folder (LevelDB)', './tillsync-cloud')
     .option('--db <url>', 'keep the data in PostgreSQL instead of a data folder: postgres://user@host:port/database (env TILLSYNC_DB)')
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN); generated and printed when absent')
-    .action(async (flags: { port: number; host: string; data: string; db?: string; adminToken?: string }) => {
+    .option('--public-host <names>', 'host names the dashboard is opened by, comma-separated (loopback, this machine and --host always are)')
+    .option('--https', 'the dashboard is reached over https (a TLS proxy in front): Secure session cookie, https origins')
+    .action(async (flags: { port: number; host: string; data: string; db?: string; adminToken?: string; publicHost?: string; https?: boolean }) => {
       if (flags.port < 0 || flags.port > 65535) throw new TillsyncError('VALIDATION_FAILED', `--port out of range: ${flags.port}`);
       let token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
       const generated = !token;
@@ -180,7 +183,8 @@ export function registerCloudCommands(program: Command): void {
         : await LevelStorage.open(flags.data, {
           onMigrate: (moved) => console.log(`moving the data folder to the current layout: ${moved} entries moved`),
         });
-      const app = build({ storage, adminToken: token, logger: { level: 'warn' } });
+      const publicHosts = [flags.host, ...(flags.publicHost ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '')];
+      const app = build({ storage, adminToken: token, logger: { level: 'warn' }, dashboard: { publicHosts, https: flags.https === true } });
       try {
         await app.listen({ port: flags.port, host: flags.host });
       } catch (err) {
@@ -192,6 +196,7 @@ export function registerCloudCommands(program: Command): void {
       const port = typeof addr === 'object' && addr ? addr.port : flags.port;
       const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
       console.log(`tillsync cloud listening on http://${host}:${port} (data: ${db ? redactUrl(db) : flags.data})`);
+      console.log(`dashboard: http://${host}:${port}/ (sign in with the admin token)`);
       if (generated) console.log(`admin token (generated, not stored): ${token}`);
       await new Promise<void>((resolve) => {
         let closing = false;

@@ -13,7 +13,7 @@ import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
 import { DEFAULT_REFUND_LIMIT, TerminalAgent, type AgentStatus } from '../terminal/agent.ts';
 import { readAgentConfig, reenrolledConfig, resolveStartConfig, writeAgentConfig } from '../terminal/agent-config.ts';
 import { openLevel } from '../events/level-util.ts';
-import { isLoopbackHost } from '../terminal/request-guard.ts';
+import { isLoopbackHost } from '../http/request-guard.ts';
 import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
 import type { FullResyncReport } from '../terminal/full-resync.ts';

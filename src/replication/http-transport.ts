@@ -30,6 +30,7 @@ import {
   type SyncState,
   type UploadResponse,
 } from './protocol.ts';
+import { formatTerminalReport, REPORT_HEADER, type TerminalReportFields } from './terminal-report.ts';
 import { systemTimers, type TimerHandle, type Timers } from './timers.ts';
 import type { CheckEntry, CloudTransport, RequestOptions, StreamHandlers, Subscription } from './transport.ts';
 
@@ -47,6 +48,8 @@ export interface HttpTransportOptions {
   timers?: Timers;
   /** Injected for tests; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /** What the terminal holds, sent with every request as `x-tillsync-report` (terminal-report.ts); none when absent. */
+  report?: () => TerminalReportFields | undefined;
 }
 
 const MSGPACK = 'application/msgpack';
@@ -60,6 +63,7 @@ export class HttpTransport implements CloudTransport {
   private readonly timers: Timers;
   private readonly fetchImpl: typeof fetch;
   private readonly encoder = new Encoder({ ignoreUndefined: true });
+  private report: (() => TerminalReportFields | undefined) | undefined;
 
   constructor(opts: HttpTransportOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
@@ -69,6 +73,12 @@ export class HttpTransport implements CloudTransport {
     this.streamIdleMs = opts.streamIdleMs ?? 75_000;
     this.timers = opts.timers ?? systemTimers;
     this.fetchImpl = opts.fetch ?? fetch;
+    this.report = opts.report;
+  }
+
+  /** Sets what the terminal reports about itself with each request (see HttpTransportOptions.report). */
+  setReport(report: () => TerminalReportFields | undefined): void {
+    this.report = report;
   }
 
   setCredential(token: string): void {
@@ -123,6 +133,8 @@ export class HttpTransport implements CloudTransport {
     outer?.addEventListener('abort', onAbort, { once: true });
     try {
       const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: MSGPACK };
+      const report = this.report?.();
+      if (report) headers[REPORT_HEADER] = formatTerminalReport(report);
       let payload: Uint8Array | undefined;
       if (body !== undefined) {
         headers['content-type'] = MSGPACK;

@@ -12,6 +12,7 @@
  *   GET  /v1/digest            feed digest for full resync  terminal (store-digest.ts)
  *   GET  /v1/stream            WebSocket (see stream.ts)   terminal
  *   /v1/admin/...              back office (admin-routes.ts) admin token
+ *   /, /sign-in, /dashboard/...  store-wide dashboard (dashboard/dashboard.ts)  admin session
  *
  * Auth runs in `onRequest`, before any body is read: an unauthenticated client
  * cannot make the server parse anything. Upload bodies are then admitted by a
@@ -30,6 +31,7 @@ import type { Change } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
+import { createDashboard, type DashboardOptions } from './dashboard/dashboard.ts';
 import { registerOwnEventsRoute } from './own-events.ts';
 import { registerDaySummaryRoutes } from './day-summary-routes.ts';
 import { AdminOps } from './admin-ops.ts';
@@ -99,6 +101,8 @@ export interface BuildOptions {
   terminalRateLimit?: RateLimit;
   /** Open /v1/stream connections per terminal credential (stream.ts). Default 4. */
   maxStreamsPerCredential?: number;
+  /** The store-wide dashboard at / (dashboard/dashboard.ts): its public host names, https, refresh. */
+  dashboard?: DashboardOptions;
 }
 
 const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
@@ -185,13 +189,17 @@ export function build(opts: BuildOptions): FastifyInstance {
   // Per store across processes too, when the storage is shared (PostgreSQL's advisory locks).
   const locks = new StoreLocks(opts.storage);
   const admin = new AdminOps(ctx, locks);
+  const dashboard = createDashboard({
+    auth, ops: admin, storage: opts.storage, clock: ctx.clock, streams: (s, t) => hub.streamsOf(s, t), credentialOf,
+  }, opts.dashboard);
 
   registerWire(app);
   app.addHook('onRequest', async (req) => {
     const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
     if (kind === 'terminal') credentials.set(req, await auth.terminal(req.headers));
-    else if (kind === 'admin') await auth.admin(req.headers);
+    else if (kind === 'admin') await dashboard.admin(req);
   });
+  dashboard.register(app);
 
   // No card number or CVV in anything the back office sends either (store and terminal names,
   // voucher codes, notes): stored, it would be answered back and fed to every terminal.

@@ -95,7 +95,8 @@ export class Auth {
     this.buckets = new Buckets(rateLimit);
   }
 
-  private isAdmin(token: string): boolean {
+  /** Whether `token` is the admin token (constant time). */
+  isAdmin(token: string): boolean {
     if (!this.adminHash) return false;
     return timingSafeEqual(createHash('sha256').update(token).digest(), this.adminHash);
   }

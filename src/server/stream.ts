@@ -127,6 +127,13 @@ export class StreamHub implements Notifier {
     }
   }
 
+  /** Open streams of one terminal (the dashboard shows a connected one as live). */
+  streamsOf(store: string, terminal: string): number {
+    let n = 0;
+    for (const p of this.peers) if (p.store === store && p.terminal === terminal) n++;
+    return n;
+  }
+
   private sendTo(peer: Peer, msg: ServerMessage): void {
     if (peer.ws.readyState === peer.ws.OPEN) peer.ws.send(JSON.stringify(msg));
   }

@@ -22,7 +22,7 @@ import { toTillsyncError } from '../http/wire.ts';
 import type { Actor, AgentCredentials } from './agent-credentials.ts';
 import type { AuditLog } from './audit-log.ts';
 import { permissionFor, roleAllows } from './permissions.ts';
-import { checkHost, checkOrigin, checkWriteShape } from './request-guard.ts';
+import { checkHost, checkOrigin, checkWriteShape } from '../http/request-guard.ts';
 import { ROLES, staffId, staffSecret, type Role } from './staff-accounts.ts';
 
 declare module 'fastify' {

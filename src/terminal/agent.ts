@@ -18,6 +18,7 @@ import { makePrivateDir } from '../events/private-dir.ts';
 import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
+import { UnsyncedSalesTracker } from '../replication/unsynced-sales.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire, toTillsyncError } from '../http/wire.ts';
@@ -34,7 +35,7 @@ import { registerOpsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
 import { registerPosRoutes } from './pos-routes.ts';
 import { AuditLog } from './audit-log.ts';
-import { allowedHostnames } from './request-guard.ts';
+import { allowedHostnames } from '../http/request-guard.ts';
 import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
 import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { registerRecoveryRoutes } from './recovery-routes.ts';
@@ -150,13 +151,19 @@ export class TerminalAgent implements AgentOperations {
     const agent = new TerminalAgent(opts, terminal, transport, worker, { credentials, createdStaff: created ?? [] });
     // Stored-value policy applies whenever the cloud cannot confirm balances right now.
     terminal.setOfflineProbe(() => worker.status().connection.state !== 'online');
+    // What it holds but has not uploaded, reported to the cloud with each request (its dashboard shows it).
+    const unsynced = new UnsyncedSalesTracker(terminal.log);
+    const acked = () => Math.max(agent.ackSeq, worker.status().uploaded);
+    transport.setReport(() => unsynced.report(acked()));
     agent.unsubscribers.push(terminal.log.onCommit(() => {
+      void unsynced.refresh(acked());
       worker.notifyAppended();
       void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; });
       agent.stream.changed();
     }));
     agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
     agent.ackSeq = await readAckSeq(terminal.log);
+    void unsynced.refresh(agent.ackSeq);
     const cut = await takeInterruptedOperation(opts.dataDir);
     if (cut) {
       agent.lastOperation = {

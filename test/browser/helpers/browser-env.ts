@@ -49,6 +49,8 @@ export const SEE_TIMEOUT_MS = 90_000;
 
 export interface BrowserEnv {
   cloudUrl: string;
+  /** The cloud's admin token (the dashboard's sign-in). */
+  adminToken: string;
   cloud: FastifyInstance;
   agents: TerminalAgent[];
   browser: Browser;
@@ -118,7 +120,7 @@ export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
       return page;
     };
 
-    return { cloudUrl, cloud, agents, browser, admin, open, stop };
+    return { cloudUrl, adminToken, cloud, agents, browser, admin, open, stop };
   } catch (err) {
     await stop();
     throw err;

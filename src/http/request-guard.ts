@@ -1,6 +1,8 @@
 /**
- * Browser defences of the terminal agent, checked on every HTTP request and on
- * the status stream's WebSocket upgrade, before any body is read:
+ * Browser defences shared by the terminal agent (every HTTP request and the
+ * status stream's WebSocket upgrade) and the cloud's dashboard (its pages and
+ * every request authenticated by its session cookie), checked before any body
+ * is read:
  *
  * - **Host allow-list** (DNS rebinding): the Host header must name the agent by
  *   one of its own bound names, 127.0.0.1, localhost, [::1] or the configured
@@ -56,11 +58,12 @@ export function parseHostHeader(value: string): { name: string; port: number } |
   return { name: m[1]!, port: m[2] === undefined ? 80 : Number(m[2]) };
 }
 
-export function checkHost(headers: IncomingHttpHeaders, names: ReadonlySet<string>, port: number): void {
+/** `port` undefined: any port (the cloud, often behind a proxy whose port is not its own). */
+export function checkHost(headers: IncomingHttpHeaders, names: ReadonlySet<string>, port: number | undefined, who = 'this agent'): void {
   const raw = headers.host;
   const parsed = typeof raw === 'string' ? parseHostHeader(raw) : undefined;
-  if (!parsed || !names.has(parsed.name) || parsed.port !== port) {
-    throw new TillsyncError('BAD_HOST', 'this agent answers only to its own address');
+  if (!parsed || !names.has(parsed.name) || (port !== undefined && parsed.port !== port)) {
+    throw new TillsyncError('BAD_HOST', `${who} answers only to its own address`);
   }
 }
 
