@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { TillsyncError } from '../errors.ts';
 import { TENDERS, type TillEvent, type Tender } from './event-types.ts';
 
 export interface DaySummary {
@@ -63,6 +64,18 @@ export function isDay(day: string): boolean {
   if (!DAY.test(day)) return false;
   const d = new Date(`${day}T00:00:00Z`);
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day;
+}
+
+/** `day` as a business day, or VALIDATION_FAILED naming `field`. */
+export function checkedDay(day: string, field = 'day'): string {
+  if (!isDay(day)) throw new TillsyncError('VALIDATION_FAILED', `${field}: write the business day as YYYY-MM-DD`, { details: { field } });
+  return day;
+}
+
+/** `tz` as a time zone name, or VALIDATION_FAILED naming `field`. */
+export function checkedTimeZone(tz: string, field = 'timeZone'): string {
+  if (!isTimeZone(tz)) throw new TillsyncError('VALIDATION_FAILED', `${field}: not a time zone name (e.g. Europe/Paris, America/Toronto, UTC)`, { details: { field } });
+  return tz;
 }
 
 /** The business day (YYYY-MM-DD) that `time` (ms since the epoch) falls on in `timeZone`. */

@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { DaySummaryBuilder, isDay, isTimeZone, type DaySummary } from '../events/day-summary.ts';
+import { checkedDay, checkedTimeZone, DaySummaryBuilder, type DaySummary } from '../events/day-summary.ts';
 import { decodeTrusted } from '../events/codec.ts';
 import { entityId, type TillEvent } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
@@ -61,8 +61,8 @@ export async function cloudDaySummary(
 
 function dayRequest(day: string, query: unknown): { day: string; timeZone: string; from: number; to: number; hashes: boolean } {
   const q = parseWith(dayQuery, query, 'query');
-  if (!isDay(day)) throw new TillsyncError('VALIDATION_FAILED', 'day: write the business day as YYYY-MM-DD', { details: { field: 'day' } });
-  if (!isTimeZone(q.tz)) throw new TillsyncError('VALIDATION_FAILED', 'tz: not a time zone name (e.g. Europe/Paris, America/Toronto, UTC)', { details: { field: 'tz' } });
+  checkedDay(day);
+  checkedTimeZone(q.tz, 'tz');
   const from = Number(q.from);
   const to = Number(q.to);
   if (from < 1 || to < from || to - from >= MAX_DAY_SPAN) {

@@ -13,7 +13,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
-import { isDay, isTimeZone } from '../events/day-summary.ts';
+import { checkedDay, checkedTimeZone } from '../events/day-summary.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { parseWith } from '../events/validate.ts';
 import type { HttpTransport } from '../replication/http-transport.ts';
@@ -52,15 +52,15 @@ export function registerCloseDayRoutes(app: FastifyInstance, agent: CloseDayAgen
   });
   app.get('/api/day-reports/:day', async (req) => {
     const { day } = parseWith(dayParams, req.params, 'params');
-    if (!isDay(day)) throw new TillsyncError('VALIDATION_FAILED', 'day: write the business day as YYYY-MM-DD', { details: { field: 'day' } });
+    checkedDay(day);
     const kept = await readDayReport(agent.dataDir, day);
     if (!kept) throw new TillsyncError('DAY_NOT_CLOSED', `${day} is not closed on this terminal`, { details: { day } });
     return kept;
   });
   app.get('/api/day-summary', async (req) => {
     const q = parseWith(summaryQuery, req.query, 'query');
-    if (!isDay(q.day)) throw new TillsyncError('VALIDATION_FAILED', 'day: write the business day as YYYY-MM-DD', { details: { field: 'day' } });
-    if (!isTimeZone(q.tz)) throw new TillsyncError('VALIDATION_FAILED', 'tz: not a time zone name (e.g. Europe/Paris, UTC)', { details: { field: 'tz' } });
+    checkedDay(q.day);
+    checkedTimeZone(q.tz, 'tz');
     const t = agent.terminal;
     return { summary: (await terminalDaySummary(t.log, t.store, t.terminal, q.day, q.tz)).summary() };
   });

@@ -22,7 +22,7 @@ import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TillsyncError } from '../errors.ts';
 import {
-  businessDay, compareDayHashes, DaySummaryBuilder, isDay, isTimeZone, sameFigures,
+  businessDay, checkedDay, checkedTimeZone, compareDayHashes, DaySummaryBuilder, isDay, isTimeZone, sameFigures,
   type DayDifference, type DaySummary,
 } from '../events/day-summary.ts';
 import type { EventLog } from '../events/event-log.ts';
@@ -77,12 +77,8 @@ export function defaultTimeZone(): string {
 }
 
 function checkRequest(req: CloseDayRequest, now: number): { day: string; timeZone: string } {
-  const timeZone = req.timeZone ?? defaultTimeZone();
-  if (!isTimeZone(timeZone)) {
-    throw new TillsyncError('VALIDATION_FAILED', `timeZone: ${JSON.stringify(timeZone).slice(0, 70)} is not a time zone name (e.g. Europe/Paris, UTC)`, { details: { field: 'timeZone' } });
-  }
-  const day = req.day ?? businessDay(now, timeZone);
-  if (!isDay(day)) throw new TillsyncError('VALIDATION_FAILED', 'day: write the business day as YYYY-MM-DD', { details: { field: 'day' } });
+  const timeZone = checkedTimeZone(req.timeZone ?? defaultTimeZone());
+  const day = checkedDay(req.day ?? businessDay(now, timeZone));
   if (day > businessDay(now, timeZone)) throw new TillsyncError('VALIDATION_FAILED', `day ${day} has not begun yet`, { details: { field: 'day' } });
   return { day, timeZone };
 }
