@@ -129,7 +129,9 @@ t.test('SIGKILL at random points of a full resync: the next start finishes it', 
   await until('final agent settled', async () => {
     const s = (await api<AgentStatus>(url, 'GET', '/api/status')).body;
     lastSeen = s;
-    return s.operation === null && s.sync.pending === 0 && s.sync.feedHead !== null && s.sync.feedCursor >= s.sync.feedHead;
+    // resyncInProgress stays true from start until the resumed resync has ended:
+    // between listening and the resume's claim, `operation` alone reads null.
+    return s.operation === null && !s.resyncInProgress && s.sync.pending === 0 && s.sync.feedHead !== null && s.sync.feedCursor >= s.sync.feedHead;
   }, 60_000).catch((err: unknown) => {
     t.comment(JSON.stringify(lastSeen));
     throw err;
