@@ -13,7 +13,7 @@
  * - A new folder's agent.json is written only after the agent started on it,
  *   so a start refused by the log (LOG_LOCKED, WRONG_STORE) leaves no file.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
@@ -21,6 +21,7 @@ import { entityId } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { assertNoCardData } from '../events/card-data.ts';
 import { makePrivateDir } from '../events/private-dir.ts';
+import { writePrivateFileAtomic } from '../events/atomic-file.ts';
 
 export const AGENT_CONFIG_FILE = 'agent.json';
 
@@ -61,15 +62,8 @@ export async function readAgentConfig(dataDir: string): Promise<AgentConfig | un
 export async function writeAgentConfig(dataDir: string, config: AgentConfig): Promise<void> {
   assertNoCardData(config);
   await makePrivateDir(dataDir);
-  const tmp = join(dataDir, `${AGENT_CONFIG_FILE}.tmp`);
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(parseWith(agentConfigSchema, config, AGENT_CONFIG_FILE), null, 2)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dataDir, AGENT_CONFIG_FILE));
+  const text = `${JSON.stringify(parseWith(agentConfigSchema, config, AGENT_CONFIG_FILE), null, 2)}\n`;
+  await writePrivateFileAtomic(join(dataDir, AGENT_CONFIG_FILE), text);
 }
 
 export interface StartFlags {

@@ -14,11 +14,12 @@
  *   most 200 are kept (the oldest goes first).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
+import { writePrivateFileAtomic } from '../events/atomic-file.ts';
 import { ROLES, type Role, type StaffAccounts } from './staff-accounts.ts';
 
 export const PAIRING_TOKEN_FILE = 'agent-token';
@@ -56,10 +57,6 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
-}
 
 export class AgentCredentials {
   private readonly sessions = new Map<string, { actor: Actor; created: number; seen: number }>();
@@ -77,7 +74,7 @@ export class AgentCredentials {
     let token = (await readOptional(tokenPath))?.trim();
     if (!token || token.length < 32) {
       token = newToken();
-      await writeAtomic(tokenPath, `${token}\n`);
+      await writePrivateFileAtomic(tokenPath, `${token}\n`);
     } else {
       // The file is the credential: keep it the agent user's alone.
       await chmod(tokenPath, 0o600);
@@ -162,6 +159,6 @@ export class AgentCredentials {
   }
 
   private savePairings(): Promise<void> {
-    return writeAtomic(join(this.dataDir, PAIRINGS_FILE), `${JSON.stringify({ version: 1, pairings: this.pairings }, null, 2)}\n`);
+    return writePrivateFileAtomic(join(this.dataDir, PAIRINGS_FILE), `${JSON.stringify({ version: 1, pairings: this.pairings }, null, 2)}\n`);
   }
 }

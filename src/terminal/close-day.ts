@@ -18,7 +18,7 @@
  * was made from still adds up to it).
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TillsyncError } from '../errors.ts';
 import {
@@ -27,6 +27,7 @@ import {
 } from '../events/day-summary.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { makePrivateDir } from '../events/private-dir.ts';
+import { writePrivateFileAtomic } from '../events/atomic-file.ts';
 
 export const REPORTS_DIR = 'reports';
 /** How many seqs of each kind of difference an answer names (the counts are always whole). */
@@ -130,22 +131,7 @@ export async function readDayReport(dataDir: string, day: string): Promise<DayRe
 async function keepReport(dataDir: string, report: DayReport): Promise<void> {
   const dir = join(dataDir, REPORTS_DIR);
   await makePrivateDir(dir);
-  const file = reportPath(dataDir, report.day);
-  const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(report, null, 2)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await writePrivateFileAtomic(reportPath(dataDir, report.day), `${JSON.stringify(report, null, 2)}\n`);
 }
 
 const cap = (d: DayDifference): DayDifference => ({ missing: d.missing.slice(0, NAMED), differing: d.differing.slice(0, NAMED), extra: d.extra.slice(0, NAMED) });

@@ -6,8 +6,9 @@
  * `operation.json` is written (atomically, 0600) when an operation starts and
  * removed when it ends either way; one found at start is an interrupted run.
  */
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writePrivateFileAtomic } from '../events/atomic-file.ts';
 
 export const OPERATION_FILE = 'operation.json';
 
@@ -17,15 +18,7 @@ export interface JournalEntry {
 }
 
 export async function recordOperationStart(dataDir: string, entry: JournalEntry): Promise<void> {
-  const tmp = join(dataDir, `${OPERATION_FILE}.tmp`);
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(entry));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dataDir, OPERATION_FILE));
+  await writePrivateFileAtomic(join(dataDir, OPERATION_FILE), JSON.stringify(entry));
 }
 
 export async function recordOperationEnd(dataDir: string): Promise<void> {

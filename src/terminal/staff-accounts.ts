@@ -8,11 +8,12 @@
  * Five wrong PINs in a row lock that staff id for a minute (SIGN_IN_LOCKED).
  */
 import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
+import { writePrivateFileAtomic } from '../events/atomic-file.ts';
 
 export const STAFF_FILE = 'staff.json';
 export const ROLES = ['cashier', 'manager'] as const;
@@ -142,8 +143,6 @@ export class StaffAccounts {
   }
 
   private async save(): Promise<void> {
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, `${JSON.stringify({ version: 1, staff: this.accounts }, null, 2)}\n`, { mode: 0o600 });
-    await rename(tmp, this.file);
+    await writePrivateFileAtomic(this.file, `${JSON.stringify({ version: 1, staff: this.accounts }, null, 2)}\n`);
   }
 }

@@ -8,7 +8,7 @@
  * with spaces or non-ASCII was stored although no bearer header can carry it.
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERRORS } from '../../src/errors.ts';
 import { api, smallEnvironment } from '../helpers/env.ts';
@@ -64,4 +64,18 @@ t.test('POST /api/credential: every bad body is a documented 4xx and changes not
   const ok = await api(agent, 'POST', '/api/credential', { token: 'tsk_abcdefghijklmnop-_.~+/=' });
   t.equal(ok.status, 200, 'a token68 credential is accepted');
   t.match(readFileSync(file, 'utf8'), /"token": "tsk_abcdefghijklmnop-_\.~\+\/="/, 'and written into agent.json');
+});
+
+t.test('POST /api/credential many times at once: every one succeeds and agent.json holds one of them whole', async (t) => {
+  // Found by the request fuzzer: two writes at once shared one temp file, so the
+  // second rename failed with ENOENT and the request answered 500 INTERNAL_ERROR.
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  const tokens = Array.from({ length: 16 }, (_, i) => `tsk_concurrent_${String(i).padStart(4, '0')}_abcdef`);
+  const answers = await Promise.all(tokens.map((token) => api<Failure>(agent, 'POST', '/api/credential', { token })));
+  t.same(answers.map((r) => r.status), tokens.map(() => 200), 'every concurrent credential change answered 200');
+  const written = JSON.parse(readFileSync(join(agent.dataDir, 'agent.json'), 'utf8')) as { token: string };
+  t.equal(written.token, tokens[tokens.length - 1], 'the last change to start is the one kept');
+  t.notOk(readdirSync(agent.dataDir).some((f) => f.endsWith('.tmp')), 'no temp file left behind');
 });
