@@ -79,6 +79,10 @@ export class TerminalAgent implements AgentOperations {
   /** A full resync marker is stored (interrupted, or failed while the cloud was away): it resumes at the next start or resync. */
   private resyncWaiting = false;
   private listening = false;
+  private readonly stopper = new AbortController();
+  private get stopping(): AbortSignal {
+    return this.stopper.signal;
+  }
   private readonly unsubscribers: Array<() => void> = [];
   /** Who may call: the pairing token file, front-end tokens, staff sessions. */
   readonly credentials: AgentCredentials;
@@ -184,7 +188,7 @@ export class TerminalAgent implements AgentOperations {
         await agent.run('cleanup', () => resumeCleanup(terminal.log, join(opts.dataDir, 'db'), (p, d, t) => agent.progress(p, d, t))).catch(() => {});
       }
       // A full resync was interrupted (crash, kill): finish it before anything else maintenance-like.
-      if (marker) await agent.run('full-resync', () => resumeFullResync(agent.resyncDeps())).catch(() => {});
+      if (marker) await agent.resumeInterruptedResync();
     })();
     return agent;
   }
@@ -356,7 +360,30 @@ export class TerminalAgent implements AgentOperations {
     return { head: body.head, digest: body.digest as CatalogDigest };
   }
 
+  /**
+   * Carries on an interrupted full resync until it ends: a cloud that is away at
+   * start (or local mode) is waited for, with backoff, rather than leaving the
+   * resync half done until someone asks again. Ends when the marker is gone
+   * (finished, or a real verify failure cleared it) or the agent stops.
+   */
+  private async resumeInterruptedResync(): Promise<void> {
+    for (let attempt = 0; !this.stopping.aborted; attempt++) {
+      try {
+        await this.run('full-resync', () => resumeFullResync(this.resyncDeps()));
+        return;
+      } catch {
+        if (!this.resyncWaiting) return;
+      }
+      const wait = Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.stopping.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
+  }
+
   async stop(): Promise<void> {
+    this.stopper.abort();
     for (const u of this.unsubscribers) u();
     this.stream.close();
     if (this.listening) await this.app.close();

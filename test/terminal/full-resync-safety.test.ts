@@ -126,7 +126,7 @@ t.test('the resync\'s cloud routes refused while sellers keep selling: refused, 
 });
 
 t.test('the cloud goes away during the download: old data serves, status shows the waiting resync, the next one finishes', async (t) => {
-  const { env, gate, box, restart } = await setup(t);
+  const { env, gate, box } = await setup(t);
   const before = catalogOf(box.agent);
   gate.refuse.add('/v1/feed'); // the checks pass (digest answers); the download then fails
   const r = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
@@ -138,12 +138,6 @@ t.test('the cloud goes away during the download: old data serves, status shows t
   t.equal(s.lastOperation?.name, 'full-resync');
   t.equal(s.lastOperation?.ok, false);
   t.equal((await sell(box.agent)).status, 201, 'sells meanwhile');
-  // Across a restart (the resume at start fails too: the feed is still refused).
-  await restart();
-  await until('resume at start attempted', () => box.agent.status().lastOperation?.name === 'full-resync');
-  s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
-  t.equal(s.resyncInProgress, true, 'still shown after a restart');
-  t.same(catalogOf(box.agent), before, 'old catalog still there after a restart');
   // The cloud is back: the next resync carries on and finishes.
   gate.refuse.clear();
   const done = await api<{ digest: { items: { count: number } } }>(box.agent, 'POST', '/api/resync/full', {});
@@ -151,6 +145,39 @@ t.test('the cloud goes away during the download: old data serves, status shows t
   t.equal(done.body.digest.items.count, 5);
   s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
   t.equal(s.resyncInProgress, false);
+  t.equal(await box.agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'marker cleared');
+  t.same(localDigest(box.agent.terminal.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
+  t.equal((await sell(box.agent)).status, 201);
+});
+
+t.test('a resync left waiting resumes at start and keeps retrying until the cloud is back, by itself', async (t) => {
+  const { env, gate, box, restart } = await setup(t);
+  const before = catalogOf(box.agent);
+  gate.refuse.add('/v1/feed');
+  t.equal((await api<Err>(box.agent, 'POST', '/api/resync/full', {})).body.error.code, 'CLOUD_UNREACHABLE');
+  // Across a restart (the resume at start fails too: the feed is still refused).
+  await restart();
+  const first = await until('resume at start attempted', () => {
+    const last = box.agent.status().lastOperation;
+    return last?.name === 'full-resync' ? last : undefined;
+  });
+  let s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
+  t.equal(s.resyncInProgress, true, 'still shown after a restart');
+  t.same(catalogOf(box.agent), before, 'old catalog still there after a restart');
+  await until('the resume tried again while the cloud was away', () => {
+    const last = box.agent.status().lastOperation;
+    return last?.name === 'full-resync' && last.ok === false && last.at > first.at;
+  });
+  t.equal((await sell(box.agent)).status, 201, 'sells while the resume waits');
+  // The cloud is back: nobody asks, the waiting resync finishes by itself.
+  gate.refuse.clear();
+  await until('the waiting resync finished by itself', () => {
+    const now = box.agent.status();
+    return !now.resyncInProgress && now.operation === null;
+  });
+  s = (await api<AgentStatus>(box.agent, 'GET', '/api/status')).body;
+  t.equal(s.lastOperation?.name, 'full-resync');
+  t.equal(s.lastOperation?.ok, true, 'the resumed resync ended well');
   t.equal(await box.agent.terminal.log.readMeta(RESYNC_META_KEY), undefined, 'marker cleared');
   t.same(localDigest(box.agent.terminal.views), (await storeDigest(env.storage, 'store-1')).digest, 'views equal the cloud');
   t.equal((await sell(box.agent)).status, 201);
