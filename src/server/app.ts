@@ -174,12 +174,18 @@ export function build(opts: BuildOptions): FastifyInstance {
   const ctx: ServerContext = {
     storage: opts.storage, clock: opts.clock ?? systemClock, notify: hub, feedTail, credentialsChanged: () => auth.credentialsChanged(),
   };
-  // Commits of other processes sharing the storage (PostgreSQL): their feed heads go to this process's terminals, their credential writes empty the cache.
+  // Commits of other processes sharing the storage (PostgreSQL): their feed heads and open-exception counts go to this process's terminals,
+  // their credential writes empty the cache, and a terminal they revoke loses its streams here too.
   // The feed tail forgets the store first, so the terminals told re-read the feed from storage.
   const unwatch = opts.storage.watch?.((c) => {
     if (c.kind === 'feed') {
       feedTail.external(c.store, c.head);
       hub.feed(c.store, c.head);
+    } else if (c.kind === 'exceptions') {
+      hub.exceptions(c.store, c.open);
+    } else if (c.kind === 'revoked') {
+      auth.credentialsChanged();
+      hub.credentialRevoked(c.store, c.terminal);
     } else {
       if (c.kind === 'missed') feedTail.clear();
       auth.credentialsChanged();

@@ -203,6 +203,10 @@ export interface StorageFaults {
 /** A commit made by another process sharing the storage (see `CloudStorage.watch`). */
 export type ExternalChange =
   | { kind: 'feed'; store: string; head: number }
+  /** The store's count of open exceptions changed (raised or resolved through another process). */
+  | { kind: 'exceptions'; store: string; open: number }
+  /** A terminal's credential was revoked: its streams on this process close too. */
+  | { kind: 'revoked'; store: string; terminal: string }
   /** Credentials were written, or notifications may have been missed: forget what is remembered of credentials. */
   | { kind: 'credentials' }
   /** Notifications may have been missed (the listening connection broke): forget everything remembered of other processes' writes. */

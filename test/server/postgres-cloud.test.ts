@@ -9,6 +9,10 @@
  * PostgreSQL; an unreachable database exits with DB_UNREACHABLE.
  */
 import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { WS_CLOSE } from '../../src/replication/protocol.ts';
+import { onceWithin, waitFor, WAIT_MS } from '../helpers/wait.ts';
 import t, { type Test } from 'tap';
 import { build } from '../../src/server/app.ts';
 import { PostgresStorage } from '../../src/server/postgres/postgres-storage.ts';
@@ -70,6 +74,35 @@ t.test('two cloud apps, one database: concurrent overspends of one customer coun
       if (bal.status === 200) t.equal(bal.body.balance, -6000, `round ${r}: balance is the sum of deltas`);
     }
   }
+});
+
+t.test('two cloud apps, one database: a stream on one hears the other\'s exceptions and closes when the other revokes its terminal', async (t) => {
+  // Before: exception counts and revocations reached only the streams of the process that committed them.
+  const a = await cloud(t);
+  const b = await cloud(t);
+  const { tokens } = await setupStore(t, a, 's2', ['t1', 't2']);
+  await a.listen({ host: '127.0.0.1', port: 0 });
+  const ws = new WebSocket(`ws://127.0.0.1:${(a.server.address() as AddressInfo).port}/v1/stream`, { headers: { authorization: `Bearer ${tokens.t1!}` } });
+  t.teardown(() => ws.terminate());
+  const pushes: Array<{ type: string; open?: number }> = [];
+  ws.on('message', (raw) => pushes.push(JSON.parse(String(raw)) as { type: string; open?: number }));
+  const closing = onceWithin<[number, Buffer]>(ws, 'close', 2 * WAIT_MS, 't1\'s stream on process A to close');
+  await onceWithin(ws, 'open', WAIT_MS, 't1\'s stream on process A to open');
+  await waitFor(() => pushes.some((m) => m.type === 'hello'), { what: 'the hello' });
+
+  // An overspend committed through B: A's stream of the same store is told the new count.
+  const made = await admin(b, 'POST', '/v1/admin/stores/s2/customers', [{ id: 'k1', name: 'K1', openingBalance: 1_000 }]);
+  t.ok(made.status < 300, 'customer created through B');
+  const log = await terminalLog(t, 's2', 't2');
+  await uploadUntilAcked(b, tokens.t2!, await log.append([delta('k1', -5_000)]));
+  const pushed = await waitFor(() => pushes.find((m) => m.type === 'exceptions' && m.open === 1), { what: 'the exceptions push on A for B\'s overspend' });
+  t.equal(pushed.open, 1, 'A\'s stream heard the exception raised through B');
+
+  // t1 revoked through B: its stream on A closes as unauthorized, naming the revocation.
+  t.equal((await admin(b, 'POST', '/v1/admin/stores/s2/terminals/t1/revoke')).status, 200, 'revoked through B');
+  const [code, reason] = await closing;
+  t.equal(code, WS_CLOSE.unauthorized, 'closed as unauthorized');
+  t.equal(String(reason), 'CREDENTIAL_REVOKED', 'with the revocation as the reason');
 });
 
 t.test('tillsync cloud --db runs on PostgreSQL; an unreachable database exits with DB_UNREACHABLE', async (t) => {

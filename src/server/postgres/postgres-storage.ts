@@ -144,7 +144,7 @@ class ChangeListener {
   }
 
   private heard(payload: string | undefined): void {
-    let msg: { o?: string; s?: string; h?: number; c?: boolean };
+    let msg: { o?: string; s?: string; h?: number; x?: number; c?: boolean; r?: string };
     try {
       msg = JSON.parse(payload ?? '') as typeof msg;
     } catch {
@@ -153,6 +153,8 @@ class ChangeListener {
     if (msg.o === this.origin) return; // this process's own commit: already told
     if (msg.c) this.emit({ kind: 'credentials' });
     if (typeof msg.s === 'string' && typeof msg.h === 'number') this.emit({ kind: 'feed', store: msg.s, head: msg.h });
+    if (typeof msg.s === 'string' && typeof msg.x === 'number') this.emit({ kind: 'exceptions', store: msg.s, open: msg.x });
+    if (typeof msg.s === 'string' && typeof msg.r === 'string') this.emit({ kind: 'revoked', store: msg.s, terminal: msg.r });
   }
 
   private emit(c: ExternalChange): void {
@@ -383,6 +385,8 @@ class CommitPlan {
   private readonly counters = new Map<string, { counters: StoreCounters; expected?: StoreCounters }>();
   private readonly terminals = new Keyed();
   private readonly credentials = new Map<string, { store: string; record: Uint8Array }>();
+  /** Terminals whose credential this commit revokes: the other processes close their streams. */
+  private readonly revoked: Array<{ store: string; terminal: string }> = [];
   private readonly highWater = new Map<string, { store: string; terminal: string; hw: HighWater }>();
   private readonly events: Array<{ e: StoredEvent; type: string }> = [];
   private readonly feed = new Map<string, Change[]>();
@@ -412,6 +416,7 @@ class CommitPlan {
         case 'credential':
           this.stores.add(op.credential.store);
           this.credentials.set(op.credential.tokenHash, { store: op.credential.store, record: enc(op.credential) });
+          if (op.credential.revoked) this.revoked.push({ store: op.credential.store, terminal: op.credential.terminal });
           break;
         case 'highWater':
           this.stores.add(op.store);
@@ -547,8 +552,15 @@ class CommitPlan {
     }
     // 3. Tell the other processes (delivered at COMMIT, never for a commit rolled back).
     const notes: string[] = [];
-    for (const [store, head] of feedHeads) notes.push(JSON.stringify({ o: changes.origin, s: store, h: this.counters.get(store)?.counters.feedHead ?? head }));
+    const storeNotes = new Map<string, { h?: number; x?: number }>();
+    for (const [store, head] of feedHeads) storeNotes.set(store, { h: this.counters.get(store)?.counters.feedHead ?? head });
+    for (const [store, next] of counterRows) {
+      // A changed count of open exceptions goes to every process's streams of that store, as the local ones get it.
+      if (next.openExceptions !== stored.get(store)?.openExceptions) storeNotes.set(store, { ...storeNotes.get(store), x: next.openExceptions });
+    }
+    for (const [store, note] of storeNotes) notes.push(JSON.stringify({ o: changes.origin, s: store, ...note }));
     if (this.credentials.size) notes.push(JSON.stringify({ o: changes.origin, c: true }));
+    for (const r of this.revoked) notes.push(JSON.stringify({ o: changes.origin, s: r.store, r: r.terminal }));
     if (notes.length) await q(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, [changes.channel, notes]);
   }
 
