@@ -21,12 +21,14 @@ import {
   LIMITS,
   PROTOCOL_VERSION,
   serverMessage,
+  storeDigest,
   syncState,
   uploadResponse,
   WS_CLOSE,
   type CheckResponse,
   type FeedPage,
   type OwnEventsPage,
+  type StoreDigest,
   type SyncState,
   type UploadResponse,
 } from './protocol.ts';
@@ -100,6 +102,11 @@ export class HttpTransport implements CloudTransport {
 
   syncState(opts: RequestOptions = {}): Promise<SyncState> {
     return this.request('GET', '/v1/sync-state', undefined, syncState, opts);
+  }
+
+  /** GET /v1/digest: the store's feed head and the digest of its downloaded data there (full resync). */
+  digest(opts: RequestOptions = {}): Promise<StoreDigest> {
+    return this.request('GET', '/v1/digest', undefined, storeDigest, opts);
   }
 
   /** GET /v1/events: this terminal's own events as the cloud stores them (recovery). */

@@ -121,6 +121,14 @@ export const syncState = z.strictObject({
 });
 export type SyncState = z.infer<typeof syncState>;
 
+const digestPart = z.strictObject({ count: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+/** GET /v1/digest: the feed head and, per kind, what a terminal holds after downloading up to it (full resync). */
+export const storeDigest = z.strictObject({
+  head: z.number().int().nonnegative(),
+  digest: z.strictObject({ items: digestPart, customers: digestPart, balances: digestPart, vouchers: digestPart }),
+});
+export type StoreDigest = z.infer<typeof storeDigest>;
+
 /**
  * GET /v1/events?from=N&limit=M: the terminal's own stored events (recovery
  * after a lost log tail or a restored backup), canonical bytes, ascending seq.

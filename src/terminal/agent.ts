@@ -342,22 +342,10 @@ export class TerminalAgent implements AgentOperations {
     };
   }
 
+  /** The cloud's digest through the transport: its refusals keep their codes (a revoked terminal is UNAUTHORIZED, not a bad answer). */
   private async cloudDigest(): Promise<{ head: number; digest: CatalogDigest }> {
     this.assertOnline();
-    let res: Response;
-    try {
-      res = await fetch(`${this.opts.cloudUrl}/v1/digest`, {
-        headers: { authorization: `Bearer ${this.opts.token}` },
-        signal: AbortSignal.timeout(this.opts.cloudTimeoutMs ?? 30_000),
-      });
-    } catch (err) {
-      throw new TillsyncError('CLOUD_UNREACHABLE', 'the cloud cannot be reached', { cause: err });
-    }
-    const body = (await res.json().catch(() => undefined)) as { head?: unknown; digest?: unknown; error?: { code?: string } } | undefined;
-    if (!res.ok || !body || typeof body.head !== 'number' || typeof body.digest !== 'object') {
-      throw new TillsyncError('CLOUD_BAD_RESPONSE', `digest request failed with ${res.status}`);
-    }
-    return { head: body.head, digest: body.digest as CatalogDigest };
+    return this.transport.digest(); // the transport's own deadline answers CLOUD_UNREACHABLE
   }
 
   /**

@@ -125,6 +125,16 @@ t.test('the resync\'s cloud routes refused while sellers keep selling: refused, 
   t.same(catalogOf(box.agent), before, 'catalog untouched');
 });
 
+t.test('a revoked terminal: the full resync is refused with CREDENTIAL_REVOKED (the cloud\'s code, not a bad answer), catalog untouched', async (t) => {
+  const { env, box } = await setup(t);
+  const before = catalogOf(box.agent);
+  await env.admin('POST', '/v1/admin/stores/store-1/terminals/till-1/revoke', {});
+  const r = await api<Err>(box.agent, 'POST', '/api/resync/full', {});
+  t.equal(r.body.error.code, 'CREDENTIAL_REVOKED');
+  t.equal(r.status, 401);
+  t.same(catalogOf(box.agent), before, 'catalog untouched');
+});
+
 t.test('the cloud goes away during the download: old data serves, status shows the waiting resync, the next one finishes', async (t) => {
   const { env, gate, box } = await setup(t);
   const before = catalogOf(box.agent);
