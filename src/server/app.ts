@@ -4,6 +4,7 @@
  *
  * Routes (every error is `{ error: { code, message, details? } }`):
  *   GET  /healthz                                          none
+ *   GET  /metrics              Prometheus text (metrics.ts)  admin token
  *   POST /v1/events            upload batch                terminal
  *   POST /v1/events/check      F9 dry run                  terminal
  *   GET  /v1/feed?since=&limit=                            terminal
@@ -49,6 +50,8 @@ import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from '../http/wire.ts';
 import { errorContract, rawErrorResponse } from '../http/error-contract.ts';
+import { exposition } from '../http/metrics.ts';
+import { CloudMetrics } from './metrics.ts';
 
 export type RouteAuth = 'none' | 'terminal' | 'admin';
 export interface RouteEntry {
@@ -200,6 +203,11 @@ export function build(opts: BuildOptions): FastifyInstance {
   }, opts.dashboard);
 
   registerWire(app);
+  // Uploads: the body budget admits a body before it is read (backpressure past
+  // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
+  // outside the store's lock, so it overlaps phase 2 of the batches ahead.
+  const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT, opts.uploadShares);
+  const metrics = new CloudMetrics(app, { storage: opts.storage, budget, streams: () => hub.connections });
   app.addHook('onRequest', async (req) => {
     const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
     if (kind === 'terminal') credentials.set(req, await auth.terminal(req.headers));
@@ -225,11 +233,13 @@ export function build(opts: BuildOptions): FastifyInstance {
   app.addHook('preClose', async () => hub.close());
 
   app.get('/healthz', { config: { auth: 'none' } }, async (req, reply) => send(req, reply, { ok: true }));
+  // Prometheus scrapes with the admin token as its bearer credential.
+  app.get('/metrics', { config: { auth: 'admin' } }, async (req, reply) => {
+    parseWith(emptyQuery, req.query, 'query');
+    const { contentType, text } = await exposition(metrics.registry);
+    return reply.type(contentType).header('cache-control', 'no-store').send(text);
+  });
 
-  // Uploads: the body budget admits a body before it is read (backpressure past
-  // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
-  // outside the store's lock, so it overlaps phase 2 of the batches ahead.
-  const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT, opts.uploadShares);
   const receiveRate = opts.uploadReceiveRate ?? DEFAULT_RECEIVE_RATE;
   const bodyReadMs = opts.uploadBodyReadMs ?? DEFAULT_UPLOAD_BODY_READ_MS;
   const admitWaitMs = opts.uploadAdmitWaitMs ?? DEFAULT_UPLOAD_ADMIT_WAIT_MS;
@@ -258,6 +268,7 @@ export function build(opts: BuildOptions): FastifyInstance {
         clearTimeout(waited);
         if (!admittedInTime) {
           ticket.release(); // leaves the queue; the body is never read
+          metrics.refusedBusy();
           void reply.header('retry-after', String(BUSY_RETRY_AFTER_S));
           throw new TillsyncError('CLOUD_BUSY', `upload not admitted within ${admitWaitMs} ms: retry later`, {
             details: { retryAfterSeconds: BUSY_RETRY_AFTER_S },
@@ -286,6 +297,7 @@ export function build(opts: BuildOptions): FastifyInstance {
       const res = await locks.run(cred.store, async () => (gone(req) ? undefined : applyUpload(ctx, cred, batch)));
       // The client gave up while the batch waited (timeout): nothing was stored, nobody to answer.
       if (res === undefined) return reply;
+      metrics.uploaded(res);
       return send(req, reply, res);
     });
   });

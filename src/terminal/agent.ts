@@ -40,6 +40,7 @@ import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
 import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { registerRecoveryRoutes } from './recovery-routes.ts';
 import { registerCloseDayRoutes } from './close-day-routes.ts';
+import { registerMetricsRoute } from './metrics.ts';
 import { agentConfigSchema, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 import { Terminal } from './terminal.ts';
 
@@ -90,6 +91,8 @@ export class TerminalAgent implements AgentOperations {
   /** Staff accounts this start created (first start only), with their PINs, to show once. */
   readonly createdStaff: StaffInput[];
   private readonly access: AccessControlOptions;
+  /** Sales held but not acknowledged: reported to the cloud with each request, and in the metrics. */
+  private readonly unsynced: UnsyncedSalesTracker;
 
   private constructor(opts: AgentOptions, terminal: Terminal, transport: HttpTransport, worker: SyncWorker, auth: { credentials: AgentCredentials; createdStaff: StaffInput[] }) {
     this.opts = opts;
@@ -103,6 +106,7 @@ export class TerminalAgent implements AgentOperations {
     const https = opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } } : {};
     this.app = recordRoutes(Fastify({ logger: false, bodyLimit: 1024 * 1024, ...https, ...errorContract() }) as unknown as FastifyInstance);
     this.stream = new StatusStream(() => this.status());
+    this.unsynced = new UnsyncedSalesTracker(terminal.log);
     const names = allowedHostnames(opts.host);
     this.access = {
       credentials: this.credentials,
@@ -117,6 +121,10 @@ export class TerminalAgent implements AgentOperations {
     registerOpsRoutes(this.app, this);
     registerRecoveryRoutes(this.app, this);
     registerCloseDayRoutes(this.app, this);
+    registerMetricsRoute(this.app, { store: terminal.store, terminal: terminal.terminal }, {
+      status: () => this.status(),
+      unsynced: () => this.unsynced.report(this.acked()),
+    });
     registerPages(this.app, { signedIn: (headers) => this.signedIn(headers) });
     this.app.server.on('upgrade', (req, socket, head) => {
       try {
@@ -127,6 +135,11 @@ export class TerminalAgent implements AgentOperations {
       }
       this.stream.handleUpgrade(req, socket, head);
     });
+  }
+
+  /** The highest seq the cloud is known to hold: the stored ack or the worker's newer one. */
+  private acked(): number {
+    return Math.max(this.ackSeq, this.worker.status().uploaded);
   }
 
   private signedIn(headers: IncomingHttpHeaders): boolean {
@@ -156,11 +169,10 @@ export class TerminalAgent implements AgentOperations {
     // Stored-value policy applies whenever the cloud cannot confirm balances right now.
     terminal.setOfflineProbe(() => worker.status().connection.state !== 'online');
     // What it holds but has not uploaded, reported to the cloud with each request (its dashboard shows it).
-    const unsynced = new UnsyncedSalesTracker(terminal.log);
-    const acked = () => Math.max(agent.ackSeq, worker.status().uploaded);
-    transport.setReport(() => unsynced.report(acked()));
+    const unsynced = agent.unsynced;
+    transport.setReport(() => unsynced.report(agent.acked()));
     agent.unsubscribers.push(terminal.log.onCommit(() => {
-      void unsynced.refresh(acked());
+      void unsynced.refresh(agent.acked());
       worker.notifyAppended();
       void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; });
       agent.stream.changed();

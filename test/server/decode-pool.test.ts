@@ -11,9 +11,10 @@ import { BodyBudget } from '../../src/server/body-budget.ts';
 import { DecodePool } from '../../src/server/decode-pool.ts';
 import { UploadBatch } from '../../src/server/upload-batch.ts';
 import { decodeUploadBody } from '../../src/server/upload.ts';
+import { parseExposition, sampleValue } from '../helpers/prometheus.ts';
 import { isTillsyncError } from '../../src/errors.ts';
 import { onceWithin, waitFor, WAIT_MS } from '../helpers/wait.ts';
-import { body, delta, MSGPACK, redeem, sale, setupStore, startCloud, terminalLog, upload, uploadBody } from './harness.ts';
+import { ADMIN, body, delta, MSGPACK, redeem, sale, setupStore, startCloud, terminalLog, upload, uploadBody } from './harness.ts';
 
 const cred = { store: 's1', terminal: 't1' };
 
@@ -209,16 +210,24 @@ t.test('an upload not admitted in time is answered 503 CLOUD_BUSY with Retry-Aft
   });
   // Wait until t2 holds the budget: a probe that cannot be stored (not msgpack) is refused
   // with a 4xx once admitted, and answered 503 only while t2 holds the budget.
+  let busyAnswers = 0;
   await waitFor(async () => {
     const probe = await post(Buffer.from('not msgpack'));
     await probe.arrayBuffer();
+    if (probe.status === 503) busyAnswers++;
     return probe.status === 503;
   }, { what: 'the stalled upload to hold the budget' });
   const busy = await post();
+  busyAnswers++;
   t.equal(busy.status, 503);
   t.equal(busy.headers.get('retry-after'), '2', 'Retry-After tells the terminal when to come back');
   t.equal((decode(new Uint8Array(await busy.arrayBuffer())) as { error: { code: string } }).error.code, 'CLOUD_BUSY');
   t.equal((await cloud.storage.getHighWater('s1', 't1')).seq, 0, 'nothing stored');
+  const scraped = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN}` } });
+  const samples = parseExposition(scraped.payload);
+  t.equal(sampleValue(samples, 'tillsync_cloud_upload_busy_total'), busyAnswers, 'every CLOUD_BUSY answer is counted');
+  t.equal(sampleValue(samples, 'tillsync_cloud_upload_waiting'), 0, 'a refused upload leaves the queue');
+  t.ok((sampleValue(samples, 'tillsync_cloud_upload_bytes_in_flight') ?? 0) > 0, 'the stalled upload holds the budget');
   stalled.destroy(); // frees the budget
   // As a terminal does: retry after a 503 (which stores nothing) until admitted.
   const retry = await waitFor(async () => {
