@@ -76,6 +76,8 @@ type Direction = 'upload' | 'download' | 'stream';
  * measured after every pass.
  */
 const LOG_BYTES_EVERY_MS = 2_000;
+/** After the stream reconnects, a pass begun while the cloud was unreachable and still running this long is restarted. */
+export const RECONNECT_STUCK_MS = 3_000;
 
 export class SyncWorker {
   private readonly log: EventLog;
@@ -111,6 +113,16 @@ export class SyncWorker {
   private refreshAgain = false;
   /** The folder size is to be measured in the refresh running or next. */
   private measureAgain = false;
+  /**
+   * Per direction, the pass in flight and whether it began while the cloud was
+   * not known to be reachable ("blind"). A request sent into a network that was
+   * down can hang rather than fail (seen with fetch through a dropped
+   * connection): once the stream is back, such a pass that is still running
+   * after RECONNECT_STUCK_MS is restarted instead of waiting out its timeout.
+   */
+  private readonly inFlight: Record<'upload' | 'download', { id: number; blind: boolean } | undefined> = { upload: undefined, download: undefined };
+  private passIds = 0;
+  private stuckCheck: TimerHandle | undefined;
 
   constructor(opts: SyncWorkerOptions) {
     this.log = opts.log;
@@ -189,6 +201,7 @@ export class SyncWorker {
         this.store.update({ streamConnected: connected });
         if (!connected) return;
         // The cloud is reachable again: sync both ways now (F4).
+        this.restartBlindPasses();
         this.lastNet = { ok: true };
         this.updateConnection();
         this.upLoop.kick({ force: true });
@@ -235,6 +248,8 @@ export class SyncWorker {
     while (this.probing) await this.probing;
     if (this.logMeasureTimer) this.timers.clearTimeout(this.logMeasureTimer);
     this.logMeasureTimer = undefined;
+    if (this.stuckCheck !== undefined) this.timers.clearTimeout(this.stuckCheck);
+    this.stuckCheck = undefined;
     await Promise.all([this.upLoop.stop(), this.downLoop.stop()]);
     while (this.refreshing) await this.refreshing;
   }
@@ -309,7 +324,36 @@ export class SyncWorker {
 
   // ------------------------------------------------------------------ passes
 
+  /** Runs `pass` as the `dir` pass in flight (see `inFlight`). */
+  private async tracked<T>(dir: 'upload' | 'download', pass: () => Promise<T>): Promise<T> {
+    const mine = { id: ++this.passIds, blind: this.lastNet?.ok !== true };
+    this.inFlight[dir] = mine;
+    try {
+      return await pass();
+    } finally {
+      if (this.inFlight[dir] === mine) this.inFlight[dir] = undefined;
+    }
+  }
+
+  /** The stream is back: passes begun blind and still running a moment later are restarted. */
+  private restartBlindPasses(): void {
+    const blind = (['upload', 'download'] as const).flatMap((d) => (this.inFlight[d]?.blind ? [{ dir: d, id: this.inFlight[d]!.id }] : []));
+    if (blind.length === 0) return;
+    if (this.stuckCheck !== undefined) this.timers.clearTimeout(this.stuckCheck);
+    this.stuckCheck = this.timers.setTimeout(() => {
+      this.stuckCheck = undefined;
+      for (const { dir, id } of blind) {
+        if (this.inFlight[dir]?.id !== id) continue;
+        void (dir === 'upload' ? this.upLoop : this.downLoop).interrupt();
+      }
+    }, RECONNECT_STUCK_MS);
+  }
+
   private async uploadPass(ctx: PassContext): Promise<UploadResult> {
+    return this.tracked('upload', () => this.runUploadPass(ctx));
+  }
+
+  private async runUploadPass(ctx: PassContext): Promise<UploadResult> {
     this.store.update({ head: this.log.head.seq });
     this.upContacted = this.needHandshake;
     if (this.needHandshake) await this.handshake(ctx);
@@ -336,9 +380,7 @@ export class SyncWorker {
       await this.up.adoptCloudAck(s.ackSeq);
       this.needHandshake = false;
       this.lastNet = { ok: true };
-      this.store.update({
-        uploaded: this.up.ackSeq, quarantined: s.quarantined, openExceptions: s.openExceptions, feedHead: s.feedHead,
-      });
+      this.store.update({ uploaded: this.up.ackSeq, quarantined: s.quarantined, ...this.exceptionsFrom(s) });
       this.updateConnection();
       if (s.feedHead > this.log.feedCursor) this.downLoop.kick({ force: true });
     } finally {
@@ -347,12 +389,14 @@ export class SyncWorker {
   }
 
   private async downloadPass(ctx: PassContext): Promise<DownloadResult> {
-    this.setActivity({ op: 'download', done: 0, total: 0 });
-    try {
-      return await this.down.run(ctx);
-    } finally {
-      this.clearActivity('download');
-    }
+    return this.tracked('download', async () => {
+      this.setActivity({ op: 'download', done: 0, total: 0 });
+      try {
+        return await this.down.run(ctx);
+      } finally {
+        this.clearActivity('download');
+      }
+    });
   }
 
   private afterPass(dir: 'upload' | 'download', r: UploadResult | DownloadResult): void {
@@ -422,7 +466,7 @@ export class SyncWorker {
         const s = await this.transport.syncState({ signal: ctl.signal });
         if (ctl.signal.aborted) return;
         this.lastNet = { ok: true };
-        this.store.update({ openExceptions: s.openExceptions, feedHead: s.feedHead });
+        this.store.update(this.exceptionsFrom(s));
         if (s.feedHead > this.log.feedCursor) this.downLoop.kick({ force: true });
         if (!this.store.fields.streamConnected) this.link?.retrySoon();
       } catch (err) {
@@ -436,6 +480,15 @@ export class SyncWorker {
         if (this.started) this.updateConnection();
       }
     })();
+  }
+
+  /**
+   * The exception count and feed head of a sync-state answer, to show. While the
+   * stream is connected it tells the count in commit order, and an answer read
+   * before its latest push may arrive after it: the stream's count is kept.
+   */
+  private exceptionsFrom(s: { openExceptions: number; feedHead: number }): { openExceptions?: number; feedHead: number } {
+    return this.store.fields.streamConnected ? { feedHead: s.feedHead } : { openExceptions: s.openExceptions, feedHead: s.feedHead };
   }
 
   private onStall(): void {

@@ -63,6 +63,13 @@ export class StreamHub implements Notifier {
   private readonly timer: NodeJS.Timeout;
   /** Per store: when the last feed notification went out, and the head waiting for the next. */
   private readonly feedNotes = new Map<string, { sentAt: number; pending: number | undefined; timer: NodeJS.Timeout | undefined }>();
+  /**
+   * Per store: the highest feed head and the latest open-exception count told to
+   * its streams (with a version that counts the tellings). A stream's greeting
+   * reads the counters first and sends them after: a commit told in between
+   * must not be followed by the older count (the terminal would keep it).
+   */
+  private readonly told = new Map<string, { head: number; open: number; version: number }>();
 
   constructor(
     private readonly auth: Auth,
@@ -119,9 +126,12 @@ export class StreamHub implements Notifier {
     ws.on('message', () => ws.close(WS_CLOSE.badFrame, 'VALIDATION_FAILED'));
     ws.on('close', () => this.peers.delete(peer));
     try {
+      const before = this.told.get(cred.store)?.version ?? 0;
       const counters = await this.storage.getCounters(cred.store);
-      this.sendTo(peer, { type: 'hello', v: PROTOCOL_VERSION, feedHead: counters.feedHead });
-      this.sendTo(peer, { type: 'exceptions', open: counters.openExceptions });
+      const since = this.told.get(cred.store);
+      const newer = since !== undefined && since.version !== before;
+      this.sendTo(peer, { type: 'hello', v: PROTOCOL_VERSION, feedHead: Math.max(counters.feedHead, since?.head ?? 0) });
+      this.sendTo(peer, { type: 'exceptions', open: newer ? since.open : counters.openExceptions });
     } catch {
       ws.close(1011, 'STORAGE_FAILED');
     }
@@ -142,7 +152,17 @@ export class StreamHub implements Notifier {
     for (const p of this.peers) if (p.store === store) this.sendTo(p, msg);
   }
 
+  private tell(store: string, what: { head?: number; open?: number }): void {
+    const t = this.told.get(store) ?? { head: 0, open: 0, version: 0 };
+    this.told.set(store, {
+      head: Math.max(t.head, what.head ?? 0),
+      open: what.open ?? t.open,
+      version: what.open === undefined ? t.version : t.version + 1,
+    });
+  }
+
   feed(store: string, head: number): void {
+    this.tell(store, { head });
     if (this.feedNotifyMs <= 0) return this.broadcast(store, { type: 'feed', head });
     const now = performance.now();
     let note = this.feedNotes.get(store);
@@ -165,6 +185,7 @@ export class StreamHub implements Notifier {
   }
 
   exceptions(store: string, open: number): void {
+    this.tell(store, { open });
     this.broadcast(store, { type: 'exceptions', open });
   }
 

@@ -69,7 +69,13 @@ t.test('two terminals offline, then reconnected: the union, once; same balances;
   await until(async () => {
     const h = await feedHead();
     return [a, b].every((x) => x.worker.status().pending === 0 && x.log.feedCursor === h && x.worker.status().openExceptions === 2);
-  }, 'both terminals synced up and down');
+  }, 'both terminals synced up and down', undefined, async () => ({
+    feedHead: await feedHead(),
+    terminals: [a, b].map((x) => {
+      const s = x.worker.status();
+      return { id: x.id, pending: s.pending, feedCursor: x.log.feedCursor, openExceptions: s.openExceptions, connection: s.connection.state, stream: s.streamConnected, lastDown: s.lastDown, lastDownError: s.lastDownError };
+    }),
+  }));
 
   // The cloud holds exactly the union, byte for byte, once.
   const ids = new Set<string>();

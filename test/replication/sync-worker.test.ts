@@ -6,6 +6,7 @@ import { forbidden, offline } from './helpers/fake-cloud.ts';
 import { settle, until } from './helpers/fake-time.ts';
 import { appendSales } from './helpers/logs.ts';
 import { BACKOFF, rig, SEED } from './helpers/worker.ts';
+import { RECONNECT_STUCK_MS } from '../../src/replication/sync-worker.ts';
 
 const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
   p.then(() => undefined, (e: unknown) => (e as CloudError).code);
@@ -269,4 +270,24 @@ t.test('status: the log size is measured at most every 2 s, and once more when t
   await appendSales(log, 1);
   await worker.syncUp();
   await until(() => worker.logMeasures === 3, 'a pass after the interval measures at once');
+});
+
+t.test('a download begun while the cloud was away and hanging is restarted once the stream is back', async (t) => {
+  const { cloud, time, worker } = await rig(t);
+  cloud.feedChanges = [{ cursor: 1, type: 'item.removed', body: { id: 'i1' } }, { cursor: 2, type: 'item.removed', body: { id: 'i2' } }];
+  const down = Array.from({ length: 50 }, () => offline);
+  cloud.failNext('subscribe', ...down);
+  cloud.failNext('syncState', ...down);
+  cloud.hangFeeds = 1; // the first download request never answers (the watchdog would cut it only after 30 s)
+  await worker.start();
+  await until(() => cloud.count('feed') === 1, 'the first download request');
+  cloud.clearFaults();
+  // The stream reconnects at its next retry (at most its 5 s cap).
+  for (let i = 0; i < 60 && !worker.status().streamConnected; i++) await time.advance(100);
+  t.ok(worker.status().streamConnected, 'the stream is back');
+  t.equal(worker.status().feedCursor, 0, 'the hung pass has not moved');
+  await time.advance(RECONNECT_STUCK_MS);
+  await until(() => worker.status().feedCursor === 2, 'the restarted download');
+  t.equal(cloud.count('feed') >= 2, true, 'a fresh request replaced the hung one');
+  t.equal(worker.status().watchdogRestarts, 0, 'restarted by the reconnect, not by the watchdog');
 });

@@ -118,10 +118,15 @@ export async function localEvents(log: EventLog): Promise<Array<{ seq: number; h
   return out;
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS): Promise<void> {
+/** Polls `cond` until true; on timeout the error names `what` and, if given, the state it ended in. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = WAIT_MS, state?: () => unknown): Promise<void> {
   const start = Date.now();
   while (!(await cond())) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for: ${what}`);
+    if (Date.now() - start > ms) {
+      let seen = '';
+      if (state) seen = `; last seen: ${JSON.stringify(await state())}`;
+      throw new Error(`timed out after ${ms} ms waiting for: ${what}${seen}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }

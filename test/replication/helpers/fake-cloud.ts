@@ -35,6 +35,8 @@ export class FakeCloud implements CloudTransport {
   readonly held: Array<{ from: number; to: number; release: () => void; fail: (e: CloudError) => void }> = [];
   /** When set, uploads never answer; they only end by abort. */
   hang = false;
+  /** The next this many feed calls never answer; they only end by abort (a request lost in a dropped network). */
+  hangFeeds = 0;
   subscribers: StreamHandlers[] = [];
 
   private auth(): void {
@@ -123,6 +125,10 @@ export class FakeCloud implements CloudTransport {
     this.calls.push({ op: 'feed', since, limit });
     await tick();
     if (opts.signal?.aborted) throw aborted();
+    if (this.hangFeeds > 0) {
+      this.hangFeeds--;
+      return new Promise((_, reject) => opts.signal?.addEventListener('abort', () => reject(aborted()), { once: true }));
+    }
     this.auth();
     this.fault('feed');
     const changes = this.feedChanges.filter((c) => c.cursor > since).slice(0, limit);
