@@ -75,7 +75,7 @@ export const ERRORS = {
   STORAGE_CLOSED: { status: 503, hint: 'The cloud is shutting down or its storage is not open: retry shortly.' },
   DB_UNREACHABLE: { status: 503, hint: 'The cloud cannot reach its PostgreSQL database: check the --db / TILLSYNC_DB URL and that the server is up.' },
   DB_SCHEMA_TOO_NEW: { status: 500, hint: 'The cloud database was written by a newer tillsync: upgrade tillsync (it never downgrades a database).' },
-  INTERNAL_ERROR: { status: 500, hint: 'An unexpected server error: retry, and report it with the server log if it persists.' },
+  INTERNAL_ERROR: { status: 500, hint: 'An unexpected server error: retry; if it persists, report it quoting the requestId of the answer (the server log lines of that request carry it).' },
   // --- terminal agent and sync ---
   CLOUD_UNREACHABLE: { status: 503, hint: 'The cloud cannot be reached: the terminal keeps selling offline and syncs later.' },
   AGENT_UNREACHABLE: { status: 503, hint: 'Start the terminal agent (tillsync terminal) or pass --agent with its URL.' },

@@ -30,6 +30,7 @@ import { z } from 'zod';
 import { ERRORS, TillsyncError, type ErrorCode } from '../errors.ts';
 import { entityId, OFFLINE_STORED_VALUE, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
+import { logLevelFromEnv } from '../http/logging.ts';
 import { build } from '../server/app.ts';
 import { LevelStorage } from '../server/level-storage.ts';
 import { PostgresStorage } from '../server/postgres/postgres-storage.ts';
@@ -184,7 +185,7 @@ export function registerCloudCommands(program: Command): void {
           onMigrate: (moved) => console.log(`moving the data folder to the current layout: ${moved} entries moved`),
         });
       const publicHosts = [flags.host, ...(flags.publicHost ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '')];
-      const app = build({ storage, adminToken: token, logger: { level: 'warn' }, dashboard: { publicHosts, https: flags.https === true } });
+      const app = build({ storage, adminToken: token, logging: { level: logLevelFromEnv('info') }, dashboard: { publicHosts, https: flags.https === true } });
       try {
         await app.listen({ port: flags.port, host: flags.host });
       } catch (err) {

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { generateCatalog } from '../fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../fixtures/customers.ts';
 import { DEMO_STAFF, startEnvironment } from './demo-env.ts';
+import { logLevelFromEnv } from '../http/logging.ts';
 import { usageError } from './output.ts';
 
 export function registerDemoCommand(program: Command): void {
@@ -41,6 +42,8 @@ export function registerDemoCommand(program: Command): void {
         cloudPort: base,
         agentPorts: base === 0 ? [0, 0] : [base + 1, base + 2],
         onProgress: (m) => console.log(`  ${m}`),
+        // Warnings and errors only, so the demo's own lines stay readable (LOG_LEVEL=info for every request).
+        logging: { level: logLevelFromEnv('warn') },
       });
       console.log(`tillsync demo ready in ${((Date.now() - started) / 1000).toFixed(1)} s (data in ${dir}${env.seeded ? ', newly seeded' : ', reused'})`);
       console.log(`cloud:            ${env.cloudUrl}  (admin token in ${dir}/admin-token)`);

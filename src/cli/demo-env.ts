@@ -18,6 +18,7 @@ import { build } from '../server/app.ts';
 import { LevelStorage } from '../server/level-storage.ts';
 import { TerminalAgent, readAgentConfig, writeAgentConfig, type AgentOptions } from '../terminal/agent.ts';
 import type { StaffInput } from '../terminal/staff-accounts.ts';
+import type { LoggingOptions } from '../http/logging.ts';
 
 /**
  * The demo's staff, created on each terminal's first start (staff.json) and
@@ -36,6 +37,8 @@ export interface SeedData {
 
 export interface EnvironmentOptions {
   dir: string;
+  /** Logging of the cloud and the agents (http/logging.ts); default: none. */
+  logging?: LoggingOptions;
   store?: string;
   storeName?: string;
   terminals?: string[];
@@ -87,7 +90,7 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<Enviro
   if (!existsSync(tokenFile)) await writeFile(tokenFile, `${adminToken}\n`, { mode: 0o600 });
 
   const storage = await LevelStorage.open(join(opts.dir, 'cloud'));
-  const cloud = build({ storage, adminToken, heartbeatMs: 15_000 });
+  const cloud = build({ storage, adminToken, heartbeatMs: 15_000, ...(opts.logging ? { logging: opts.logging } : {}) });
   await cloud.listen({ host: '127.0.0.1', port: opts.cloudPort ?? 0 });
   const addr = cloud.server.address();
   const cloudUrl = typeof addr === 'object' && addr ? `http://127.0.0.1:${addr.port}` : String(addr);
@@ -138,6 +141,7 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<Enviro
         staff: opts.staff ?? DEMO_STAFF,
         ...(opts.refundLimit !== undefined ? { refundLimit: opts.refundLimit } : {}),
         ...(opts.worker ? { worker: opts.worker } : {}),
+        ...(opts.logging ? { logging: opts.logging } : {}),
       }));
     }
   } catch (err) {

@@ -13,6 +13,7 @@ import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
 import { DEFAULT_REFUND_LIMIT, TerminalAgent, type AgentStatus } from '../terminal/agent.ts';
 import { readAgentConfig, reenrolledConfig, resolveStartConfig, writeAgentConfig } from '../terminal/agent-config.ts';
 import { openLevel } from '../events/level-util.ts';
+import { logLevelFromEnv } from '../http/logging.ts';
 import { isLoopbackHost } from '../http/request-guard.ts';
 import type { CleanupReport } from '../terminal/cleanup.ts';
 import type { ForceResyncDryRun, ForceResyncReport } from '../terminal/force-resync.ts';
@@ -134,7 +135,9 @@ export function registerTerminalCommands(program: Command): void {
         console.error('  Traffic is encrypted and every caller must sign in or send the pairing token, but anyone on the network can reach the sign-in.');
         console.error('  Use it on a trusted network only; the default 127.0.0.1 keeps it on this machine.');
       }
-      const agent = await TerminalAgent.start({ ...config, dataDir: o.data, host: o.host, port, refundLimit, ...(tls ? { tls } : {}) });
+      const agent = await TerminalAgent.start({
+        ...config, dataDir: o.data, host: o.host, port, refundLimit, ...(tls ? { tls } : {}), logging: { level: logLevelFromEnv('info') },
+      });
       // Written only once the log accepted this folder (a refused start leaves no agent.json behind).
       if (isNew) await writeAgentConfig(o.data, config);
       console.log(`terminal ${config.store}/${config.terminal} agent on ${agent.url}`);

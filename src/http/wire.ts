@@ -82,6 +82,11 @@ export function registerWire(app: FastifyInstance): void {
     if (!perRow && b !== null && typeof b === 'object' && !(b instanceof Uint8Array)) assertNoCardData(b);
   });
 
+  // Every answer names its request: a user quoting it finds the log lines (http/logging.ts).
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+
   app.setNotFoundHandler((req, reply) => {
     sendError(req, reply, new TillsyncError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
@@ -139,9 +144,11 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, err: Tillsyn
   const status = ERRORS[err.code].status;
   const retry = err.details?.retryAfterSeconds;
   if (typeof retry === 'number' && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(retry));
+  // A server error names its request id: the log lines of that request carry it too.
+  const requestId = status >= 500 ? { requestId: String(req.id) } : {};
   const body = err.toJSON();
   if (holdsCardNumber(body.error.message) || holdsCardNumber(body.error.details)) {
-    return send(req, reply, { error: { code: err.code, message: `${err.code}: message withheld (it held a card-number-like digit run)` } }, status);
+    return send(req, reply, { error: { code: err.code, message: `${err.code}: message withheld (it held a card-number-like digit run)`, ...requestId } }, status);
   }
-  return send(req, reply, body, status);
+  return send(req, reply, { error: { ...body.error, ...requestId } }, status);
 }

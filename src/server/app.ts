@@ -23,7 +23,7 @@
  * `config.auth`; `routeTable(app)` lists every route with it (the tenant
  * isolation test walks this table).
  */
-import fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { assertNoCardData } from '../events/card-data.ts';
@@ -51,6 +51,7 @@ import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from '../http/wire.ts';
 import { errorContract, rawErrorResponse } from '../http/error-contract.ts';
 import { exposition } from '../http/metrics.ts';
+import { serverLogging, type LoggingOptions } from '../http/logging.ts';
 import { CloudMetrics } from './metrics.ts';
 
 export type RouteAuth = 'none' | 'terminal' | 'admin';
@@ -81,7 +82,8 @@ export interface BuildOptions {
   /** WebSocket ping interval; a socket silent for one interval is terminated. Default 30 s. */
   heartbeatMs?: number;
   clock?: Clock;
-  logger?: FastifyServerOptions['logger'];
+  /** pino through fastify, request ids in every line (http/logging.ts); default: no log. */
+  logging?: LoggingOptions | false;
   /** Feed notifications on the stream go out at most this often per store, with the latest head (stream.ts). Default 500 ms; 0: one per commit. */
   feedNotifyMs?: number;
   /** Worker threads decoding upload batches (phase 1) off the main thread; 0 decodes on it. Default 1. */
@@ -156,7 +158,7 @@ function gone(req: FastifyRequest): boolean {
 
 export function build(opts: BuildOptions): FastifyInstance {
   const app = fastify({
-    logger: opts.logger ?? false,
+    ...serverLogging('cloud', opts.logging ?? false),
     bodyLimit: LIMITS.maxBodyBytes,
     // No route uses a fastify schema; should one appear, it must not strip or coerce.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },

@@ -41,6 +41,7 @@ import { StatusStream, refuseUpgrade } from './status-stream.ts';
 import { registerRecoveryRoutes } from './recovery-routes.ts';
 import { registerCloseDayRoutes } from './close-day-routes.ts';
 import { registerMetricsRoute } from './metrics.ts';
+import { serverLogging, type LoggingOptions } from '../http/logging.ts';
 import { agentConfigSchema, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 import { Terminal } from './terminal.ts';
 
@@ -59,6 +60,8 @@ export interface AgentOptions extends AgentConfig {
   refundLimit?: number;
   /** Serve HTTPS with this key and certificate (PEM). Required by the CLI for a --host other than loopback. */
   tls?: { key: Buffer; cert: Buffer };
+  /** pino through fastify, request ids in every line (http/logging.ts); default: no log. */
+  logging?: LoggingOptions | false;
 }
 
 export const DEFAULT_REFUND_LIMIT = 5_000;
@@ -104,7 +107,7 @@ export class TerminalAgent implements AgentOperations {
     this.auditLog = new AuditLog(opts.dataDir);
     // With TLS fastify builds an https server; its routes and hooks are the same, so one type serves both.
     const https = opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } } : {};
-    this.app = recordRoutes(Fastify({ logger: false, bodyLimit: 1024 * 1024, ...https, ...errorContract() }) as unknown as FastifyInstance);
+    this.app = recordRoutes(Fastify({ ...serverLogging('terminal', opts.logging ?? false), bodyLimit: 1024 * 1024, ...https, ...errorContract() }) as unknown as FastifyInstance);
     this.stream = new StatusStream(() => this.status());
     this.unsynced = new UnsyncedSalesTracker(terminal.log);
     const names = allowedHostnames(opts.host);
@@ -327,8 +330,8 @@ export class TerminalAgent implements AgentOperations {
 
   /** Replaces the credential (re-enrollment after a revocation) and persists it. */
   async setCredential(token: string): Promise<void> {
-    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, ...config } = this.opts;
-    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls;
+    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, logging, ...config } = this.opts;
+    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls; void logging;
     const next = parseWith(agentConfigSchema, { ...config, token }, 'credential');
     await writeAgentConfig(dataDir, next);
     this.opts.token = token;

@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import type { Environment } from '../../src/cli/demo-env.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
 import type { StoreSettings } from '../../src/events/event-types.ts';
+import type { LoggingOptions } from '../../src/http/logging.ts';
 import { CUSTOMERS, ITEMS } from './small-store.ts';
 import { waitFor, WAIT_MS } from './wait.ts';
 
-export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number; refundLimit?: number } = {}): Promise<Environment> {
+export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number; refundLimit?: number; logging?: LoggingOptions } = {}): Promise<Environment> {
   return startEnvironment({
     dir,
     store: 'store-1',
@@ -21,6 +22,7 @@ export async function smallEnvironment(dir: string, opts: { terminals?: string[]
       vouchers: [{ code: 'GV-TEST-0001', amount: 2_500 }],
     }),
     ...(opts.refundLimit !== undefined ? { refundLimit: opts.refundLimit } : {}),
+    ...(opts.logging ? { logging: opts.logging } : {}),
     // stallMs: the watchdog is not what these tests test (watchdog.test.ts sets its own); a short one
     // restarts a slow first upload on a busy machine, which then counts as "already there".
     worker: { uploadPollMs: 200, download: { intervalMs: 500 }, stallMs: opts.stallMs ?? 60_000, backoff: { initialMs: 50, maxMs: 1_000 } },

@@ -118,8 +118,8 @@ t.test('no notation of a card number gets stored, logged or echoed through any w
   const logLines: string[] = [];
   const logStream = new Writable({ write(chunk, _enc, done) { logLines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   const storage = await LevelStorage.open(join(dir, 'cloud'));
-  // The logger as `tillsync cloud` configures it (src/cli/cloud-commands.ts).
-  const app = build({ storage, adminToken: ADMIN, logger: { level: 'warn', stream: logStream } });
+  // The logger as `tillsync cloud` configures it by default (src/cli/cloud-commands.ts): every request logged.
+  const app = build({ storage, adminToken: ADMIN, logging: { level: 'info', stream: logStream } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const cloud = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   let agent: TerminalAgent | undefined;

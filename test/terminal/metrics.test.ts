@@ -57,3 +57,20 @@ t.test('metrics: unsynced sales and amount in local mode, zero once uploaded; si
   t.equal(sampleValue(synced, 'tillsync_terminal_uploaded_seq', labels), status.log.head, 'everything acknowledged');
   t.equal(sampleValue(synced, 'tillsync_terminal_pending_events', labels), 0);
 });
+
+t.test('the agent logs each request with its id, as the cloud does; no token or PIN reaches the log', async (t) => {
+  const lines: string[] = [];
+  const stream = { write: (l: string) => { lines.push(...l.split('\n').filter(Boolean)); } };
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'], logging: { level: 'info', stream } });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  const res = await fetch(`${agent.url}/api/status`, { headers: agentHeaders(agent) });
+  t.equal(res.status, 200);
+  const id = res.headers.get('x-request-id');
+  t.ok(id, 'the answer names its request');
+  const parsed = lines.map((l) => JSON.parse(l) as { name?: string; reqId?: string; req?: { url?: string } });
+  t.ok(parsed.some((l) => l.name === 'terminal' && l.reqId === id && l.req?.url === '/api/status'), 'the request is logged by the agent with that id');
+  t.ok(parsed.some((l) => l.name === 'cloud'), 'the cloud of the environment logs too');
+  const token = agentHeaders(agent).authorization!.replace(/^Bearer /, '');
+  t.notOk(lines.some((l) => l.includes(token)), 'no pairing token logged');
+});
