@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ERRORS, TillsyncError, type ErrorCode } from '../errors.ts';
 import { entityId, OFFLINE_STORED_VALUE, voucherCode } from '../events/event-types.ts';
@@ -35,6 +35,7 @@ import { build } from '../server/app.ts';
 import { LevelStorage } from '../server/level-storage.ts';
 import { PostgresStorage } from '../server/postgres/postgres-storage.ts';
 import type { ExceptionRecord } from '../server/storage.ts';
+import { usageError } from './output.ts';
 
 const DEFAULT_CLOUD = 'http://127.0.0.1:8080';
 
@@ -44,11 +45,18 @@ interface AdminFlags {
   json?: boolean;
 }
 
+// Flag parsers refuse through commander (InvalidArgumentError): it names the flag, and the exit is 2.
 const intFlag = (name: string) => (v: string): number => {
-  if (!/^-?\d{1,15}$/.test(v)) throw new TillsyncError('VALIDATION_FAILED', `--${name} must be an integer, got "${v}"`);
+  if (!/^-?\d{1,15}$/.test(v)) throw new InvalidArgumentError(`--${name} must be an integer.`);
   return Number(v);
 };
-const idFlag = (name: string, schema: z.ZodType<string> = entityId) => (v: string): string => parseWith(schema, v, `--${name}`);
+const idFlag = (name: string, schema: z.ZodType<string> = entityId) => (v: string): string => {
+  try {
+    return parseWith(schema, v, `--${name}`);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+};
 
 function adminToken(flags: AdminFlags): string {
   const token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
@@ -122,7 +130,7 @@ function importDetails(err: unknown): never {
 
 async function readImport(file: string): Promise<{ json: unknown } | { csv: string }> {
   const ext = extname(file).toLowerCase();
-  if (ext !== '.json' && ext !== '.csv') throw new TillsyncError('VALIDATION_FAILED', `import files must end in .json or .csv: ${file}`);
+  if (ext !== '.json' && ext !== '.csv') throw usageError(`import files must end in .json or .csv: ${file}`);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -162,6 +170,33 @@ function redactUrl(url: string): string {
   }
 }
 
+const MIN_ADMIN_TOKEN = 16;
+
+/**
+ * The cloud's admin token: `--admin-token` (or TILLSYNC_ADMIN_TOKEN) or the
+ * first line of `--admin-token-file`. Outside the demo there is no default: a
+ * cloud with no admin token, or a guessable one, is a usage error (exit 2).
+ */
+async function cloudAdminToken(flags: { adminToken?: string; adminTokenFile?: string }, tokenFromEnv: boolean): Promise<string> {
+  // A token file beats an exported TILLSYNC_ADMIN_TOKEN; both on the command line is a mistake.
+  if (flags.adminToken !== undefined && flags.adminTokenFile !== undefined && !tokenFromEnv) throw usageError('pass --admin-token or --admin-token-file, not both');
+  let token = flags.adminToken;
+  if (flags.adminTokenFile !== undefined) {
+    try {
+      token = (await readFile(flags.adminTokenFile, 'utf8')).split('\n')[0]!.trim();
+    } catch (err) {
+      throw usageError(`--admin-token-file ${flags.adminTokenFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  if (token === undefined || token === '') {
+    throw usageError('the cloud needs an admin token: --admin-token-file FILE, or TILLSYNC_ADMIN_TOKEN (make one with: openssl rand -base64 32)');
+  }
+  if (token.length < MIN_ADMIN_TOKEN || !/^[\x21-\x7e]+$/.test(token)) {
+    throw usageError(`the admin token must be at least ${MIN_ADMIN_TOKEN} printable characters without spaces`);
+  }
+  return token;
+}
+
 export function registerCloudCommands(program: Command): void {
   program
     .command('cloud')
@@ -169,16 +204,15 @@ export function registerCloudCommands(program: Command): void {
     .option('--port <port>', 'port to listen on', intFlag('port'), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data <dir>', 'data folder (LevelDB)', './tillsync-cloud')
-    .option('--db <url>', 'keep the data in PostgreSQL instead of a data folder: postgres://user@host:port/database (env TILLSYNC_DB)')
-    .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN); generated and printed when absent')
+    .addOption(new Option('--db <url>', 'keep the data in PostgreSQL instead of a data folder: postgres://user@host:port/database').env('TILLSYNC_DB'))
+    .addOption(new Option('--admin-token <token>', 'admin token for the back office, the dashboard and /metrics (at least 16 characters)').env('TILLSYNC_ADMIN_TOKEN'))
+    .option('--admin-token-file <file>', 'read the admin token from this file (kept out of the process list)')
     .option('--public-host <names>', 'host names the dashboard is opened by, comma-separated (loopback, this machine and --host always are)')
     .option('--https', 'the dashboard is reached over https (a TLS proxy in front): Secure session cookie, https origins')
-    .action(async (flags: { port: number; host: string; data: string; db?: string; adminToken?: string; publicHost?: string; https?: boolean }) => {
-      if (flags.port < 0 || flags.port > 65535) throw new TillsyncError('VALIDATION_FAILED', `--port out of range: ${flags.port}`);
-      let token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
-      const generated = !token;
-      token ??= randomBytes(24).toString('base64url');
-      const db = flags.db ?? process.env.TILLSYNC_DB;
+    .action(async (flags: { port: number; host: string; data: string; db?: string; adminToken?: string; adminTokenFile?: string; publicHost?: string; https?: boolean }, cmd: Command) => {
+      if (flags.port < 0 || flags.port > 65535) throw usageError(`--port out of range: ${flags.port}`);
+      const token = await cloudAdminToken(flags, cmd.getOptionValueSource('adminToken') === 'env');
+      const db = flags.db;
       const storage = db
         ? await PostgresStorage.open(db)
         : await LevelStorage.open(flags.data, {
@@ -198,7 +232,6 @@ export function registerCloudCommands(program: Command): void {
       const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
       console.log(`tillsync cloud listening on http://${host}:${port} (data: ${db ? redactUrl(db) : flags.data})`);
       console.log(`dashboard: http://${host}:${port}/ (sign in with the admin token)`);
-      if (generated) console.log(`admin token (generated, not stored): ${token}`);
       await new Promise<void>((resolve) => {
         let closing = false;
         const stop = () => {
@@ -237,7 +270,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store: string; currency?: string; offline?: string; cap?: number }) => {
       const patch = { ...(f.currency ? { currency: f.currency } : {}), ...(f.offline ? { offlineStoredValue: f.offline } : {}), ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) };
-      if (Object.keys(patch).length === 0) throw new TillsyncError('VALIDATION_FAILED', 'nothing to change: pass --currency, --offline or --cap');
+      if (Object.keys(patch).length === 0) throw usageError('nothing to change: pass --currency, --offline or --cap');
       const res = await call(f, 'PATCH', `/v1/admin/stores/${f.store}/settings`, storeAnswer, { json: patch });
       print(f, res, () => `store ${res.id} settings: ${JSON.stringify(res.settings)}`);
     });
@@ -261,7 +294,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--limit <n>', 'at most this many', intFlag('limit'))
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store?: string; limit?: number }) => {
-      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      if (!f.store) throw usageError('missing --store <id>');
       const res = await call(f, 'GET', `/v1/admin/stores/${f.store}/quarantine${f.limit !== undefined ? `?limit=${f.limit}` : ''}`, quarantineAnswer);
       const list = res.quarantined;
       print(f, res, () => (list.length === 0 ? 'no quarantined events' : list.map((q) => `${q.terminal}#${q.seq} ${q.type} ${q.code}: ${q.message}`).join('\n')));
@@ -273,7 +306,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (own: AdminFlags & { store?: string; terminal: string; seq: number }) => {
       const f = { ...(quarantine.opts() as AdminFlags & { store?: string }), ...own };
-      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      if (!f.store) throw usageError('missing --store <id>');
       const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/quarantine/${f.terminal}/${f.seq}/release`, releasedAnswer);
       print(f, res, () => `released ${res.released.map((r) => `${r.terminal}#${r.seq} ${r.type}`).join(', ')}`);
     });
@@ -335,7 +368,7 @@ export function registerCloudCommands(program: Command): void {
     .option('--all', 'include resolved ones')
     .option('--json', 'print JSON')
     .action(async (f: AdminFlags & { store?: string; all?: boolean }) => {
-      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      if (!f.store) throw usageError('missing --store <id>');
       const res = await call(f, 'GET', `/v1/admin/stores/${f.store}/exceptions?status=${f.all ? 'all' : 'open'}`, exceptionsAnswer);
       const list = res.exceptions;
       print(f, res, () => (list.length === 0 ? 'no exceptions' : list.map(describeException).join('\n')));
@@ -347,7 +380,7 @@ export function registerCloudCommands(program: Command): void {
     .action(async (id: string, own: AdminFlags & { store?: string; note?: string }) => {
       // commander may hand flags written after `resolve` to the parent `exceptions`: merge both.
       const f = { ...(exceptions.opts() as AdminFlags & { store?: string }), ...own };
-      if (!f.store) throw new TillsyncError('VALIDATION_FAILED', 'missing --store <id>');
+      if (!f.store) throw usageError('missing --store <id>');
       const res = await call(f, 'POST', `/v1/admin/stores/${f.store}/exceptions/${encodeURIComponent(id)}/resolve`, resolvedAnswer, {
         json: f.note ? { note: f.note } : {},
       });

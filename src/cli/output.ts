@@ -41,6 +41,7 @@ export function reportError(err: unknown, json: boolean): number {
     const hint = hintFor(code);
     if (hint) console.error(`  what to do: ${hint}`);
   }
+  if (err instanceof UsageError) return EXIT.usage;
   return code === 'AGENT_UNREACHABLE' || code === 'CLOUD_UNREACHABLE' ? EXIT.unreachable : EXIT.failed;
 }
 
@@ -57,8 +58,15 @@ export function endQuietlyWhenStdoutCloses(): void {
   });
 }
 
+/** Bad usage of a verb (a flag value, a missing or conflicting flag): VALIDATION_FAILED, exit 2. */
+export class UsageError extends TillsyncError {
+  constructor(message: string) {
+    super('VALIDATION_FAILED', message);
+  }
+}
+
 export function usageError(message: string): TillsyncError {
-  return new TillsyncError('VALIDATION_FAILED', message);
+  return new UsageError(message);
 }
 
 /** A progress bar on a TTY, plain "phase done/total" lines otherwise (at most every 2 s). */

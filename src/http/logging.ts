@@ -38,14 +38,13 @@ export function logLevelFromEnv(fallback: LogLevel, env: NodeJS.ProcessEnv = pro
 const WITHHELD = '(path withheld: it held a card-number-like digit run)';
 
 /** fastify options for a logging server named `name` ('cloud', 'terminal'); `false` logs nothing. */
-export function serverLogging(name: string, opts: LoggingOptions | false): Pick<FastifyServerOptions, 'logger' | 'genReqId' | 'requestIdLogLabel'> {
+export function serverLogging(name: string, opts: LoggingOptions | false): Pick<FastifyServerOptions, 'logger' | 'genReqId'> {
   const prefix = randomBytes(4).toString('hex');
   let n = 0;
   const genReqId = () => `${prefix}-${(++n).toString(36)}`;
   if (opts === false) return { logger: false, genReqId };
   return {
-    genReqId,
-    requestIdLogLabel: 'reqId',
+    genReqId, // fastify labels it reqId in every line
     logger: {
       level: opts.level ?? 'info',
       name,

@@ -13,6 +13,8 @@ import { seqKey } from '../../src/events/level-util.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
 import { smallEnvironment, until } from '../helpers/env.ts';
 import { BIN, runCli } from './run-cli.ts';
+import { createInterface } from 'node:readline';
+import { within, WAIT_MS } from '../helpers/wait.ts';
 
 t.test('terminal verbs through the CLI', async (t) => {
   const dir = t.testdir();
@@ -85,12 +87,12 @@ t.test('terminal verbs through the CLI', async (t) => {
   t.equal(r.code, 0);
   t.equal(JSON.parse(r.stdout).events, 0, 'nothing that old');
   r = await runCli(['cleanup', '--older-than', 'soon', '--yes', ...a]);
-  t.equal(r.code, 1);
+  t.equal(r.code, 2, 'a bad flag value is a usage error');
   t.match(r.stderr, /VALIDATION_FAILED/);
 
   // Usage errors and help.
   r = await runCli(['resync', ...a]);
-  t.equal(r.code, 1);
+  t.equal(r.code, 2);
   t.match(r.stderr, /choose exactly one of --full or --force/);
   r = await runCli(['no-such-verb']);
   t.equal(r.code, 2);
@@ -246,4 +248,45 @@ t.test('admin verbs through the CLI', async (t) => {
   r = await runCli(['admin', 'exceptions', '--cloud', env.cloudUrl, '--admin-token', 'wrong-token-123456', '--store', 'shop-2']);
   t.equal(r.code, 1);
   t.match(r.stderr, /UNAUTHORIZED/);
+});
+
+t.test('tillsync cloud refuses to start without an admin token, or with a guessable one (exit 2), before touching its folder', async (t) => {
+  const dir = t.testdir({ 'token': 'a-good-admin-token-0123456789\n', 'short': 'short\n' });
+  const data = join(dir, 'cloud-data');
+  const noEnv = { TILLSYNC_ADMIN_TOKEN: '' };
+  let r = await runCli(['cloud', '--port', '0', '--data', data], { env: noEnv });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /error VALIDATION_FAILED: the cloud needs an admin token/);
+  t.notOk(existsSync(data), 'no data folder created');
+  r = await runCli(['cloud', '--port', '0', '--data', data, '--admin-token-file', join(dir, 'short')], { env: noEnv });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /at least 16 printable characters/);
+  r = await runCli(['cloud', '--port', '0', '--data', data, '--admin-token-file', join(dir, 'missing')], { env: noEnv });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /cannot be read: ENOENT/);
+  r = await runCli(['cloud', '--port', '0', '--data', data, '--admin-token', 'a-good-admin-token-0123456789', '--admin-token-file', join(dir, 'token')], { env: noEnv });
+  t.equal(r.code, 2, 'both on the command line');
+  r = await runCli(['cloud', '--port', 'x', '--data', data], { env: noEnv });
+  t.equal(r.code, 2, 'a bad flag value');
+  t.match(r.stderr, /--port must be an integer/);
+  t.notOk(existsSync(data), 'still no data folder');
+
+  // From a file (beats an exported variable): it starts, and the token from the file is the one that works.
+  const child = spawn(process.execPath, [BIN, 'cloud', '--port', '0', '--data', data, '--admin-token-file', join(dir, 'token')], {
+    env: { ...process.env, TILLSYNC_ADMIN_TOKEN: 'another-token-from-the-env-0123', LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const url = await within(new Promise<string>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      const m = /listening on (http:\/\/\S+)/.exec(l);
+      if (m) resolve(m[1]!);
+    });
+  }), WAIT_MS, 'the cloud to listen');
+  const ok = await fetch(`${url}/v1/admin/stores`, { headers: { authorization: 'Bearer a-good-admin-token-0123456789' } });
+  t.equal(ok.status, 200, 'the token from the file opens the back office');
+  const other = await fetch(`${url}/v1/admin/stores`, { headers: { authorization: 'Bearer another-token-from-the-env-0123' } });
+  t.equal(other.status, 401, 'the exported one does not');
+  const exited = new Promise<number | null>((r2) => child.once('exit', (code) => r2(code)));
+  child.kill('SIGTERM');
+  t.equal(await within(exited, WAIT_MS, 'the cloud to stop'), 0);
 });

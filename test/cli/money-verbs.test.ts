@@ -21,7 +21,7 @@ t.test('admin verbs of issue 24, replay/audit --data with TILLSYNC_CLOUD set, a 
   t.equal(r.code, 0, r.stderr);
   t.equal(JSON.parse(r.stdout).settings.offlineStoredValue, 'forbid');
   r = await runCli(['admin', 'store', 'settings', ...a, '--store', 'store-1']);
-  t.equal(r.code, 1, 'nothing to change is refused');
+  t.equal(r.code, 2, 'nothing to change is a usage error');
   t.match(r.stderr, /VALIDATION_FAILED/);
   r = await runCli(['admin', 'item', 'remove', ...a, '--store', 'store-1', '--id', 'itm-cola']);
   t.equal(r.code, 0, r.stderr);
@@ -64,6 +64,6 @@ t.test('admin verbs of issue 24, replay/audit --data with TILLSYNC_CLOUD set, a 
   t.equal(r.code, 0, r.stderr);
   t.equal(JSON.parse(r.stdout).ok, true);
   r = await runCli(['audit', '--data', data, '--cloud', env.cloudUrl]);
-  t.equal(r.code, 1, 'both sources at once is refused');
+  t.equal(r.code, 2, 'both sources at once is a usage error');
   t.match(r.stderr, /VALIDATION_FAILED/);
 });

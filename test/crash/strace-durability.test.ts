@@ -53,6 +53,16 @@ async function endTraced(strace: ChildProcess, trace: string, timeoutMs = 30_000
   clearTimeout(timer);
 }
 
+/** Teardown: ends the traced process and strace, by force if need be (a SIGKILLed strace leaves its tracee running, holding our pipes). */
+async function killTraced(strace: ChildProcess, trace: string): Promise<void> {
+  try {
+    await endTraced(strace, trace);
+  } catch {
+    try { process.kill(tracedPid(trace), 'SIGKILL'); } catch { /* already gone */ }
+    strace.kill('SIGKILL');
+  }
+}
+
 const probe = spawnSync(STRACE, ['-f', '-o', '/dev/null', 'true'], { encoding: 'utf8' });
 const cannot = probe.error ? String(probe.error.message) : probe.status !== 0 ? (probe.stderr || `exit ${probe.status}`).trim() : undefined;
 
@@ -65,8 +75,10 @@ t.test('every acknowledgement is written after the fsync of the write-ahead log 
   await env.stop();
 
   const cloudTrace = join(dir, 'cloud.trace');
-  const cloud = spawn(straceArgs(cloudTrace)[0]!, [...straceArgs(cloudTrace).slice(1), process.execPath, BIN, 'cloud', '--port', '0', '--data', join(dir, 'cloud'), '--admin-token', adminToken], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => endTraced(cloud, cloudTrace).catch(() => cloud.kill('SIGKILL')));
+  const cloud = spawn(straceArgs(cloudTrace)[0]!, [...straceArgs(cloudTrace).slice(1), process.execPath, BIN, 'cloud', '--port', '0', '--data', join(dir, 'cloud'), '--admin-token', adminToken], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' }, // the trace is about durability: no request log lines in it
+  });
+  t.teardown(() => killTraced(cloud, cloudTrace));
   const cloudUrl = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the traced cloud printed no URL within 60 s')), 60_000);
     createInterface({ input: cloud.stdout! }).on('line', (l) => {
@@ -80,9 +92,13 @@ t.test('every acknowledgement is written after the fsync of the write-ahead log 
   await writeAgentConfig(dataDir, { store: 'store-1', terminal: 'till-1', cloudUrl, token: created.token });
   const agentTrace = join(dir, 'agent.trace');
   const agent = await startAgentProcess(dataDir, { prefix: straceArgs(agentTrace) });
-  t.teardown(() => endTraced(agent.child, agentTrace).catch(() => agent.child.kill('SIGKILL')));
+  t.teardown(() => killTraced(agent.child, agentTrace));
   const status = async () => (await agentCall<AgentStatus>(agent.url, 'GET', '/api/status')).body;
-  await until('the traced agent to be online', async () => (await status()).sync.connection.state === 'online', 60_000);
+  // Online and the catalog downloaded (a sale before it is ITEM_NOT_FOUND).
+  await until('the traced agent to be online with the catalog', async () => {
+    const s = (await status()).sync;
+    return s.connection.state === 'online' && s.feedHead !== null && s.feedHead > 0 && s.feedCursor >= s.feedHead;
+  }, 60_000);
 
   const sale = { lines: [{ item: 'itm-cafe', qty: 1 }], payments: [{ tender: 'cash', tendered: 1000 }] };
   const ids: string[] = [];
