@@ -5,7 +5,10 @@
  * the cloud; Ctrl-C stops everything cleanly. Data lives in the folder it names
  * and is reused on the next start.
  */
-import { resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writePrivateFileAtomic } from '../events/atomic-file.ts';
+import { DEMO_CLI_FILE, DEMO_DATA_DIR, type DemoCliFile } from './agent-flags.ts';
 import type { Command } from 'commander';
 import { generateCatalog } from '../fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../fixtures/customers.ts';
@@ -17,7 +20,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('run a cloud and two terminals with a seeded catalog on this machine (npm start)')
-    .option('--data <dir>', 'folder for all demo data (reused on the next start)', 'tillsync-data')
+    .option('--data <dir>', 'folder for all demo data (reused on the next start)', DEMO_DATA_DIR)
     .option('--port-base <port>', 'cloud on this port, terminals on the next ones (0: any free ports)', '7400')
     .option('--items <n>', 'catalog size on first start', '10000')
     .option('--customers <n>', 'customers on first start', '2000')
@@ -53,6 +56,13 @@ export function registerDemoCommand(program: Command): void {
         console.log(`  Checkout:       ${a.url}/checkout`);
         console.log(`  pairing token:  ${a.pairingTokenFile}  (for the CLI: --agent ${a.url} --agent-token-file <that file>)`);
       }
+      // While it runs, the CLI started from this folder finds the first terminal by itself (agent-flags.ts).
+      const cliFile = join(dir, DEMO_CLI_FILE);
+      const forCli: DemoCliFile = { cloud: env.cloudUrl, agents: env.agents.map((a) => ({ terminal: a.terminal.terminal, url: a.url, tokenFile: a.pairingTokenFile })) };
+      await writePrivateFileAtomic(cliFile, `${JSON.stringify(forCli, null, 2)}\n`);
+      const first = env.agents[0]!;
+      console.log(`the CLI (tillsync status, sync, audit…) run from ${resolve('.')} talks to ${first.terminal.terminal}; for another shell or terminal:`);
+      console.log(`  export TILLSYNC_AGENT=${first.url} TILLSYNC_AGENT_TOKEN_FILE=${first.pairingTokenFile}`);
       console.log('staff sign-in on every terminal\'s pages (demo accounts):');
       for (const s of DEMO_STAFF) console.log(`  ${s.role.padEnd(8)} staff ID ${s.id.padEnd(8)} PIN ${s.pin}`);
       console.log('Press Ctrl-C to stop.');
@@ -63,6 +73,7 @@ export function registerDemoCommand(program: Command): void {
         process.on('SIGTERM', done);
       });
       console.log('stopping…');
+      await rm(cliFile, { force: true });
       await env.stop();
       console.log('stopped');
     });

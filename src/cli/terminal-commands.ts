@@ -308,8 +308,8 @@ export function registerTerminalCommands(program: Command): void {
         return;
       }
       const client = clientFor(o);
-      const res = await fetch(`${o.agent}/api/replay?from=${from}`, { headers: client.headers }).catch((err: unknown) => {
-        throw new TillsyncError('AGENT_UNREACHABLE', `no terminal agent answers at ${o.agent}`, { cause: err });
+      const res = await fetch(`${client.baseUrl}/api/replay?from=${from}`, { headers: client.headers }).catch((err: unknown) => {
+        throw new TillsyncError('AGENT_UNREACHABLE', `no terminal agent answers at ${client.baseUrl}`, { cause: err });
       });
       if (!res.ok) {
         // The agent's refusal (AUTH_REQUIRED, FORBIDDEN_ROLE...) as any other verb reports it.

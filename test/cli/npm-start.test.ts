@@ -6,7 +6,8 @@
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { runCli } from './run-cli.ts';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +64,8 @@ async function ctrlC(child: ChildProcess): Promise<string> {
 }
 
 t.test('npm start runs the demo and stops cleanly on Ctrl-C', async (t) => {
-  const dir = t.testdir();
+  const home = t.testdir();
+  const dir = join(home, 'tillsync-data'); // the demo's default folder name: the CLI run from `home` finds it
   const first = await npmStart(dir);
   t.teardown(() => { try { process.kill(-first.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
   t.equal(first.pages.length, 4, 'Sync Manager and checkout of two terminals');
@@ -105,7 +107,16 @@ t.test('npm start runs the demo and stops cleanly on Ctrl-C', async (t) => {
     const r = (await (await fetch(`${first.cloud}/v1/admin/stores/demo-store/events?terminal=till-1&from=1&limit=10`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { events: Array<{ event: { type: string } }> };
     return r.events.some((e) => e.event.type === 'sale.completed');
   }, 30_000);
+
+  // The CLI run from the folder holding the demo's data finds its first terminal, token included.
+  const noAgentEnv = { TILLSYNC_AGENT: '', TILLSYNC_AGENT_TOKEN_FILE: '', TILLSYNC_AGENT_TOKEN: '' };
+  const st = await runCli(['status', '--json'], { cwd: home, env: noAgentEnv });
+  t.equal(st.code, 0, st.stderr);
+  t.equal((JSON.parse(st.stdout) as { terminal: string }).terminal, 'till-1', 'tillsync status talks to the demo');
+  t.equal(statSync(join(dir, 'cli.json')).mode & 0o777, 0o600, 'the file for the CLI is private');
+  t.match(printed, new RegExp(`export TILLSYNC_AGENT=${till1} TILLSYNC_AGENT_TOKEN_FILE=\\S+agent-token`), 'and the lines for another shell are printed');
   t.equal(await ctrlC(first.child), 'code 0 signal null', `exit code 0 on Ctrl-C (${first.output.slice(-3).join(' | ')})`);
+  t.notOk(existsSync(join(dir, 'cli.json')), 'a stopped demo leaves no file for the CLI to find');
 
   const second = await npmStart(dir);
   t.teardown(() => { try { process.kill(-second.child.pid!, 'SIGKILL'); } catch { /* already gone */ } });
