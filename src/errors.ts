@@ -61,6 +61,7 @@ export const ERRORS = {
   TERMINAL_NOT_FOUND: { status: 404, hint: 'Create the terminal first (tillsync admin terminal create).' },
   EXCEPTION_NOT_FOUND: { status: 404, hint: 'List open exceptions to get a valid id.' },
   ALREADY_EXISTS: { status: 409, hint: 'Pick another id: one with this id exists already.' },
+  NOT_A_TEST_STORE: { status: 409, hint: 'tillsync loadtest runs only against a store it created as a test store: pass a new --store id (it is created marked as one).' },
   UPLOAD_TOO_SLOW: { status: 408, hint: 'The upload body arrived slower than the cloud\'s minimum rate and was cut: check the link; the sync worker retries.' },
   RATE_LIMITED: { status: 429, hint: 'Too many requests from this terminal credential: retry after the Retry-After delay.' },
   CLOUD_BUSY: { status: 503, hint: 'The cloud is busy with other uploads: retry after the Retry-After delay (the sync worker does).' },

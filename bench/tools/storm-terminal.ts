@@ -16,13 +16,10 @@
  * `{ go: { at } }` (at = Date.now() of the window's start) runs them all,
  * answers `{ done: StormDone }`; `{ stop: true }` exits.
  */
-import { Decoder, Encoder } from '@msgpack/msgpack';
-import { monotonicFactory } from 'ulid';
-import { encodeCanonical, GENESIS_HASH, sha256Hex } from '../../src/events/codec.ts';
-import { EVENT_SCHEMA_VERSION, type EventDraft } from '../../src/events/event-types.ts';
-import { createRng } from '../../src/fixtures/prng.ts';
 import { generateCatalog } from '../../src/fixtures/catalog.ts';
-import { generateSales, saleToDrafts } from '../../src/fixtures/sales.ts';
+import { createRng } from '../../src/fixtures/prng.ts';
+import { buildBacklog, type Backlog } from '../../src/loadtest/backlog.ts';
+import { downloadFeed, emptyStats, uploadBacklog } from '../../src/loadtest/reconnect.ts';
 
 export interface StormJob {
   seed: number;
@@ -50,37 +47,22 @@ if (!process.send) {
   process.exit(2);
 }
 const reply = (m: unknown): void => void process.send!(m);
-const MAX_BATCH = 1000;
-const encoder = new Encoder();
-const decoder = new Decoder();
 
 interface Sim {
   t: StormJob['terminals'][number];
-  events: Uint8Array[];
+  backlog: Backlog;
   offsetMs: number;
 }
 
 function buildLogs(job: StormJob): Sim[] {
   const catalog = generateCatalog({ seed: job.seed, items: 500 });
   const rng = createRng(job.seed + 7);
-  const base = Date.now() - job.offlineMs;
-  return job.terminals.map((t) => {
-    const ulid = monotonicFactory();
-    const sales = generateSales({ seed: job.seed * 31 + t.index, catalog, count: Number.MAX_SAFE_INTEGER });
-    const drafts: EventDraft[] = [];
-    for (const sale of sales) {
-      if (drafts.length >= job.events) break;
-      drafts.push(...saleToDrafts(sale, ulid(base + Math.floor((drafts.length / job.events) * job.offlineMs)), { currency: 'USD' }));
-    }
-    let prev = GENESIS_HASH;
-    const events = drafts.map((d, i) => {
-      const time = base + Math.floor((i / drafts.length) * job.offlineMs);
-      const bytes = encodeCanonical({ id: d.id ?? ulid(time), type: d.type, v: EVENT_SCHEMA_VERSION, store: t.store, terminal: t.terminal, seq: i + 1, time, prev, body: d.body });
-      prev = sha256Hex(bytes);
-      return bytes;
-    });
-    return { t, events, offsetMs: Math.floor(rng.next() * job.windowMs) };
-  });
+  const now = Date.now();
+  return job.terminals.map((t) => ({
+    t,
+    backlog: buildBacklog({ store: t.store, terminal: t.terminal, seed: job.seed * 31 + t.index, catalog, currency: 'USD', maxEvents: job.events, offlineMs: job.offlineMs, now }),
+    offsetMs: Math.floor(rng.next() * job.windowMs),
+  }));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,73 +70,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function runOne(sim: Sim, at: number, out: StormDone): Promise<void> {
   const wait = at + sim.offsetMs - Date.now();
   if (wait > 0) await sleep(wait);
-  const auth = { authorization: `Bearer ${sim.t.token}` };
-  let acked = 0;
-  let failures = 0;
-  const backoff = async (): Promise<void> => {
-    failures++;
-    out.failures++;
-    await sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random()));
-  };
-  while (acked < sim.events.length) {
-    const batch = sim.events.slice(acked, acked + MAX_BATCH);
-    const t0 = performance.now();
-    let res: Response;
-    try {
-      res = await fetch(`${sim.t.baseUrl}/v1/events`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/msgpack', accept: 'application/msgpack' },
-        body: encoder.encode({ v: 1, events: batch }).slice(),
-        signal: AbortSignal.timeout(60_000),
-      });
-    } catch {
-      await backoff();
-      continue;
-    }
-    let answer: { ackSeq?: number; error?: { code?: string } } | undefined;
-    try {
-      const buf = new Uint8Array(await res.arrayBuffer());
-      answer = (res.headers.get('content-type') ?? '').startsWith('application/msgpack') ? (decoder.decode(buf) as typeof answer) : JSON.parse(new TextDecoder().decode(buf));
-    } catch {
-      answer = undefined;
-    }
-    if (res.status === 200 && typeof answer?.ackSeq === 'number') {
-      out.uploadMs.push(performance.now() - t0);
-      acked = answer.ackSeq;
-      failures = 0;
-      continue;
-    }
-    const code = answer?.error?.code;
-    if (code === 'CLOUD_BUSY') {
-      out.busy++;
-      const after = Number(res.headers.get('retry-after') ?? '1');
-      await sleep((Number.isFinite(after) ? after : 1) * 1000 * (0.5 + Math.random()));
-      continue;
-    }
-    if (code === 'RATE_LIMITED') {
-      await sleep(1000);
-      continue;
-    }
-    await backoff();
-  }
-  let since = 0;
-  for (;;) {
-    let page: { cursor: number; head: number; changes: unknown[] };
-    try {
-      const res = await fetch(`${sim.t.baseUrl}/v1/feed?since=${since}&limit=1000`, { headers: { ...auth, accept: 'application/msgpack' }, signal: AbortSignal.timeout(60_000) });
-      const buf = new Uint8Array(await res.arrayBuffer());
-      if (res.status !== 200) throw new Error(`feed: ${res.status}`);
-      page = decoder.decode(buf) as typeof page;
-    } catch {
-      await backoff();
-      continue;
-    }
-    out.feedPages++;
-    since = page.cursor;
-    if (since >= page.head) break;
-  }
+  const target = { baseUrl: sim.t.baseUrl, token: sim.t.token };
+  const stats = emptyStats((ms) => out.uploadMs.push(ms));
+  await uploadBacklog(target, sim.backlog, stats);
+  await downloadFeed(target, stats);
+  out.busy += stats.busy;
+  out.failures += stats.retries - stats.busy;
+  out.feedPages += stats.feedPages;
   out.doneMs.push(Date.now() - at);
-  out.events += sim.events.length;
+  out.events += sim.backlog.events.length;
 }
 
 let sims: Sim[] = [];
@@ -162,7 +86,7 @@ process.on('message', (msg: { open?: StormJob; go?: { at: number }; stop?: boole
   if (msg.open) {
     try {
       sims = buildLogs(msg.open);
-      reply({ ready: true, events: sims.reduce((a, s) => a + s.events.length, 0) });
+      reply({ ready: true, events: sims.reduce((a, s) => a + s.backlog.events.length, 0) });
     } catch (err) {
       reply({ error: err instanceof Error ? err.stack ?? err.message : String(err) });
     }

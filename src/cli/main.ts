@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCloudCommands } from './cloud-commands.ts';
 import { registerDayCommands } from './day-commands.ts';
 import { registerDemoCommand } from './demo-command.ts';
+import { registerLoadTestCommand } from './loadtest-command.ts';
 import { endQuietlyWhenStdoutCloses, EXIT, reportError } from './output.ts';
 import { registerTerminalCommands } from './terminal-commands.ts';
 
@@ -18,6 +19,7 @@ registerTerminalCommands(program);
 registerCloudCommands(program);
 registerDayCommands(program);
 registerDemoCommand(program);
+registerLoadTestCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -26,6 +26,8 @@ export const createStoreRequest = z.strictObject({
   currency: storeSettingsBody.shape.currency,
   offlineStoredValue: storeSettingsBody.shape.offlineStoredValue.optional(),
   offlineCap: storeSettingsBody.shape.offlineCap.optional(),
+  /** A store for load tests only: marked at creation, never afterwards (a store with real sales cannot become one). */
+  testStore: z.literal(true).optional(),
 });
 export const updateSettingsRequest = storeSettingsBody.partial().strict();
 export const createTerminalRequest = z.strictObject({ id: ownerId, name: z.string().min(1).max(200).optional() });
@@ -67,7 +69,7 @@ export class AdminOps {
     return this.locks.run(req.id, async () => {
       if (await this.ctx.storage.getStore(req.id)) throw new TillsyncError('ALREADY_EXISTS', `store ${req.id} exists`, { details: { id: req.id } });
       const tx = await StoreTx.begin(this.ctx, req.id);
-      const rec: StoreRecord = { id: req.id, name: req.name, settings, createdAt: tx.now };
+      const rec: StoreRecord = { id: req.id, name: req.name, settings, createdAt: tx.now, ...(req.testStore ? { testStore: true as const } : {}) };
       tx.put({ kind: 'store', store: rec });
       tx.addChange('store.settings', settings);
       await tx.commit();

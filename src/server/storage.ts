@@ -37,6 +37,8 @@ export interface StoreRecord {
   name: string;
   settings: StoreSettings;
   createdAt: number;
+  /** Created as a test store (`tillsync loadtest` runs only against one); set at creation, never changed. */
+  testStore?: true;
 }
 
 /** Per-store counters, written in the same commit as whatever changes them. */

@@ -1,0 +1,76 @@
+/**
+ * `tillsync loadtest`: replays many terminals' offline backlogs against a real
+ * cloud and reports what it took (src/loadtest/loadtest.ts). Runs only against
+ * a test store; exit 0 when every event is acknowledged and verified, 1 when
+ * not (the report says what is missing), 2 on bad usage.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { entityId } from '../events/event-types.ts';
+import { runLoadTest, type LoadTestReport } from '../loadtest/loadtest.ts';
+import { CliExit, EXIT, Progress, usageError } from './output.ts';
+
+const positiveInt = (name: string, max: number) => (v: string): number => {
+  if (!/^\d{1,9}$/.test(v) || Number(v) < 1 || Number(v) > max) throw new InvalidArgumentError(`${name} takes a whole number from 1 to ${max}.`);
+  return Number(v);
+};
+const positiveNumber = (name: string, max: number) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0) || n > max) throw new InvalidArgumentError(`${name} takes a number above 0, at most ${max}.`);
+  return n;
+};
+const duration = (v: string): number => {
+  const m = /^(\d{1,6})(s|m|h)?$/.exec(v);
+  if (!m) throw new InvalidArgumentError('--duration takes a time like 90s, 10m or 1h.');
+  return Number(m[1]) * (m[2] === 'h' ? 3_600_000 : m[2] === 'm' ? 60_000 : 1_000);
+};
+
+function print(r: LoadTestReport): void {
+  const l = r.uploadLatencyMs;
+  console.log(`load test of store ${r.store}: ${r.terminals} terminals (${r.reusedTerminals} reused), ${r.sales} sales, ${r.events} events`);
+  console.log(`  fully acknowledged in ${r.seconds.toFixed(1)} s: ${r.eventsPerSecond} events/s`);
+  console.log(`  upload latency: p50 ${l.p50} ms, p95 ${l.p95} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.count} requests)`);
+  console.log(`  CLOUD_BUSY ${r.busy}, retries ${r.retries}, feed pages ${r.feedPages}`);
+  const errors = Object.entries(r.errors);
+  console.log(`  errors: ${errors.length === 0 ? 'none' : errors.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+  if (r.unfinished > 0) console.log(`  ${r.unfinished} terminals not done within --duration`);
+  const v = r.verification;
+  console.log(v.ok
+    ? `  verified: the cloud holds each of the ${v.checked} events exactly once, byte for byte`
+    : `  NOT verified: ${v.missing} missing, ${v.different} different, ${v.duplicated} duplicated (of ${r.events})`);
+}
+
+export function registerLoadTestCommand(program: Command): void {
+  program
+    .command('loadtest')
+    .description("replay many terminals' offline backlogs against a cloud and measure it (only against a test store)")
+    .addOption(new Option('--cloud <url>', 'cloud base URL').env('TILLSYNC_CLOUD').makeOptionMandatory())
+    .addOption(new Option('--admin-token <token>', 'admin token').env('TILLSYNC_ADMIN_TOKEN').makeOptionMandatory())
+    .option('--store <id>', 'the test store: created marked as one, or reused only if it is one', 'loadtest')
+    .option('--terminals <n>', 'simulated terminals', positiveInt('--terminals', 100_000), 10)
+    .option('--offline-hours <h>', 'hours each terminal was offline', positiveNumber('--offline-hours', 24 * 14), 8)
+    .option('--sales-per-hour <n>', 'sales per terminal per offline hour (each with its payments)', positiveNumber('--sales-per-hour', 10_000), 30)
+    .option('--concurrency <n>', 'terminals syncing at once (default: all)', positiveInt('--concurrency', 100_000))
+    .option('--duration <time>', 'give up on terminals not done this long after the reconnect (90s, 10m, 1h)', duration)
+    .option('--seed <n>', 'fixtures seed', positiveInt('--seed', 2 ** 31 - 1), 1)
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { cloud: string; adminToken: string; store: string; terminals: number; offlineHours: number; salesPerHour: number; concurrency?: number; duration?: number; seed: number; json?: boolean }) => {
+      if (o.adminToken.trim() === '') throw usageError('--admin-token (or TILLSYNC_ADMIN_TOKEN) is empty');
+      if (!entityId.safeParse(o.store).success) throw usageError(`--store ${JSON.stringify(o.store)} is not a valid store id`);
+      const progress = new Progress('loadtest', false);
+      let report: LoadTestReport;
+      try {
+        report = await runLoadTest({
+          cloud: o.cloud.replace(/\/+$/, ''), adminToken: o.adminToken, store: o.store, terminals: o.terminals,
+          offlineHours: o.offlineHours, salesPerHour: o.salesPerHour, seed: o.seed,
+          ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+          ...(o.duration !== undefined ? { durationMs: o.duration } : {}),
+          onProgress: (phase, done, total) => progress.update(phase, done, total),
+        });
+      } finally {
+        progress.stop();
+      }
+      if (o.json) console.log(JSON.stringify(report));
+      else print(report);
+      if (!report.verification.ok || report.unfinished > 0) throw new CliExit(EXIT.failed);
+    });
+}
