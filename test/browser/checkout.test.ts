@@ -92,6 +92,15 @@ t.test('checkout on two terminals: account credit seen across terminals, split p
 
   await p2.click('#tab-card');
   t.equal(await p2.inputValue('#card-amount'), '8.64', 'the card amount defaults to what is due');
+  // A card is never charged more than is due (the sale would then be refused PAYMENT_MISMATCH, after the customer paid).
+  await p2.fill('#card-amount', '100');
+  await p2.click('#card-reader');
+  await see(p2, '#tender-msg', 'Not added: Enter at most $8.64: that is what is still due');
+  t.equal(await p2.inputValue('#card-amount'), '8.64', 'the box is set back to what is due');
+  t.equal(await p2.locator('#payment-lines tr').count(), 1, 'no card payment added');
+  await p2.fill('#card-amount', 'five');
+  await p2.click('#card-reader');
+  await see(p2, '#tender-msg', 'Not added: Enter the amount as a number, like 12.50');
   await p2.fill('#card-amount', '5.00');
   await p2.click('#card-reader');
   const approved = await see(p2, '#tender-msg', /^Card approved: \S.* •••• \d{4}, \$5\.00 \(token tok_sim_[0-9a-f]{16}\)\.$/);

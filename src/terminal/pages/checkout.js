@@ -345,11 +345,26 @@ function prefill(input, tender) {
   input.value = amount > 0 ? centsToInput(amount) : '';
 }
 
-/** Parses an amount box; shows what is wrong and returns null if it is not a positive amount. */
+/**
+ * Parses an amount box for a card, account or voucher payment; shows what is wrong and returns
+ * null unless it is a positive amount no larger than what is still due (a card charged more
+ * than the sale would be refused PAYMENT_MISMATCH at the end, after the customer paid).
+ */
 async function amountFrom(input) {
   const cents = parseCents(input.value);
   if (cents === null || cents <= 0) {
-    await showError($('tender-msg'), { code: 'VALIDATION_FAILED', message: 'enter an amount like 12.50' }, 'Not added');
+    await showError($('tender-msg'), { code: 'VALIDATION_FAILED', hint: 'Enter the amount as a number, like 12.50', message: 'not an amount' }, 'Not added');
+    input.focus();
+    return null;
+  }
+  const due = remaining();
+  if (due === 0) {
+    await showError($('tender-msg'), { code: 'PAYMENT_MISMATCH', hint: 'Nothing is due: the payments already cover the sale', message: 'nothing due' }, 'Not added');
+    return null;
+  }
+  if (cents > due) {
+    await showError($('tender-msg'), { code: 'PAYMENT_MISMATCH', hint: `Enter at most ${formatCents(due)}: that is what is still due`, message: `${formatCents(cents)} is more than is due` }, 'Not added');
+    input.value = centsToInput(due);
     input.focus();
     return null;
   }

@@ -93,7 +93,8 @@ export async function explain(err) {
   const code = err && err.code ? err.code : 'INTERNAL_ERROR';
   const hints = await errorHints();
   const message = err && err.message ? err.message : String(err);
-  return { code, hint: hints[code] || message, message };
+  // A page's own check says what to do in the store's words (`hint`); the agent's refusals use its hints.
+  return { code, hint: (err && err.hint) || hints[code] || message, message };
 }
 
 /** Writes a refusal into `el`: the code, what to do, and the agent's own words in small print. */
