@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { Option, type Command } from 'commander';
 import { TillsyncError } from '../errors.ts';
+import { LOCAL_MODE_HOURS } from '../replication/local-mode.ts';
 import type { AuditReport } from '../terminal/audit.ts';
 import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
 import { DEFAULT_REFUND_LIMIT, TerminalAgent, type AgentStatus } from '../terminal/agent.ts';
@@ -175,18 +176,20 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, { store: next.store, terminal: next.terminal, cloudUrl: next.cloudUrl }, () => `re-enrolled ${next.store}/${next.terminal} with cloud ${next.cloudUrl}; start it with tillsync terminal --data ${o.data}`);
     });
 
-  program.command('status').description('sync state of a running terminal (F1)').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+  program.command('status').description('sync state of a running terminal').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
       const s = await clientFor(o).status();
       print(o.json, s, () => describeStatus(s));
     });
 
-  const local = program.command('local-mode').description('work offline from local storage (F2)');
+  const local = program.command('local-mode').description('work offline from local storage');
   local.command('on').description('turn local mode on, optionally for N hours').option('--hours <n>', 'turn off by itself after N hours')
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { hours?: string }) => {
       const hours = o.hours === undefined ? undefined : Number(o.hours);
-      if (hours !== undefined && !(hours > 0 && hours <= 336)) throw usageError('--hours takes a number of hours from 0 to 336');
+      if (hours !== undefined && !(hours >= LOCAL_MODE_HOURS.min && hours <= LOCAL_MODE_HOURS.max)) {
+        throw usageError(`--hours takes a number of hours from ${LOCAL_MODE_HOURS.min} to ${LOCAL_MODE_HOURS.max} (14 days)`);
+      }
       const s = await clientFor(o).request<AgentStatus>('POST', '/api/local-mode', hours === undefined ? { on: true } : { on: true, hours });
       print(o.json, s, () => describeStatus(s));
     });
@@ -241,7 +244,7 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, { dryRun: dry, result: r }, () => `force resync done: ${r.uploaded} uploaded, ${r.skipped} skipped (already on the cloud), ${r.quarantined} quarantined, ${r.conflicts} conflicts`);
     });
 
-  program.command('restore').description('abort in-flight sync and restart both directions (F8)').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+  program.command('restore').description('abort in-flight sync and restart both directions').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
       const s = await clientFor(o).request<AgentStatus>('POST', '/api/restore');
       print(o.json, s, () => `sync service restarted (${s.sync.restarts} restarts, ${s.sync.watchdogRestarts} by the watchdog); connection ${s.sync.connection.state}`);
@@ -266,7 +269,7 @@ export function registerTerminalCommands(program: Command): void {
       ].join('\n'));
     });
 
-  program.command('cleanup').description('remove old transactions the cloud already has (F10)')
+  program.command('cleanup').description('remove old transactions the cloud already has')
     .option('--older-than <duration>', 'retention: keep everything younger than this (e.g. 30d, 12h)', '30d')
     .option('--yes', 'do not ask for confirmation')
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
@@ -277,7 +280,7 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, r, () => `cleanup: ${r.events} events removed${r.leftovers ? ` (and ${r.leftovers} left over by an interrupted cleanup)` : ''}, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
     });
 
-  program.command('replay').description("stream a store's or terminal's history as JSON lines, in order (F12)")
+  program.command('replay').description("stream a store's or terminal's history as JSON lines, in order")
     .option('--data <dir>', 'read a terminal data folder directly (agent stopped)')
     .option('--from <seq>', 'start at this seq', '1')
     .addOption(agentOption()).addOption(agentTokenOption())
@@ -318,7 +321,7 @@ export function registerTerminalCommands(program: Command): void {
       process.stdout.write(await res.text());
     });
 
-  program.command('audit').description("verify a terminal's or a store's history and views (F12); exit 3 on findings")
+  program.command('audit').description("verify a terminal's or a store's history and views; exit 3 on findings")
     .option('--data <dir>', 'audit a terminal data folder directly (agent stopped; e.g. a copied folder)')
     .option('--cloud <url>', "audit every terminal's chain as stored by the cloud (admin credential; env TILLSYNC_CLOUD)")
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')

@@ -14,6 +14,9 @@ import { TillsyncError } from '../errors.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { setTimeoutAt, type Clock, type Timers } from './timers.ts';
 
+/** Local mode for a set time: the same range on the page, the CLI and the API, hours. */
+export const LOCAL_MODE_HOURS = { min: 0.1, max: 24 * 14 } as const;
+
 export interface LocalModeSetting {
   on: boolean;
   /** Clock time (ms) when it ends by itself; null = until turned off. */

@@ -19,11 +19,12 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ERRORS } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
+import { LOCAL_MODE_HOURS } from '../replication/local-mode.ts';
 import { replayTerminal } from './audit.ts';
 import type { AgentOperations } from './agent-status.ts';
 import { credentialToken } from './agent-config.ts';
 
-const localModeBody = z.strictObject({ on: z.boolean(), hours: z.number().positive().max(24 * 14).optional() });
+const localModeBody = z.strictObject({ on: z.boolean(), hours: z.number().min(LOCAL_MODE_HOURS.min).max(LOCAL_MODE_HOURS.max).optional() });
 const fullResyncBody = z.strictObject({ exportUnsyncedTo: z.string().min(1).max(1024).optional() });
 const forceBody = z.strictObject({ dryRun: z.boolean() });
 const cleanupBody = z.strictObject({ olderThanDays: z.number().nonnegative().max(3650) });

@@ -21,6 +21,7 @@ const FILES: Array<[route: string, file: string, type: string, signedIn: boolean
   ['/assets/sync-manager.js', 'sync-manager.js', 'text/javascript; charset=utf-8', false],
   ['/assets/checkout.js', 'checkout.js', 'text/javascript; charset=utf-8', false],
   ['/assets/sign-in.js', 'sign-in.js', 'text/javascript; charset=utf-8', false],
+  ['/favicon.svg', 'favicon.svg', 'image/svg+xml', false],
 ];
 
 export function registerPages(app: FastifyInstance, auth: { signedIn: (headers: IncomingHttpHeaders) => boolean }): void {

@@ -100,6 +100,7 @@ t.test('terminal verbs through the CLI', async (t) => {
     r = await runCli([verb, '--help']);
     t.equal(r.code, 0, `${verb} --help`);
     t.match(r.stdout, /Usage: tillsync/);
+    t.notMatch(r.stdout, /\(F\d+\)/, `${verb} --help speaks without spec labels`);
   }
 
   // Audit of a copied data folder with a damaged record: findings, exit 3.

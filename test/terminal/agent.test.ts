@@ -77,6 +77,11 @@ t.test('agent operations end to end', async (t) => {
   const bad = await api<{ error: { code: string } }>(base, 'POST', '/api/cleanup', { olderThanDays: -1 });
   t.equal(bad.status, 400);
   t.equal((await api<{ error: { code: string } }>(base, 'POST', '/api/local-mode', { on: 'yes' })).body.error.code, 'VALIDATION_FAILED');
+  t.equal((await api<{ error: { code: string } }>(base, 'POST', '/api/local-mode', { on: true, hours: 0.05 })).body.error.code, 'VALIDATION_FAILED', 'the page\'s range: 0.1 to 336 hours');
+  t.equal((await api<{ error: { code: string } }>(base, 'POST', '/api/local-mode', { on: true, hours: 337 })).body.error.code, 'VALIDATION_FAILED');
+  const icon = await fetch(`${base.url}/favicon.svg`);
+  t.equal(icon.status, 200, 'the pages have a favicon');
+  t.match(icon.headers.get('content-type'), /^image\/svg\+xml/);
   t.equal((await api<{ error: { code: string } }>(base, 'POST', '/api/resync/force', { dryRun: true, extra: 1 })).body.error.code, 'UNKNOWN_FIELD');
   const notFound = await api<{ error: { code: string } }>(base, 'GET', '/api/nothing');
   t.equal(notFound.body.error.code, 'NOT_FOUND');

@@ -187,9 +187,9 @@ $('local-mode').addEventListener('change', async (ev) => {
   const body = { on };
   if (on && hoursText !== '') {
     const hours = Number(hoursText);
-    if (!Number.isFinite(hours) || hours <= 0 || hours > 336) {
+    if (!Number.isFinite(hours) || hours < 0.1 || hours > 336) {
       ev.target.checked = false;
-      await showError(out, { code: 'VALIDATION_FAILED', message: 'hours must be a number between 0.1 and 336 (14 days)' });
+      await showError(out, { code: 'VALIDATION_FAILED', hint: 'Enter the hours as a number from 0.1 to 336 (14 days), or leave the box empty', message: 'hours out of range' });
       return;
     }
     body.hours = hours;
