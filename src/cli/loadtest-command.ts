@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { entityId } from '../events/event-types.ts';
-import { runLoadTest, type LoadTestReport } from '../loadtest/loadtest.ts';
+import { runLoadTest, runRequestLoad, type LoadTestReport, type RequestLoadReport } from '../loadtest/loadtest.ts';
 import { CliExit, EXIT, Progress, usageError } from './output.ts';
 
 const positiveInt = (name: string, max: number) => (v: string): number => {
@@ -39,6 +39,16 @@ function print(r: LoadTestReport): void {
     : `  NOT verified: ${v.missing} missing, ${v.different} different, ${v.duplicated} duplicated (of ${r.events})`);
 }
 
+function printRequests(r: RequestLoadReport): void {
+  const l = r.latencyMs;
+  console.log(`request load on store ${r.store}: ${r.connections} connections (one terminal each), ${r.requests} requests, ${Math.round(r.requestsPerSecond)} requests/s`);
+  console.log(`  latency: p50 ${l.p50} ms, p90 ${l.p90} ms, p99 ${l.p99} ms, max ${l.max} ms; non-2xx ${r.non2xx}, errors ${r.errors}`);
+  const v = r.verification;
+  console.log(v.ok
+    ? `  verified: the ${r.eventsAcknowledged} events acknowledged are each held exactly once, byte for byte`
+    : `  NOT verified: ${v.missing} missing, ${v.different} different, ${v.duplicated} duplicated (of ${r.eventsAcknowledged} acknowledged)`);
+}
+
 export function registerLoadTestCommand(program: Command): void {
   program
     .command('loadtest')
@@ -52,11 +62,30 @@ export function registerLoadTestCommand(program: Command): void {
     .option('--concurrency <n>', 'terminals syncing at once (default: all)', positiveInt('--concurrency', 100_000))
     .option('--duration <time>', 'give up on terminals not done this long after the reconnect (90s, 10m, 1h)', duration)
     .option('--seed <n>', 'fixtures seed', positiveInt('--seed', 2 ** 31 - 1), 1)
+    .addOption(new Option('--mode <mode>', 'backlog: offline backlogs reconnecting; requests: fixed batches at --rate for --duration (autocannon), one connection per terminal').choices(['backlog', 'requests']).default('backlog'))
+    .option('--rate <n>', 'with --mode requests: requests per second over all connections', positiveInt('--rate', 1_000_000))
+    .option('--batch <n>', 'with --mode requests: events per request', positiveInt('--batch', 5_000), 100)
     .option('--json', 'print the report as JSON')
-    .action(async (o: { cloud: string; adminToken: string; store: string; terminals: number; offlineHours: number; salesPerHour: number; concurrency?: number; duration?: number; seed: number; json?: boolean }) => {
+    .action(async (o: { cloud: string; adminToken: string; store: string; terminals: number; offlineHours: number; salesPerHour: number; concurrency?: number; duration?: number; seed: number; json?: boolean; mode: string; rate?: number; batch: number }) => {
       if (o.adminToken.trim() === '') throw usageError('--admin-token (or TILLSYNC_ADMIN_TOKEN) is empty');
       if (!entityId.safeParse(o.store).success) throw usageError(`--store ${JSON.stringify(o.store)} is not a valid store id`);
       const progress = new Progress('loadtest', false);
+      if (o.mode === 'requests') {
+        if (o.rate === undefined || o.duration === undefined) throw usageError('--mode requests needs --rate and --duration');
+        let r: RequestLoadReport;
+        try {
+          r = await runRequestLoad({
+            cloud: o.cloud.replace(/\/+$/, ''), adminToken: o.adminToken, store: o.store, terminals: o.terminals, seed: o.seed,
+            rate: o.rate, batch: o.batch, durationMs: o.duration, onProgress: (phase, done, total) => progress.update(phase, done, total),
+          });
+        } finally {
+          progress.stop();
+        }
+        if (o.json) console.log(JSON.stringify(r));
+        else printRequests(r);
+        if (!r.verification.ok) throw new CliExit(EXIT.failed);
+        return;
+      }
       let report: LoadTestReport;
       try {
         report = await runLoadTest({

@@ -18,7 +18,7 @@
  * verification. Progress goes to `onProgress` (the CLI draws it).
  */
 import { createHash } from 'node:crypto';
-import { Decoder } from '@msgpack/msgpack';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import hdr from 'hdr-histogram-js';
 import { ERRORS, TillsyncError, type ErrorCode } from '../errors.ts';
 import { generateCatalog } from '../fixtures/catalog.ts';
@@ -168,6 +168,82 @@ async function verify(sims: SimTerminal[], onProgress?: LoadTestOptions['onProgr
     onProgress?.('verifying', ++done, sims.length);
   }
   return { ok: missing === 0 && different === 0 && duplicated === 0, checked, missing, different, duplicated };
+}
+
+export interface RequestLoadOptions extends Omit<LoadTestOptions, 'offlineHours' | 'salesPerHour' | 'concurrency' | 'durationMs'> {
+  /** Requests per second over all connections. */
+  rate: number;
+  /** Events per request. */
+  batch: number;
+  durationMs: number;
+}
+
+export interface RequestLoadReport {
+  store: string;
+  connections: number;
+  requests: number;
+  requestsPerSecond: number;
+  eventsAcknowledged: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  non2xx: number;
+  errors: number;
+  verification: LoadTestReport['verification'];
+}
+
+type Autocannon = (opts: Record<string, unknown>) => Promise<{
+  requests: { average: number; total: number };
+  latency: { p50: number; p90: number; p99: number; max: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}>;
+
+/**
+ * The request-level mode, for capacity planning: fixed batches at a fixed rate
+ * (autocannon). Each connection is one test terminal sending its own backlog
+ * in order, one request at a time, so every request carries new events.
+ */
+export async function runRequestLoad(o: RequestLoadOptions): Promise<RequestLoadReport> {
+  const autocannon = (await import('autocannon' as string)).default as Autocannon;
+  const { currency } = await testStore({ ...o, offlineHours: 1, salesPerHour: 1 } as LoadTestOptions);
+  const connections = o.terminals;
+  const perConnection = Math.max(1, Math.ceil((o.rate * o.durationMs) / 1000 / connections));
+  const base: LoadTestOptions = { ...o, offlineHours: 1, salesPerHour: Math.ceil((perConnection * o.batch) / 2) };
+  const { sims } = await terminals(base, currency);
+  const requestsOf = (s: SimTerminal) => {
+    const out: Array<{ method: string; path: string; headers: Record<string, string>; body: Buffer }> = [];
+    for (let i = 0; i < perConnection && i * o.batch < s.backlog.events.length; i++) {
+      out.push({
+        method: 'POST', path: '/v1/events',
+        headers: { authorization: `Bearer ${s.target.token}`, 'content-type': 'application/msgpack', accept: 'application/msgpack' },
+        body: Buffer.from(new Encoder().encode({ v: 1, events: s.backlog.events.slice(i * o.batch, (i + 1) * o.batch) })),
+      });
+    }
+    return out;
+  };
+  let next = 0;
+  const r = await autocannon({
+    url: `${o.cloud}/v1/events`, method: 'POST', connections, pipelining: 1, amount: perConnection * connections, overallRate: o.rate,
+    timeout: 60,
+    setupClient: (client: { setRequests(r: unknown[]): void }) => client.setRequests(requestsOf(sims[next++ % sims.length]!)),
+  });
+  o.onProgress?.('verifying', 0, sims.length);
+  // What each terminal's requests got acknowledged: that prefix must be stored exactly once, byte for byte.
+  const acked: SimTerminal[] = [];
+  let eventsAcknowledged = 0;
+  for (const s of sims) {
+    const res = await fetch(`${o.cloud}/v1/sync-state`, { headers: { authorization: `Bearer ${s.target.token}` }, signal: AbortSignal.timeout(60_000) });
+    const state = (await res.json()) as { ackSeq: number };
+    const n = Math.max(0, state.ackSeq - s.backlog.firstSeq + 1);
+    eventsAcknowledged += n;
+    acked.push({ ...s, backlog: { ...s.backlog, events: s.backlog.events.slice(0, n), hashes: s.backlog.hashes.slice(0, n) } });
+  }
+  const verification = await verify(acked, o.onProgress);
+  return {
+    store: o.store, connections, requests: r.requests.total, requestsPerSecond: r.requests.average, eventsAcknowledged,
+    latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max },
+    non2xx: r.non2xx, errors: r.errors + r.timeouts, verification,
+  };
 }
 
 export async function runLoadTest(o: LoadTestOptions): Promise<LoadTestReport> {

@@ -66,3 +66,22 @@ t.test('loadtest prints a readable report', async (t) => {
   t.match(r.stdout, /verified: the cloud holds each of the \d+ events exactly once/);
   t.match(r.stderr, /loadtest: uploading \d+\/\d+/, 'progress lines when not on a TTY');
 });
+
+t.test('loadtest --mode requests: fixed batches at a rate (autocannon), the acknowledged events verified', async (t) => {
+  const env = await startEnvironment({ dir: t.testdir(), store: 'seed-store', terminals: [] });
+  t.teardown(() => env.stop());
+  const r = await runCli(['loadtest', '--cloud', env.cloudUrl, '--admin-token', env.adminToken, '--store', 'lt-rate', '--mode', 'requests',
+    '--terminals', '2', '--rate', '20', '--duration', '2s', '--batch', '10', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { connections: number; requests: number; eventsAcknowledged: number; non2xx: number; latencyMs: { p99: number }; verification: { ok: boolean; checked: number } };
+  t.equal(report.connections, 2);
+  t.equal(report.requests, 40, '20 requests/s for 2 s');
+  t.equal(report.non2xx, 0);
+  t.equal(report.eventsAcknowledged, 400, 'every request carried 10 new events');
+  t.same(report.verification, { ok: true, checked: 400, missing: 0, different: 0, duplicated: 0 });
+  t.ok(report.latencyMs.p99 >= 0);
+  const bad = await runCli(['loadtest', '--cloud', env.cloudUrl, '--admin-token', env.adminToken, '--mode', 'requests', '--rate', '5']);
+  t.equal(bad.code, 2, 'the request mode needs --duration');
+  const mode = await runCli(['loadtest', '--cloud', env.cloudUrl, '--admin-token', env.adminToken, '--mode', 'flood']);
+  t.equal(mode.code, 2, 'an unknown mode');
+});
