@@ -12,6 +12,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { z } from 'zod';
+import { parse as parseCsvText } from 'csv-parse/sync';
 import { isTillsyncError, TillsyncError } from '../errors.ts';
 import { assertNoCardData } from '../events/card-data.ts';
 import { cents, customerUpsertedBody, itemUpsertedBody, type CustomerRecord, type ItemRecord } from '../events/event-types.ts';
@@ -101,50 +102,30 @@ interface RawRow {
   value: unknown;
 }
 
-/** RFC 4180 CSV → rows of fields, each with the line it starts on. */
+/**
+ * RFC 4180 CSV → rows of fields, each with the line it starts on (csv-parse;
+ * a BOM is skipped, empty lines are skipped, a quote inside an unquoted field
+ * is kept as a character, rows may differ in length: csvRows names them).
+ */
 export function parseCsv(text: string): Array<{ line: number; fields: string[] }> {
-  const rows: Array<{ line: number; fields: string[] }> = [];
-  let fields: string[] = [];
-  let field = '';
-  let line = 1;
-  let rowLine = 1;
-  let quoted = false;
-  let i = 0;
-  if (text.charCodeAt(0) === 0xfeff) i = 1; // BOM
-  const endRow = () => {
-    fields.push(field);
-    if (!(fields.length === 1 && fields[0] === '')) rows.push({ line: rowLine, fields });
-    fields = [];
-    field = '';
-  };
-  for (; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else {
-        if (c === '\n') line++;
-        field += c;
-      }
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      endRow();
-      line++;
-      rowLine = line;
-    } else field += c;
+  let records: Array<{ info: { lines: number }; raw: string; record: string[] }>;
+  try {
+    records = parseCsvText(text, { bom: true, record_delimiter: ['\r\n', '\n', '\r'], relax_column_count: true, relax_quotes: true, skip_empty_lines: true, info: true, raw: true }) as unknown as typeof records;
+  } catch (err) {
+    const line = (err as { lines?: number }).lines ?? 1;
+    const message = (err as { code?: string }).code === 'CSV_QUOTE_NOT_CLOSED' ? 'unterminated quoted field' : 'not valid CSV';
+    throw new TillsyncError('IMPORT_INVALID', `${message} (line ${line})`, {
+      details: { rows: [{ line, code: 'VALIDATION_FAILED', message }] },
+      cause: err,
+    });
   }
-  if (quoted) throw new TillsyncError('IMPORT_INVALID', `unterminated quoted field starting on line ${rowLine}`, {
-    details: { rows: [{ line: rowLine, code: 'VALIDATION_FAILED', message: 'unterminated quoted field' }] },
+  return records.map(({ info, raw, record }) => {
+    // info.lines is where the record ends; its raw text (without the empty lines before it
+    // and its own line break) says how many lines it spans.
+    const body = raw.replace(/^(\r?\n|\r)+/, '').replace(/(\r?\n|\r)$/, '');
+    const spans = body.split(/\r?\n|\r/).length - 1;
+    return { line: info.lines - spans, fields: record };
   });
-  if (field !== '' || fields.length > 0) endRow();
-  return rows;
 }
 
 const INT = /^-?\d+$/;
