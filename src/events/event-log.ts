@@ -484,6 +484,16 @@ export class EventLog {
   }
 
   /** Deletes stored records at or below the base, in chunks. Returns how many; `onChunk` gets the running count. */
+  /**
+   * Reclaims the disk space of records deleted below the base: compacts the log's
+   * key range below it, then the whole database (no data changes; outside the writer).
+   */
+  async compactBelowBase(): Promise<void> {
+    const prefix = this.logDb.prefix;
+    await this.db.compactRange(`${prefix}${seqKey(0)}`, `${prefix}${seqKey(this.base.seq + 1)}`);
+    await this.db.compactRange('!', '~');
+  }
+
   async deleteBelowBase(onChunk?: (deleted: number) => void): Promise<number> {
     let deleted = 0;
     for (;;) {

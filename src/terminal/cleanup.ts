@@ -23,7 +23,7 @@
  * `removing` (records deleted of those to delete), `compacting`.
  */
 import type { EventLog } from '../events/event-log.ts';
-import { folderBytes, seqKey } from '../events/level-util.ts';
+import { folderBytes } from '../events/level-util.ts';
 import { ACK_META_KEY } from '../replication/upload-loop.ts';
 import type { TerminalViews } from '../projections/terminal-views.ts';
 
@@ -111,8 +111,7 @@ export async function cleanupOldEvents(opts: {
   });
   // Compaction reclaims the space of the deleted records (outside the writer: it does not change data).
   progress('compacting', 0, 1);
-  await log.db.compactRange(`!log!${seqKey(0)}`, `!log!${seqKey(log.base.seq + 1)}`);
-  await log.db.compactRange('!', '~');
+  await log.compactBelowBase();
   progress('compacting', 1, 1);
   const bytesAfter = await folderBytes(opts.dir);
   return {
