@@ -139,6 +139,21 @@ export function send(req: FastifyRequest, reply: FastifyReply, payload: unknown,
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(payload));
 }
 
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
+/**
+ * Details with every SHA-256 digest (64 lowercase hex) left out, for the card check:
+ * a digest's digits are not a card notation, and a random digest may hold a 13-19-digit
+ * run that passes Luhn (CHAIN_BROKEN's expected/found were then withheld, by chance).
+ * A client-chosen digest-shaped value reaches only that client, in its own answer.
+ */
+function withoutDigests(v: unknown): unknown {
+  if (typeof v === 'string') return HEX_DIGEST.test(v) ? '' : v;
+  if (Array.isArray(v)) return v.map(withoutDigests);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutDigests(x)]));
+  return v;
+}
+
 /** Sends an error; a message or details that may hold a card number (echoed input) are withheld. */
 export function sendError(req: FastifyRequest, reply: FastifyReply, err: TillsyncError): FastifyReply {
   const status = ERRORS[err.code].status;
@@ -147,7 +162,7 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, err: Tillsyn
   // A server error names its request id: the log lines of that request carry it too.
   const requestId = status >= 500 ? { requestId: String(req.id) } : {};
   const body = err.toJSON();
-  if (holdsCardNumber(body.error.message) || holdsCardNumber(body.error.details)) {
+  if (holdsCardNumber(body.error.message) || holdsCardNumber(withoutDigests(body.error.details))) {
     return send(req, reply, { error: { code: err.code, message: `${err.code}: message withheld (it held a card-number-like digit run)`, ...requestId } }, status);
   }
   return send(req, reply, { error: { ...body.error, ...requestId } }, status);
