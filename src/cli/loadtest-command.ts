@@ -5,7 +5,8 @@
  * not (the report says what is missing), 2 on bad usage.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { entityId } from '../events/event-types.ts';
+import { holdsCardNumber } from '../events/card-data.ts';
+import { ownerId } from '../server/admin-ops.ts';
 import { runLoadTest, runRequestLoad, type LoadTestReport, type RequestLoadReport } from '../loadtest/loadtest.ts';
 import { CliExit, EXIT, Progress, usageError } from './output.ts';
 
@@ -68,7 +69,7 @@ export function registerLoadTestCommand(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (o: { cloud: string; adminToken: string; store: string; terminals: number; offlineHours: number; salesPerHour: number; concurrency?: number; duration?: number; seed: number; json?: boolean; mode: string; rate?: number; batch: number }) => {
       if (o.adminToken.trim() === '') throw usageError('--admin-token (or TILLSYNC_ADMIN_TOKEN) is empty');
-      if (!entityId.safeParse(o.store).success) throw usageError(`--store ${JSON.stringify(o.store)} is not a valid store id`);
+      if (!ownerId.safeParse(o.store).success || holdsCardNumber(o.store)) throw usageError(holdsCardNumber(o.store) ? "--store holds a card number" : `--store ${JSON.stringify(o.store.slice(0, 60))} is not a valid store id`);
       const progress = new Progress('loadtest', false);
       if (o.mode === 'requests') {
         if (o.rate === undefined || o.duration === undefined) throw usageError('--mode requests needs --rate and --duration');

@@ -18,7 +18,8 @@ import { ValueLedger } from './value-ledger.ts';
 import type { CustomerRecord, ItemRecord } from '../events/event-types.ts';
 
 /** Store and terminal ids: entity ids that can also be keys (see `reservedAsKey`). */
-const ownerId = entityId.refine((id) => !reservedAsKey(id), { message: 'this id is reserved: it cannot be used as a key' });
+/** A store or terminal id the back office creates: an id that is not reserved as an object key. */
+export const ownerId = entityId.refine((id) => !reservedAsKey(id), { message: 'this id is reserved: it cannot be used as a key' });
 
 export const createStoreRequest = z.strictObject({
   id: ownerId,

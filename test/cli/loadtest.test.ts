@@ -52,6 +52,14 @@ t.test('loadtest: a test store, its terminals, every event acknowledged once; a 
   t.match(r.stderr, /--terminals takes a whole number/);
   r = await runCli([...base, '--duration', 'soon']);
   t.equal(r.code, 2);
+  for (const store of ['__proto__', '4111-1111-1111-1111', 'x'.repeat(300), 'a/b']) {
+    r = await runCli([...base, '--store', store]);
+    t.equal(r.code, 2, `--store ${store.slice(0, 20)} is refused`);
+    t.notMatch(r.stderr, /4111/, 'and a card number is not echoed');
+  }
+  t.notOk(await storage.getStore('__proto__'), 'nothing created');
+  r = await runCli([...base, '--rate', '-1', '--mode', 'requests', '--duration', '1s']);
+  t.equal(r.code, 2, 'a negative rate');
   r = await runCli(['loadtest', '--cloud', env.cloudUrl], { env: { TILLSYNC_ADMIN_TOKEN: '' } });
   t.equal(r.code, 2, 'no admin token');
 });
