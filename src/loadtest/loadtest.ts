@@ -62,7 +62,9 @@ export interface LoadTestReport {
 const decoder = new Decoder();
 const CATALOG_ITEMS = 500;
 
-async function adminCall<T>(o: LoadTestOptions, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+type CloudAccess = Pick<LoadTestOptions, 'cloud' | 'adminToken' | 'store' | 'seed'>;
+
+async function adminCall<T>(o: CloudAccess, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   let res: Response;
   try {
     res = await fetch(`${o.cloud}${path}`, {
@@ -86,7 +88,7 @@ function refused(r: { status: number; body: unknown }, what: string): TillsyncEr
 }
 
 /** The test store, created or checked; refused before anything is written when it is not one. */
-async function testStore(o: LoadTestOptions): Promise<{ currency: string }> {
+async function testStore(o: CloudAccess): Promise<{ currency: string }> {
   const got = await adminCall<{ id: string; testStore?: boolean; settings: { currency: string } }>(o, 'GET', `/v1/admin/stores/${encodeURIComponent(o.store)}`);
   if (got.status === 200) {
     if (got.body.testStore !== true) {
@@ -205,18 +207,19 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<{
  */
 export async function runRequestLoad(o: RequestLoadOptions): Promise<RequestLoadReport> {
   const autocannon = (await import('autocannon' as string)).default as Autocannon;
-  const { currency } = await testStore({ ...o, offlineHours: 1, salesPerHour: 1 } as LoadTestOptions);
+  const { currency } = await testStore(o);
   const connections = o.terminals;
   const perConnection = Math.max(1, Math.ceil((o.rate * o.durationMs) / 1000 / connections));
   const base: LoadTestOptions = { ...o, offlineHours: 1, salesPerHour: Math.ceil((perConnection * o.batch) / 2) };
   const { sims } = await terminals(base, currency);
+  const encoder = new Encoder();
   const requestsOf = (s: SimTerminal) => {
     const out: Array<{ method: string; path: string; headers: Record<string, string>; body: Buffer }> = [];
     for (let i = 0; i < perConnection && i * o.batch < s.backlog.events.length; i++) {
       out.push({
         method: 'POST', path: '/v1/events',
         headers: { authorization: `Bearer ${s.target.token}`, 'content-type': 'application/msgpack', accept: 'application/msgpack' },
-        body: Buffer.from(new Encoder().encode({ v: 1, events: s.backlog.events.slice(i * o.batch, (i + 1) * o.batch) })),
+        body: Buffer.from(encoder.encode({ v: 1, events: s.backlog.events.slice(i * o.batch, (i + 1) * o.batch) })),
       });
     }
     return out;

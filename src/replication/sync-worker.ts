@@ -120,8 +120,7 @@ export class SyncWorker {
    * connection): once the stream is back, such a pass that is still running
    * after RECONNECT_STUCK_MS is restarted instead of waiting out its timeout.
    */
-  private readonly inFlight: Record<'upload' | 'download', { id: number; blind: boolean } | undefined> = { upload: undefined, download: undefined };
-  private passIds = 0;
+  private readonly inFlight: Record<'upload' | 'download', { blind: boolean } | undefined> = { upload: undefined, download: undefined };
   private stuckCheck: TimerHandle | undefined;
 
   constructor(opts: SyncWorkerOptions) {
@@ -326,7 +325,7 @@ export class SyncWorker {
 
   /** Runs `pass` as the `dir` pass in flight (see `inFlight`). */
   private async tracked<T>(dir: 'upload' | 'download', pass: () => Promise<T>): Promise<T> {
-    const mine = { id: ++this.passIds, blind: this.lastNet?.ok !== true };
+    const mine = { blind: this.lastNet?.ok !== true };
     this.inFlight[dir] = mine;
     try {
       return await pass();
@@ -337,13 +336,16 @@ export class SyncWorker {
 
   /** The stream is back: passes begun blind and still running a moment later are restarted. */
   private restartBlindPasses(): void {
-    const blind = (['upload', 'download'] as const).flatMap((d) => (this.inFlight[d]?.blind ? [{ dir: d, id: this.inFlight[d]!.id }] : []));
+    const blind = (['upload', 'download'] as const).flatMap((dir) => {
+      const pass = this.inFlight[dir];
+      return pass?.blind ? [{ dir, pass }] : [];
+    });
     if (blind.length === 0) return;
     if (this.stuckCheck !== undefined) this.timers.clearTimeout(this.stuckCheck);
     this.stuckCheck = this.timers.setTimeout(() => {
       this.stuckCheck = undefined;
-      for (const { dir, id } of blind) {
-        if (this.inFlight[dir]?.id !== id) continue;
+      for (const { dir, pass } of blind) {
+        if (this.inFlight[dir] !== pass) continue; // that pass has ended
         void (dir === 'upload' ? this.upLoop : this.downLoop).interrupt();
       }
     }, RECONNECT_STUCK_MS);
