@@ -27,6 +27,7 @@
  * - A missing key reads as `undefined`, not an error.
  */
 import { randomFillSync } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
 import { monotonicFactory } from 'ulid';
 import type { ClassicLevel } from 'classic-level';
 import { TillsyncError, type ErrorCode } from '../errors.ts';
@@ -160,6 +161,8 @@ export class EventLog {
   private baseState: LogHead = { seq: 0, hash: GENESIS_HASH };
   private feedCursorState = 0;
   private healthState: Exclude<LogHealth, { state: 'disk-full' }> = { state: 'ok' };
+  /** A write failed: the write-ahead log may end in a torn record (see sealWriteAheadLog). */
+  private walSuspect = false;
   private refusal: LogRefusal | undefined;
   private headRecord: HeadRecord | undefined;
   /** What LevelDB logged as skipped while opening (see droppedOnOpen). */
@@ -530,6 +533,8 @@ export class EventLog {
           try {
             first.resolve(await first.fn());
           } catch (err) {
+            // Exclusive work writes too (cleanup, rebuilds): a write of it that ran out of space may have torn the log.
+            if (toStorageError(err).code === 'DISK_FULL') this.walSuspect = true;
             first.reject(err);
           }
           continue;
@@ -544,6 +549,16 @@ export class EventLog {
   }
 
   private async commit(works: Work[]): Promise<void> {
+    if (this.walSuspect) {
+      try {
+        await this.sealWriteAheadLog();
+      } catch (err) {
+        const wrapped = toStorageError(err);
+        this.noteWriteFailure(wrapped);
+        for (const w of works) if (w.kind !== 'exclusive') w.reject(wrapped);
+        return;
+      }
+    }
     const batch = this.db.batch();
     // Prefixing keys by hand is several times cheaper per op than the
     // `{ sublevel }` option (abstract-level copies the options into every op).
@@ -621,12 +636,8 @@ export class EventLog {
     } catch (err) {
       this.participant.aborted();
       const wrapped = toStorageError(err);
-      if (wrapped.code === 'DISK_FULL') {
-        const first = this.diskFullSince === undefined;
-        this.diskFullSince ??= this.clock.now();
-        // Status pages listen to commits; a full disk is a change they must show.
-        if (first) for (const fn of this.commitListeners) fn(this.headState);
-      }
+      this.walSuspect = true;
+      this.noteWriteFailure(wrapped);
       for (const a of accepted) a.work.reject(wrapped);
       return;
     }
@@ -651,6 +662,36 @@ export class EventLog {
       if (a.work.kind === 'events' || a.work.kind === 'restored') a.work.resolve(a.result!);
       else a.work.resolve();
     }
+  }
+
+  private noteWriteFailure(wrapped: TillsyncError): void {
+    if (wrapped.code !== 'DISK_FULL') return;
+    const first = this.diskFullSince === undefined;
+    this.diskFullSince ??= this.clock.now();
+    // Status pages listen to commits; a full disk is a change they must show.
+    if (first) for (const fn of this.commitListeners) fn(this.headState);
+  }
+
+  /**
+   * After a failed write, before the next one: makes LevelDB start a new
+   * write-ahead log. A write that failed for lack of space can leave part of
+   * its record in the log, and LevelDB keeps appending behind it; the next
+   * open then drops everything after the torn record to the end of its block
+   * ("dropping N bytes; Corruption: checksum mismatch"): acknowledged sales
+   * lost (found by the fault simulator, seed 200). A compaction of an empty
+   * key range flushes the memtable — which holds only the writes that
+   * succeeded — to a table and switches to a fresh log; the torn one is then
+   * deleted. It needs room for that table: with less free space than
+   * SEAL_MIN_FREE it is not tried (a flush failing for lack of space would
+   * stop every later write until a restart), and the write is refused with
+   * DISK_FULL, written nowhere.
+   */
+  private async sealWriteAheadLog(): Promise<void> {
+    const fs = await statfs(this.db.location);
+    const free = fs.bavail * fs.bsize;
+    if (free < SEAL_MIN_FREE) throw new TillsyncError('DISK_FULL', `disk full: ${free} bytes free, ${SEAL_MIN_FREE} needed to resume writing safely`);
+    await this.db.compactRange(SEAL_KEY, SEAL_KEY);
+    this.walSuspect = false;
   }
 
   /** Recovered records must continue the chain from `head`, one seq at a time, for this terminal. */
@@ -847,7 +888,13 @@ export class EventLog {
   }
 }
 
+/** Free space a write-ahead-log seal needs: a memtable table (LevelDB's 4 MiB write buffer) and some. */
+const SEAL_MIN_FREE = 6 * 1024 * 1024;
+/** A key no record uses: compacting [SEAL_KEY, SEAL_KEY] touches no table, only the memtable. */
+const SEAL_KEY = '\u0000tillsync-seal';
+
 function toStorageError(err: unknown): TillsyncError {
+  if (err instanceof TillsyncError) return err;
   const e = err as { code?: string; cause?: { code?: string }; message?: string };
   const text = `${e.message ?? ''} ${String(e.cause?.code ?? '')}`;
   if (/ENOSPC|No space left/i.test(text)) return new TillsyncError('DISK_FULL', 'disk full: nothing was written', { cause: err });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { TerminalAgent, writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
 import { runCli } from '../cli/run-cli.ts';
 import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { storeChanges } from '../helpers/small-store.ts';
 
 const mountPoint = mkdtempSync(join(tmpdir(), 'tillsync-fullfs-'));
 let mounted = false;
@@ -76,6 +77,44 @@ t.test('a full disk while selling shows in the status, and sales resume once spa
   rmSync(filler);
   t.equal((await sale()).status, 201, 'sales resume once space is freed');
   t.equal((await api<AgentStatus>(agent, 'GET', '/api/status')).body.log.health, 'ok');
+});
+
+t.test('sales acknowledged after a full disk was freed survive a restart (no write lands behind a torn write-ahead-log record)', { skip: !mounted && 'no tmpfs' }, async (t) => {
+  // Found by the fault simulator (seed 200): a write that failed for lack of space left part of
+  // its record in LevelDB's write-ahead log, every later write went in behind it, and the next
+  // open dropped them ("dropping N bytes; Corruption: checksum mismatch").
+  const env = await smallEnvironment(t.testdir(), { terminals: [] });
+  t.teardown(() => env.stop());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-3' });
+  const dataDir = join(mountPoint, 'till-3');
+  mkdirSync(dataDir, { recursive: true });
+  const start = () => TerminalAgent.start({ store: 'store-1', terminal: 'till-3', cloudUrl: 'http://127.0.0.1:9', token: created.token, dataDir, port: 0 });
+  let agent = await start();
+  // Offline (the cloud address answers nobody): the sales stay in the log only.
+  await agent.terminal.log.applyChanges(storeChanges(), storeChanges().length);
+  const sale = () => api<{ sale: string; error?: { code: string } }>(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 1 }], payments: [{ tender: 'cash', tendered: 200 }] });
+  t.equal((await sale()).status, 201);
+  const filler = fill();
+  // Big enough groups that the failing write is cut inside its record, not before it.
+  const refused = await api<{ error?: { code: string } }>(agent, 'POST', '/api/sales', { lines: Array.from({ length: 200 }, () => ({ item: 'itm-cola', qty: 1 })), payments: [{ tender: 'cash', tendered: 100_000 }] });
+  t.equal(refused.body.error?.code, 'DISK_FULL');
+  rmSync(filler);
+  const acked: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const r = await sale();
+    t.equal(r.status, 201, `sale ${i} after the space was freed`);
+    acked.push(r.body.sale);
+  }
+  const head = agent.terminal.log.head.seq;
+  await agent.stop();
+  agent = await start();
+  t.teardown(() => agent.stop());
+  t.same(agent.terminal.log.droppedOnOpen, [], 'LevelDB dropped nothing on open');
+  t.equal(agent.terminal.log.health.state, 'ok', 'the log is healthy');
+  t.equal(agent.terminal.log.head.seq, head, 'the head is where it was');
+  const missing = [];
+  for (const id of acked) if ((await api(agent, 'GET', `/api/sales/${id}`)).status !== 200) missing.push(id);
+  t.same(missing, [], 'every sale acknowledged after the space was freed is there');
 });
 
 t.test('starting on a full disk fails with DISK_FULL', { skip: !mounted && 'no tmpfs' }, async (t) => {
