@@ -1,5 +1,5 @@
 /**
- * npm run sim -- [--seed N | --schedules K [--from S]] [--verbose] [--json FILE]
+ * npm run sim -- [--seed N | --schedules K [--from S] [--concurrency 2]] [--verbose] [--json FILE]
  *
  * The seeded fault simulator (scripts/sim/): real terminal agents and a real
  * cloud as child processes, a faulty network between them, kills, damaged and
@@ -13,13 +13,14 @@ import { parseArgs } from 'node:util';
 import { buildForSim, simulate } from './sim/simulate.ts';
 
 const { values } = parseArgs({
-  options: { seed: { type: 'string' }, schedules: { type: 'string' }, from: { type: 'string' }, verbose: { type: 'boolean', default: false }, json: { type: 'string' } },
+  options: { seed: { type: 'string' }, schedules: { type: 'string' }, from: { type: 'string' }, verbose: { type: 'boolean', default: false }, json: { type: 'string' }, concurrency: { type: 'string', default: '2' } },
 });
 const whole = (s: string | undefined): number | undefined => (s === undefined ? undefined : /^\d{1,10}$/.test(s) ? Number(s) : NaN);
 const seed = whole(values.seed);
 const schedules = whole(values.schedules) ?? 1;
 const from = whole(values.from) ?? Math.floor(Math.random() * 2 ** 31);
-if ([seed, schedules, from].some((n) => Number.isNaN(n)) || schedules < 1 || (seed !== undefined && values.schedules !== undefined)) {
+const concurrency = whole(values.concurrency) ?? 2;
+if ([seed, schedules, from, concurrency].some((n) => Number.isNaN(n)) || schedules < 1 || concurrency < 1 || (seed !== undefined && values.schedules !== undefined)) {
   console.error('VALIDATION_FAILED: --seed N replays one schedule; --schedules K [--from S] runs K of them (whole numbers)');
   process.exit(2);
 }
@@ -29,6 +30,7 @@ const build = buildForSim();
 try {
   const summary = await simulate(seeds, {
     dist: build.dist,
+    concurrency: seeds.length === 1 ? 1 : concurrency,
     ...(values.verbose ? { log: (l: string) => console.log(l) } : {}),
     onSchedule: (r, kept) => {
       const f = Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(', ');

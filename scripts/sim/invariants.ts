@@ -140,6 +140,8 @@ export async function checkWorld(world: World, plan: Plan, acked: Acked[]): Prom
         const feed = await allFeed(storage, t.store);
         const head = feed.length > 0 ? feed[feed.length - 1]!.cursor : 0;
         if (term.log.feedCursor !== head) v.push(`I4 ${t.id}: feed cursor ${term.log.feedCursor}, the cloud's feed ends at ${head}`);
+        if (term.log.feedCursor !== st.feedCursor) v.push(`I4 ${t.id}: the running agent said feed cursor ${st.feedCursor}, its folder holds ${term.log.feedCursor}`);
+        if (term.log.head.seq !== st.head) v.push(`I3 ${t.id}: the running agent said head ${st.head}, its folder holds ${term.log.head.seq}`);
       } finally {
         await term.close();
       }

@@ -10,7 +10,7 @@ import { LINK_FAULTS, type LinkFault } from './link-proxy.ts';
 export interface PlanItem { id: string; sku: string; name: string; barcodes: string[]; price: number; taxRate: number }
 export interface PlanStore {
   id: string;
-  offline: 'allow' | 'cap' | 'refuse';
+  offline: 'allow' | 'cap' | 'forbid';
   terminals: string[];
   items: PlanItem[];
   customers: Array<{ id: string; name: string; openingBalance: number }>;
@@ -30,7 +30,7 @@ export type Step =
   | { op: 'adjust'; terminal: number; customer: string; delta: number }
   | { op: 'price'; store: number; item: string; price: number }
   | { op: 'new-customer'; store: number; id: string; openingBalance: number }
-  | { op: 'offline-policy'; store: number; offline: 'allow' | 'cap' | 'refuse' }
+  | { op: 'offline-policy'; store: number; offline: 'allow' | 'cap' | 'forbid' }
   | { op: 'local-mode'; terminal: number; on: boolean }
   | { op: 'link-flaky'; terminal: number; rate: number; kinds: LinkFault[] }
   | { op: 'link-down'; terminal: number }
@@ -42,6 +42,7 @@ export type Step =
   | { op: 'corrupt'; terminal: number; where: 'wal' | 'table'; at: number }
   | { op: 'backup'; terminal: number }
   | { op: 'restore'; terminal: number }
+  | { op: 'disk-full'; terminal: number; sales: SaleSpec[] }
   | { op: 'settle' };
 
 export interface Plan {
@@ -49,6 +50,8 @@ export interface Plan {
   stores: PlanStore[];
   /** Terminal index → [store index, terminal id]. */
   terminals: Array<{ store: number; id: string }>;
+  /** The terminal whose folder is on a small disk that disk-full faults fill. */
+  smallDisk: number;
   steps: Step[];
 }
 
@@ -87,19 +90,20 @@ function saleSpec(rng: Rng, store: PlanStore): SaleSpec {
 /** The schedule of `seed`. */
 export function makePlan(seed: number): Plan {
   const rng = createRng(seed);
-  const stores = [makeStore(rng, 'sa', 2, 'allow'), makeStore(rng, 'sb', 1, rng.pick(['allow', 'cap', 'refuse'] as const))];
+  const stores = [makeStore(rng, 'sa', 2, 'allow'), makeStore(rng, 'sb', 1, rng.pick(['allow', 'cap', 'forbid'] as const))];
   const terminals = stores.flatMap((s, si) => s.terminals.map((id) => ({ store: si, id })));
   const steps: Step[] = [];
   const storeOf = (ti: number): PlanStore => stores[terminals[ti]!.store]!;
   const sales = (ti: number, n: number): SaleSpec[] => Array.from({ length: n }, () => saleSpec(rng, storeOf(ti)));
   const backedUp = new Set<number>();
+  const smallDisk = rng.int(0, terminals.length - 1);
   let cloudDown = false;
   const count = rng.int(8, 14);
   for (let i = 0; i < count; i++) {
     const t = rng.int(0, terminals.length - 1);
     const op = rng.weighted([
       ['sell', 30], ['kill-terminal', 8], ['adjust', 4], ['downstream', 6], ['local-mode', 4], ['link-flaky', 8], ['link-down', 4],
-      ['cloud', 5], ['clock', 4], ['maintenance', 5], ['corrupt', 3], ['backup', 2], ['restore', 3], ['settle', 3],
+      ['cloud', 5], ['clock', 4], ['maintenance', 5], ['corrupt', 3], ['backup', 2], ['restore', 3], ['disk-full', 3], ['settle', 3],
     ] as const);
     switch (op) {
       case 'sell':
@@ -118,7 +122,7 @@ export function makePlan(seed: number): Plan {
         const what = rng.weighted([['price', 3], ['new-customer', 1], ['offline-policy', s === 1 ? 1 : 0.0001]] as const);
         if (what === 'price') steps.push({ op: 'price', store: s, item: rng.pick(stores[s]!.items).id, price: rng.int(500, 1_500) });
         else if (what === 'new-customer') steps.push({ op: 'new-customer', store: s, id: `${stores[s]!.id}-n${i}`, openingBalance: rng.int(0, 2_000) });
-        else steps.push({ op: 'offline-policy', store: s, offline: rng.pick(['allow', 'cap', 'refuse'] as const) });
+        else steps.push({ op: 'offline-policy', store: s, offline: rng.pick(['allow', 'cap', 'forbid'] as const) });
         break;
       }
       case 'local-mode':
@@ -150,18 +154,21 @@ export function makePlan(seed: number): Plan {
         backedUp.add(t);
         break;
       case 'restore':
-        if (backedUp.has(t)) steps.push({ op, terminal: t });
+        if (backedUp.size > 0) steps.push({ op, terminal: backedUp.has(t) ? t : [...backedUp][0]! });
         else {
           steps.push({ op: 'backup', terminal: t });
           backedUp.add(t);
         }
+        break;
+      case 'disk-full':
+        steps.push({ op, terminal: smallDisk, sales: sales(smallDisk, rng.int(1, 4)) });
         break;
       case 'settle':
         steps.push({ op });
         break;
     }
   }
-  return { seed, stores, terminals, steps };
+  return { seed, stores, terminals, smallDisk, steps };
 }
 
 /** Counts of a plan's steps by kind (faults and actions), for reports. */

@@ -3,9 +3,10 @@
  * every fault, quiesces (stop selling, let the queues drain), then reads
  * every terminal and the cloud and checks the invariants (invariants.ts).
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERRORS } from '../../src/errors.ts';
+import { HttpTransport } from '../../src/replication/http-transport.ts';
 import { createRng } from '../../src/fixtures/prng.ts';
 import { checkWorld, type Acked } from './invariants.ts';
 import type { Plan, SaleSpec, Step } from './plan.ts';
@@ -31,9 +32,21 @@ function codeOf(a: Answer): string {
   return typeof code === 'string' && code in ERRORS ? code : `UNDOCUMENTED ${a.status}`;
 }
 
-export async function runSchedule(plan: Plan, opts: { dist: string; root: string; log?: (line: string) => void }): Promise<ScheduleReport> {
+export interface RunOptions {
+  dist: string;
+  root: string;
+  log?: (line: string) => void;
+  /**
+   * Called on the quiesced world just before the checks: the simulator's own
+   * test damages the world here to prove the checks see it.
+   */
+  beforeCheck?: (world: World, plan: Plan, acked: Acked[]) => Promise<void>;
+}
+
+export async function runSchedule(plan: Plan, opts: RunOptions): Promise<ScheduleReport> {
   const started = Date.now();
-  const log = opts.log ?? (() => {});
+  const say = opts.log;
+  const log = (line: string): void => say?.(`${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s ${line}`);
   const world = new World(opts.dist, opts.root);
   const rng = createRng(plan.seed ^ 0x5eed);
   const acked: Acked[] = [];
@@ -212,6 +225,18 @@ export async function runSchedule(plan: Plan, opts: { dist: string; root: string
       }
       case 'restore':
         return restore(s.terminal);
+      case 'disk-full': {
+        const t = term(s.terminal);
+        const filler = world.fillSmallDisk();
+        if (!filler) {
+          fault('disk-full-skipped');
+          return;
+        }
+        fault('disk-full');
+        await sell(t, s.sales, 1);
+        rmSync(filler, { force: true });
+        return;
+      }
       case 'settle':
         await Promise.all(world.terminals.map((t) => synced(t, 5_000)));
         return;
@@ -273,6 +298,8 @@ export async function runSchedule(plan: Plan, opts: { dist: string; root: string
 
   try {
     await world.startCloud();
+    const smallDisk = world.mountSmallDisk();
+    if (!smallDisk) log('no tmpfs can be mounted here: disk-full faults are skipped');
     for (const s of plan.stores) {
       await world.mustAdmin('POST', '/v1/admin/stores', { id: s.id, name: `Store ${s.id}`, currency: 'EUR' });
       await world.mustAdmin('PATCH', `/v1/admin/stores/${s.id}/settings`, { offlineStoredValue: s.offline, ...(s.offline === 'cap' ? { offlineCap: 1_000 } : {}) });
@@ -280,12 +307,13 @@ export async function runSchedule(plan: Plan, opts: { dist: string; root: string
       await world.mustAdmin('POST', `/v1/admin/stores/${s.id}/customers`, s.customers);
       for (const v of s.vouchers) await world.mustAdmin('POST', `/v1/admin/stores/${s.id}/vouchers`, v);
     }
-    for (const t of plan.terminals) await world.addTerminal(plan.stores[t.store]!.id, t.id, rng.fork());
+    for (const [i, t] of plan.terminals.entries()) await world.addTerminal(plan.stores[t.store]!.id, t.id, rng.fork(), i === plan.smallDisk);
     await Promise.all(world.terminals.map(async (t) => {
       if ((await world.startAgent(t)) !== null) throw new Error(`${t.id} did not start: ${t.stderr}`);
     }));
     // The catalog first: a sale of an item the terminal has not heard of yet is refused, which is not what is tested.
     await Promise.all(world.terminals.map((t) => synced(t)));
+    log('world up');
 
     for (const [n, s] of plan.steps.entries()) {
       log(` step ${n + 1}/${plan.steps.length}: ${s.op}${'terminal' in s ? ` ${term(s.terminal).id}` : ''}`);
@@ -303,27 +331,47 @@ export async function runSchedule(plan: Plan, opts: { dist: string; root: string
       if (lm.status !== 200) violations.push(`${t.id}: local mode could not be turned off: ${lm.status} ${JSON.stringify(lm.body).slice(0, 200)}`);
       if ((await reported(t, 0)) !== null) await recover(t, 'found at the end');
     }
-    // Quiesce: no more sales; every queue drains and every terminal has the whole feed.
+    // Quiesce: no more sales. First every upload queue drains; then each terminal downloads
+    // the store's feed up to the cloud's head as the cloud says it (not as the terminal last
+    // heard: the last uploads publish balance changes after a terminal may have looked).
     const end = Date.now() + QUIESCE_MS;
     const stuck = new Map<string, unknown>();
-    for (const t of world.terminals) {
+    const state = async (t: SimTerminal): Promise<unknown> => {
+      const s = await world.agent(t, 'GET', '/api/status');
+      if (s.status !== 200) return s.status;
+      const sync = s.body.sync;
+      return { sync: { pending: sync.pending, uploaded: sync.uploaded, head: sync.head, feedCursor: sync.feedCursor, feedHead: sync.feedHead, connection: sync.connection, lastUpError: sync.lastUpError, lastDownError: sync.lastDownError }, log: s.body.log, operation: s.body.operation };
+    };
+    const waitUntil = async (t: SimTerminal, ok: (body: any) => boolean): Promise<boolean> => {
       for (;;) {
         const s = await world.agent(t, 'GET', '/api/status');
-        const sync = s.body?.sync;
-        if (s.status === 200 && sync.pending === 0 && sync.feedHead !== null && sync.feedCursor >= sync.feedHead && s.body.operation === null && s.body.log.health === 'ok' && sync.connection.state === 'online') break;
+        if (s.status === 200 && ok(s.body)) return true;
         if (Date.now() > end) {
-          stuck.set(t.id, s.status === 200 ? { sync: { pending: sync.pending, uploaded: sync.uploaded, head: sync.head, feedCursor: sync.feedCursor, feedHead: sync.feedHead, connection: sync.connection, lastUpError: sync.lastUpError, lastDownError: sync.lastDownError }, log: s.body.log, operation: s.body.operation } : s.status);
-          break;
+          stuck.set(t.id, await state(t));
+          return false;
         }
         await sleep(100);
       }
+    };
+    const calm = (b: any): boolean => b.sync.pending === 0 && b.operation === null && b.log.health === 'ok' && b.sync.connection.state === 'online';
+    for (const t of world.terminals) await waitUntil(t, calm);
+    if (stuck.size === 0) {
+      for (const t of world.terminals) {
+        const head = (await new HttpTransport({ baseUrl: world.cloudUrl, token: t.token }).feed(0, 1)).head;
+        await waitUntil(t, (b) => calm(b) && b.sync.feedCursor >= head);
+      }
     }
     for (const [id, state] of stuck) violations.push(`I4 ${id}: did not quiesce within ${QUIESCE_MS} ms after every fault healed: ${JSON.stringify(state)}`);
-    if (stuck.size === 0) violations.push(...(await checkWorld(world, plan, acked)));
+    log('quiesced');
+    if (stuck.size === 0) {
+      await opts.beforeCheck?.(world, plan, acked);
+      violations.push(...(await checkWorld(world, plan, acked)));
+    }
+    log('checked');
   } catch (err) {
     violations.push(`harness: ${(err as Error).stack ?? String(err)}`);
   } finally {
-    await world.close();
+    await world.close(violations.length > 0);
   }
   for (const t of world.terminals) for (const [k, v] of Object.entries(t.proxy.injected)) if (v > 0) faults[`link-${k}`] = (faults[`link-${k}`] ?? 0) + v;
   return { seed: plan.seed, steps: plan.steps.length, faults, acknowledged: acked.length, unknown, refused, violations, ms: Date.now() - started };

@@ -32,11 +32,16 @@ export function buildForSim(): { dist: string; remove: () => void } {
   return { dist, remove: () => rmSync(dist, { recursive: true, force: true }) };
 }
 
-export async function simulate(seeds: readonly number[], opts: { dist: string; onSchedule?: (r: ScheduleReport, kept: string | null) => void; log?: (line: string) => void }): Promise<SimSummary> {
+/** Runs `seeds`, `concurrency` worlds at a time (each its own processes and folders: they share nothing). */
+export async function simulate(seeds: readonly number[], opts: { dist: string; concurrency?: number; onSchedule?: (r: ScheduleReport, kept: string | null) => void; log?: (line: string) => void }): Promise<SimSummary> {
   const started = Date.now();
   const sum: SimSummary = { schedules: 0, failed: [], acknowledged: 0, unknown: 0, faults: {}, refused: {}, violations: [], ms: 0, medianScheduleMs: 0 };
   const times: number[] = [];
-  for (const seed of seeds) {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < seeds.length) await one(seeds[next++]!);
+  };
+  const one = async (seed: number): Promise<void> => {
     const root = mkdtempSync(join(tmpdir(), `tillsync-sim-${seed}-`));
     const r = await runSchedule(makePlan(seed), { dist: opts.dist, root, ...(opts.log ? { log: opts.log } : {}) });
     sum.schedules++;
@@ -52,7 +57,8 @@ export async function simulate(seeds: readonly number[], opts: { dist: string; o
       kept = root;
     } else rmSync(root, { recursive: true, force: true });
     opts.onSchedule?.(r, kept);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, worker));
   times.sort((a, b) => a - b);
   sum.medianScheduleMs = times[Math.floor(times.length / 2)] ?? 0;
   sum.ms = Date.now() - started;

@@ -4,7 +4,7 @@
  * terminal behind its own LinkProxy to the cloud. Processes die by SIGKILL;
  * folders are copied, restored and damaged between a kill and a restart.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,6 +82,8 @@ export class World {
   cloud: ChildProcess | null = null;
   cloudPort = 0;
   readonly terminals: SimTerminal[] = [];
+  /** The small tmpfs one terminal's folder lives on (disk-full faults), if the machine lets us mount one. */
+  private smallDisk: string | null = null;
 
   constructor(readonly dist: string, readonly root: string) {
     mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -122,11 +124,41 @@ export class World {
     return a.body;
   }
 
-  /** Enrolls a terminal: its folder, its credential, its link to the cloud. */
-  async addTerminal(store: string, id: string, rng: Rng): Promise<SimTerminal> {
+  /**
+   * Mounts a 32 MB tmpfs for one terminal's folder (root only). Answers false,
+   * and the disk-full faults are skipped, where mounting is not allowed.
+   */
+  mountSmallDisk(): boolean {
+    const at = join(this.root, 'small-disk');
+    mkdirSync(at, { mode: 0o700 });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', at], { stdio: 'pipe' });
+      this.smallDisk = at;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Fills the small disk to its last byte; answers the filler's path (remove it to free the space). */
+  fillSmallDisk(): string | null {
+    if (!this.smallDisk) return null;
+    const filler = join(this.smallDisk, 'filler');
+    for (const size of [1 << 20, 64 << 10, 4096, 512, 1]) {
+      try {
+        for (;;) writeFileSync(filler, Buffer.alloc(size, 1), { flag: 'a' });
+      } catch {
+        /* full at this granularity */
+      }
+    }
+    return filler;
+  }
+
+  /** Enrolls a terminal: its folder (on the small disk if asked and mounted), its credential, its link to the cloud. */
+  async addTerminal(store: string, id: string, rng: Rng, onSmallDisk = false): Promise<SimTerminal> {
     const { token } = await this.mustAdmin<{ token: string }>('POST', `/v1/admin/stores/${store}/terminals`, { id });
     const proxy = await LinkProxy.start(this.cloudPort, rng);
-    const dir = join(this.root, `term-${id}`);
+    const dir = join(onSmallDisk && this.smallDisk ? this.smallDisk : this.root, `term-${id}`);
     await writeAgentConfig(dir, { store, terminal: id, cloudUrl: proxy.url, token });
     const t: SimTerminal = { id, store, dir, proxy, child: null, url: null, clock: 0, token, stderr: '' };
     this.terminals.push(t);
@@ -206,10 +238,16 @@ export class World {
     return readdirSync(db).filter((f) => f.endsWith(ext)).sort().map((f) => join(db, f));
   }
 
-  async close(): Promise<void> {
+  /** Ends every process and link; `keep`: copies the small disk's folders out first (a failed schedule's evidence). */
+  async close(keep = false): Promise<void> {
     await Promise.all(this.terminals.map((t) => this.killAgent(t)));
     await this.killCloud();
     await Promise.all(this.terminals.map((t) => t.proxy.close()));
+    if (this.smallDisk) {
+      if (keep) for (const f of readdirSync(this.smallDisk).filter((n) => n.startsWith('term-'))) cpSync(join(this.smallDisk, f), join(this.root, f), { recursive: true });
+      execFileSync('umount', ['-l', this.smallDisk], { stdio: 'pipe' });
+      this.smallDisk = null;
+    }
   }
 }
 
