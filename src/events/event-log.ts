@@ -27,7 +27,6 @@
  * - A missing key reads as `undefined`, not an error.
  */
 import { randomFillSync } from 'node:crypto';
-import { statfs } from 'node:fs/promises';
 import { monotonicFactory } from 'ulid';
 import type { ClassicLevel } from 'classic-level';
 import { TillsyncError, type ErrorCode } from '../errors.ts';
@@ -35,7 +34,7 @@ import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from './codec
 import type { Change, EventDraft, TillEvent } from './event-types.ts';
 import { EVENT_SCHEMA_VERSION } from './event-types.ts';
 import { parseDraft } from './validate.ts';
-import { BIG_READS, droppedOnOpen, openLevel, seqKey, SYNC, type Bytes, type LevelDb, type Sublevel } from './level-util.ts';
+import { BIG_READS, droppedOnOpen, openLevel, sealWriteAheadLog, seqKey, SYNC, type Bytes, type LevelDb, type Sublevel } from './level-util.ts';
 import { HeadRecord } from './head-record.ts';
 
 export interface Clock {
@@ -672,25 +671,9 @@ export class EventLog {
     if (first) for (const fn of this.commitListeners) fn(this.headState);
   }
 
-  /**
-   * After a failed write, before the next one: makes LevelDB start a new
-   * write-ahead log. A write that failed for lack of space can leave part of
-   * its record in the log, and LevelDB keeps appending behind it; the next
-   * open then drops everything after the torn record to the end of its block
-   * ("dropping N bytes; Corruption: checksum mismatch"): acknowledged sales
-   * lost (found by the fault simulator, seed 200). A compaction of an empty
-   * key range flushes the memtable — which holds only the writes that
-   * succeeded — to a table and switches to a fresh log; the torn one is then
-   * deleted. It needs room for that table: with less free space than
-   * SEAL_MIN_FREE it is not tried (a flush failing for lack of space would
-   * stop every later write until a restart), and the write is refused with
-   * DISK_FULL, written nowhere.
-   */
+  /** After a failed write, before the next one (see sealWriteAheadLog in level-util.ts). */
   private async sealWriteAheadLog(): Promise<void> {
-    const fs = await statfs(this.db.location);
-    const free = fs.bavail * fs.bsize;
-    if (free < SEAL_MIN_FREE) throw new TillsyncError('DISK_FULL', `disk full: ${free} bytes free, ${SEAL_MIN_FREE} needed to resume writing safely`);
-    await this.db.compactRange(SEAL_KEY, SEAL_KEY);
+    await sealWriteAheadLog(this.db);
     this.walSuspect = false;
   }
 
@@ -887,11 +870,6 @@ export class EventLog {
     await this.db.close();
   }
 }
-
-/** Free space a write-ahead-log seal needs: a memtable table (LevelDB's 4 MiB write buffer) and some. */
-const SEAL_MIN_FREE = 6 * 1024 * 1024;
-/** A key no record uses: compacting [SEAL_KEY, SEAL_KEY] touches no table, only the memtable. */
-const SEAL_KEY = '\u0000tillsync-seal';
 
 function toStorageError(err: unknown): TillsyncError {
   if (err instanceof TillsyncError) return err;

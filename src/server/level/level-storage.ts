@@ -31,7 +31,7 @@
 import { TillsyncError } from '../../errors.ts';
 import { decodeTrusted, encodeCanonical, GENESIS_HASH, sha256Hex } from '../../events/codec.ts';
 import type { Change, CustomerRecord, ItemRecord } from '../../events/event-types.ts';
-import { BIG_READS, openLevel, seqKey, type Bytes, type LevelDb, type LevelTuning, type Sublevel } from '../../events/level-util.ts';
+import { BIG_READS, openLevel, sealWriteAheadLog, seqKey, type Bytes, type LevelDb, type LevelTuning, type Sublevel } from '../../events/level-util.ts';
 import { StorageBase } from '../storage-base.ts';
 import {
   EMPTY_COUNTERS,
@@ -94,6 +94,9 @@ export class LevelStorage extends StorageBase {
   private readonly run = new EventRun();
   private readonly idFilters: IdFilters;
   private readonly hot = new HotRecords();
+  /** A write failed: the write-ahead log may end in a torn record; sealed before the next commit (level-util.ts). */
+  private walSuspect = false;
+  private sealing: Promise<void> | undefined;
   /** Ids looked up on disk so far (tests: what the id filter spares). */
   idLookups = 0;
 
@@ -299,8 +302,22 @@ export class LevelStorage extends StorageBase {
     return rows.map(([, v]) => decodeTrusted<ExceptionRecord>(v));
   }
 
+  /** One seal for every commit waiting on it; until one succeeds (room on the disk), commits fail with its error. */
+  private sealed(): Promise<void> {
+    this.sealing ??= sealWriteAheadLog(this.db)
+      .then(() => {
+        this.walSuspect = false;
+      })
+      .finally(() => {
+        this.sealing = undefined;
+      });
+    return this.sealing;
+  }
+
   protected async _commit(ops: readonly WriteOp[]): Promise<void> {
     if (this.db.status !== 'open') throw new TillsyncError('STORAGE_CLOSED', 'cloud storage is closed');
+    // A failed write may have torn the write-ahead log: no commit goes in behind it (level-util.ts).
+    if (this.walSuspect) await this.sealed();
     const batch = this.batches.take();
     const subs = this.subs;
     // Hot records written: [full key, bytes or undefined] pairs, for the memory once durable.
@@ -326,6 +343,7 @@ export class LevelStorage extends StorageBase {
     } catch (err) {
       // Whether the write reached the disk is not known: what memory holds of its keys goes.
       for (let i = 0; i < hotWrites.length; i += 2) this.hot.forget(hotWrites[i] as string);
+      this.walSuspect = true;
       throw err;
     } finally {
       this.hot.commitEnded();
