@@ -30,7 +30,9 @@ import type { World } from './world.ts';
 
 export type Acked =
   | { kind: 'sale'; terminal: string; store: string; sale: string; total: number; payments: number; shifted: boolean }
-  | { kind: 'adjust'; terminal: string; store: string; customer: string; delta: number };
+  | { kind: 'adjust'; terminal: string; store: string; customer: string; delta: number }
+  | { kind: 'refund'; terminal: string; store: string; sale: string; amount: number }
+  | { kind: 'void'; terminal: string; store: string; sale: string };
 
 interface Decoded extends StoredEvent {
   event: TillEvent;
@@ -173,6 +175,23 @@ export async function checkWorld(world: World, plan: Plan, acked: Acked[]): Prom
         const at = list.indexOf(a.delta);
         if (at < 0) v.push(`I1 adjustment ${a.delta} of ${a.customer} on ${a.terminal} is not in the cloud`);
         else list.splice(at, 1);
+      }
+      // Acknowledged refunds and voids: each one in the cloud, once (refunds as a multiset per sale).
+      const refunds = new Map<string, number[]>();
+      const voids = new Map<string, number>();
+      for (const e of events) {
+        if (e.event.type === 'sale.refunded') refunds.set(e.event.body.sale, [...(refunds.get(e.event.body.sale) ?? []), e.event.body.amount]);
+        if (e.event.type === 'sale.voided') voids.set(e.event.body.sale, (voids.get(e.event.body.sale) ?? 0) + 1);
+      }
+      for (const a of acked) {
+        if (a.store !== store.id) continue;
+        if (a.kind === 'void' && voids.get(a.sale) !== 1) v.push(`I1 void of ${a.sale} on ${a.terminal} is in the cloud ${voids.get(a.sale) ?? 0} times`);
+        if (a.kind === 'refund') {
+          const list = refunds.get(a.sale) ?? [];
+          const at = list.indexOf(a.amount);
+          if (at < 0) v.push(`I1 refund of ${a.amount} on ${a.sale} (${a.terminal}) is not in the cloud`);
+          else list.splice(at, 1);
+        }
       }
       // I5: balances and vouchers are sums of deltas; overspends are exceptions, each debit in one.
       const views = await storage.getBalances(store.id, store.customers.map((c) => c.id));

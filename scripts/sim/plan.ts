@@ -28,6 +28,9 @@ export type Step =
   | { op: 'sell'; terminal: number; sales: SaleSpec[]; concurrency: number }
   | { op: 'kill-terminal'; terminal: number; sales: SaleSpec[]; afterMs: number }
   | { op: 'adjust'; terminal: number; customer: string; delta: number }
+  /** Refunds part of, or voids, the terminal's latest acknowledged sale (if it has one). */
+  | { op: 'refund'; terminal: number; amount: number; tender: 'cash' | 'account' | 'voucher'; customer: string; voucher: string }
+  | { op: 'void'; terminal: number }
   | { op: 'price'; store: number; item: string; price: number }
   | { op: 'new-customer'; store: number; id: string; openingBalance: number }
   | { op: 'offline-policy'; store: number; offline: 'allow' | 'cap' | 'forbid' }
@@ -102,8 +105,8 @@ export function makePlan(seed: number): Plan {
   for (let i = 0; i < count; i++) {
     const t = rng.int(0, terminals.length - 1);
     const op = rng.weighted([
-      ['sell', 30], ['kill-terminal', 8], ['adjust', 4], ['downstream', 6], ['local-mode', 4], ['link-flaky', 8], ['link-down', 4],
-      ['cloud', 5], ['clock', 4], ['maintenance', 5], ['corrupt', 3], ['backup', 2], ['restore', 3], ['disk-full', 3], ['settle', 3],
+      ['sell', 30], ['kill-terminal', 8], ['adjust', 4], ['refund', 3], ['void', 2], ['downstream', 6], ['local-mode', 4], ['link-flaky', 8], ['link-down', 4],
+      ['cloud', 5], ['clock', 4], ['maintenance', 5], ['corrupt', 5], ['backup', 2], ['restore', 3], ['disk-full', 3], ['settle', 3],
     ] as const);
     switch (op) {
       case 'sell':
@@ -117,6 +120,14 @@ export function makePlan(seed: number): Plan {
         steps.push({ op, terminal: t, customer: rng.pick(storeOf(t).customers).id, delta });
         break;
       }
+      case 'refund': {
+        const st = storeOf(t);
+        steps.push({ op, terminal: t, amount: rng.int(50, 400), tender: rng.pick(['cash', 'account', 'voucher'] as const), customer: rng.pick(st.customers).id, voucher: st.vouchers[0]!.code });
+        break;
+      }
+      case 'void':
+        steps.push({ op, terminal: t });
+        break;
       case 'downstream': {
         const s = rng.int(0, stores.length - 1);
         const what = rng.weighted([['price', 3], ['new-customer', 1], ['offline-policy', s === 1 ? 1 : 0.0001]] as const);

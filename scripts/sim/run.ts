@@ -54,6 +54,7 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
   const refused: Record<string, number> = {};
   const violations: string[] = [];
   const backups = new Map<number, { dir: string; ackedAt: number }>();
+  const voided = new Set<string>();
   let unknown = 0;
   const fault = (k: string): void => {
     faults[k] = (faults[k] ?? 0) + 1;
@@ -144,6 +145,22 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
         if (a.status === 201) acked.push({ kind: 'adjust', terminal: t.id, store: t.store, customer: s.customer, delta: s.delta });
         else if (a.status === 0) unknown++;
         else refusedWith(codeOf(a), `adjust on ${t.id}`);
+        return;
+      }
+      case 'refund':
+      case 'void': {
+        const t = term(s.terminal);
+        const sale = [...acked].reverse().find((a): a is Extract<Acked, { kind: 'sale' }> => a.kind === 'sale' && a.terminal === t.id && !voided.has(a.sale));
+        if (!sale) return;
+        const body = s.op === 'void'
+          ? { reason: 'sim void' }
+          : { amount: Math.min(s.amount, sale.total), tender: s.tender, reason: 'sim refund', ...(s.tender === 'account' ? { customer: s.customer } : s.tender === 'voucher' ? { voucher: s.voucher } : {}) };
+        const a = await world.agent(t, 'POST', `/api/sales/${sale.sale}/${s.op}`, body);
+        if (a.status === 201) {
+          if (s.op === 'void') voided.add(sale.sale);
+          acked.push(s.op === 'void' ? { kind: 'void', terminal: t.id, store: t.store, sale: sale.sale } : { kind: 'refund', terminal: t.id, store: t.store, sale: sale.sale, amount: (body as { amount: number }).amount });
+        } else if (a.status === 0) unknown++;
+        else refusedWith(codeOf(a), `${s.op} on ${t.id}`);
         return;
       }
       case 'price': {
