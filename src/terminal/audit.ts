@@ -6,6 +6,7 @@
  * it against the live views. Findings are data (code + where + what); the CLI
  * prints them and exits non-zero when there is any.
  */
+import { TillsyncError } from '../errors.ts';
 import type { EventLog, LoggedEvent } from '../events/event-log.ts';
 import { TerminalViews, diffViews } from '../projections/terminal-views.ts';
 import { checkStorage } from './storage-check.ts';
@@ -53,6 +54,10 @@ export async function auditTerminal(log: EventLog, views: TerminalViews, onProgr
       for (const d of diffs) {
         findings.push({ code: 'VIEW_MISMATCH', terminal: log.terminal, view: d.view, key: d.key, detail: `live view entry is ${d.problem} compared with a rebuild from history` });
       }
+    } catch (err) {
+      // A stored record the rebuild cannot fold (a damaged change) is a finding, never a failed audit.
+      if (!(err instanceof TillsyncError) || err.code !== 'LOG_CORRUPTED') throw err;
+      findings.push({ code: 'RECORD_UNREADABLE', terminal: log.terminal, detail: `views cannot be rebuilt from history: ${err.message}` });
     } finally {
       await scratch.clear();
     }

@@ -23,6 +23,8 @@ import { writeAgentConfig } from '../../src/terminal/agent.ts';
 import { auditTerminal } from '../../src/terminal/audit.ts';
 import { openSmallStore } from '../helpers/small-store.ts';
 import { runCli } from '../cli/run-cli.ts';
+import { encodeCanonical } from '../../src/events/codec.ts';
+import { seqKey } from '../../src/events/level-util.ts';
 
 const SALES = 1200;
 const cashSale = { lines: [{ item: 'itm-cafe', qty: 1 }], payments: [{ tender: 'cash' as const, tendered: 1000 }] };
@@ -102,4 +104,19 @@ t.test('acknowledged sales dropped from the write-ahead log: audit --data exits 
   t.equal(cli.code, 3, 'tillsync audit --data exits 3');
   const printed = JSON.parse(cli.stdout) as { findings: Array<{ code: string; detail: string }> };
   t.ok(printed.findings.some((f) => f.code === 'SEQ_GAP' && /LOG_CORRUPTED/.test(f.detail)), 'the lost tail is a finding');
+});
+
+t.test('a stored change damaged into another shape (a key garbled, bytes that still decode): a finding, not a crash', async (t) => {
+  // Found by the fault simulator: a flipped byte in a snappy block turned a balance.state's "customer"
+  // key into garbage; the audit crashed with LEVEL_INVALID_KEY (500 INTERNAL_ERROR through the agent).
+  const dataDir = t.testdir();
+  await makeFolder(dataDir, 10);
+  const raw = new ClassicLevel<string, Uint8Array>(join(dataDir, 'db'), { valueEncoding: 'view' });
+  await raw.open();
+  await raw.put(`!changes!${seqKey(9)}`, encodeCanonical({ cursor: 9, type: 'balance.state', body: { balance: 10_000, 'gs\u0018\td2': 'cus-ana', includes: {} } }));
+  await raw.close();
+  const cli = await runCli(['audit', '--data', dataDir, '--json']);
+  t.equal(cli.code, 3, 'tillsync audit --data exits 3');
+  const printed = JSON.parse(cli.stdout) as { findings: Array<{ code: string; detail: string }> };
+  t.ok(printed.findings.some((f) => f.code === 'RECORD_UNREADABLE' && /stored change 9 is damaged/.test(f.detail)), 'the damaged change is named');
 });
