@@ -81,11 +81,12 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, one));
   }
 
-  /** Waits (bounded) until `t` holds nothing unsynced; false if it could not. */
+  /** Waits (bounded) until `t` holds nothing unsynced; false if it could not (or cannot: in local mode). */
   async function synced(t: SimTerminal, ms = 30_000): Promise<boolean> {
     const end = Date.now() + ms;
     while (Date.now() < end) {
       const s = await world.agent(t, 'GET', '/api/status');
+      if (s.status === 200 && s.body.sync.connection.state === 'local') return false;
       if (s.status === 200 && s.body.sync.pending === 0 && s.body.sync.connection.state === 'online') return true;
       await sleep(100);
     }
@@ -109,10 +110,19 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
     if (r.status === 200) return;
     log(`  ${t.id}: recover in place refused (${r.status === 0 ? 'no answer' : codeOf(r)}); new folder recovered from the cloud`);
     if (r.status !== 0) refusedWith(codeOf(r), `recover on ${t.id}`);
+    await replaceAndRecover(t, why);
+  }
+
+  /** A new folder with the same enrollment, recovered from the cloud (what a technician does with a damaged disk). */
+  async function replaceAndRecover(t: SimTerminal, why: string): Promise<void> {
+    fault('folder-replaced');
     await world.killAgent(t);
     await world.replaceFolder(t);
     await startOrReport(t, `${why}, new folder`);
-    if ((await reported(t, 20_000)) === null && ackedOn(t) > 0) violations.push(`I6 ${t.id}: a new folder below the cloud's head (${why}) was not detected`);
+    // A new folder is below the cloud's head only if the cloud holds any of its events.
+    const held = world.cloud ? (await new HttpTransport({ baseUrl: world.cloudUrl, token: t.token }).syncState().catch(() => ({ ackSeq: 0 }))).ackSeq : 0;
+    if (held === 0) return;
+    if ((await reported(t, 20_000)) === null) violations.push(`I6 ${t.id}: a new folder below the cloud's head ${held} (${why}) was not detected`);
     const again = await world.agent(t, 'POST', '/api/recover', { fromCloud: true });
     if (again.status !== 200) violations.push(`I6 ${t.id}: recovery of a new folder failed (${why}): ${again.status} ${JSON.stringify(again.body).slice(0, 200)}`);
   }
@@ -283,15 +293,21 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
     writeFileSync(file, bytes);
     fault(`corrupt-${where}`);
     const refusedStart = await startOrReport(t, `a flipped byte in ${where}`);
-    const said = refusedStart ?? (await reported(t, 3_000)) ?? (await auditFindings(t));
+    const said = refusedStart ?? (await reported(t, 500)) ?? (await auditFindings(t));
     log(`  ${t.id}: byte ${pos} of ${file.split('/').pop()} flipped: ${said ?? 'nothing reported'}`);
-    if (said !== null) await recover(t, `corrupt ${where}`);
+    if (said !== null) {
+      await recover(t, `corrupt ${where}`);
+      // Recovery in place repairs the log; damage elsewhere (a change, a view) is still an audit finding:
+      // then the documented remedy is a new folder recovered from the cloud.
+      if ((await auditFindings(t)) !== null) await replaceAndRecover(t, `corrupt ${where}, still found by the audit`);
+    }
     // Not reported: only fine if nothing was damaged; the final checks (I3, I9) read every record.
   }
 
   async function auditFindings(t: SimTerminal): Promise<string | null> {
     const a = await world.agent(t, 'POST', '/api/audit', {});
     if (a.status === 200 && Array.isArray(a.body.findings) && a.body.findings.length > 0) return `audit: ${a.body.findings.map((f: { code: string }) => f.code).join(',')}`;
+    if (a.status >= 500) violations.push(`I6 ${t.id}: the audit answered ${a.status} ${codeOf(a)} instead of findings`);
     if (a.status >= 300) return `audit refused: ${codeOf(a)}`;
     return null;
   }

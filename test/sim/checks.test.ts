@@ -64,6 +64,9 @@ t.test('a change the terminal never downloaded is I9 and I4', async (t) => {
     const item = { ...plan.stores[0]!.items[0]!, price: plan.stores[0]!.items[0]!.price + 1 };
     await world.mustAdmin('POST', '/v1/admin/stores/sa/items', [item]);
     plan.stores[0]!.items[0]!.price = item.price;
+    // The other terminal, online, gets it (bounded): the checks must then find it fine.
+    const end = Date.now() + 60_000;
+    while ((await world.agent(world.terminals[0]!, 'GET', '/api/items/sa-i1')).body?.item?.price !== item.price && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   });
   t.ok(v.some((x) => x.startsWith('I9 sa-t2: item sa-i1')), 'the stale price is I9');
   t.ok(v.some((x) => x.startsWith('I4 sa-t2: feed cursor')), 'the feed cursor short of the head is I4');

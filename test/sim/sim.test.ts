@@ -18,7 +18,7 @@ t.test(`${SCHEDULES} seeded schedules hold every invariant`, async (t) => {
   const seeds = Array.from({ length: SCHEDULES }, (_, i) => first + i);
   const summary = await simulate(seeds, {
     dist: build.dist,
-    concurrency: 2,
+    concurrency: 3,
     onSchedule: (r, kept) => {
       t.same(r.violations, [], `seed ${r.seed}: ${r.acknowledged} acknowledged, faults ${JSON.stringify(r.faults)}${kept ? `; folders kept in ${kept}` : ''}`);
     },
