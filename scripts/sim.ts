@@ -1,19 +1,20 @@
 /**
- * npm run sim -- [--seed N | --schedules K [--from S] [--concurrency 2]] [--verbose] [--json FILE]
+ * npm run sim -- [--seed N | --schedules K [--from S] [--concurrency 2]] [--short] [--verbose] [--json FILE]
  *
  * The seeded fault simulator (scripts/sim/): real terminal agents and a real
  * cloud as child processes, a faulty network between them, kills, damaged and
  * restored folders, clocks hours off; after each schedule the invariants
  * I1–I9 (scripts/sim/invariants.ts). `--seed N` replays schedule N's steps
- * and faults. Exit 0 when every schedule held, 3 when one did not (its seed,
- * its violations and its kept folder are printed), 2 on bad flags.
+ * and faults; `--short` makes the 4–7-step schedules `npm test` runs. Exit 0
+ * when every schedule held, 3 when one did not (its seed, its violations and
+ * its kept folder are printed), 2 on bad flags.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { buildForSim, simulate } from './sim/simulate.ts';
 
 const { values } = parseArgs({
-  options: { seed: { type: 'string' }, schedules: { type: 'string' }, from: { type: 'string' }, verbose: { type: 'boolean', default: false }, json: { type: 'string' }, concurrency: { type: 'string', default: '2' } },
+  options: { seed: { type: 'string' }, schedules: { type: 'string' }, from: { type: 'string' }, verbose: { type: 'boolean', default: false }, short: { type: 'boolean', default: false }, json: { type: 'string' }, concurrency: { type: 'string', default: '2' } },
 });
 const whole = (s: string | undefined): number | undefined => (s === undefined ? undefined : /^\d{1,10}$/.test(s) ? Number(s) : NaN);
 const seed = whole(values.seed);
@@ -31,6 +32,7 @@ try {
   const summary = await simulate(seeds, {
     dist: build.dist,
     concurrency: seeds.length === 1 ? 1 : concurrency,
+    short: values.short,
     ...(values.verbose ? { log: (l: string) => console.log(l) } : {}),
     onSchedule: (r, kept) => {
       const f = Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(', ');

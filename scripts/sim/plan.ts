@@ -90,8 +90,11 @@ function saleSpec(rng: Rng, store: PlanStore): SaleSpec {
   return { lines, payments: [{ tender: 'voucher', amount: part, voucher: store.vouchers[0]!.code }, cash] };
 }
 
-/** The schedule of `seed`. */
-export function makePlan(seed: number): Plan {
+/** Steps per schedule: the soak's, and the suite's shorter ones (`npm run sim -- --short`). */
+export const STEPS = { full: [8, 14], short: [4, 7] } as const;
+
+/** The schedule of `seed` (`short`: 4–7 steps instead of 8–14; the same stores). */
+export function makePlan(seed: number, opts: { short?: boolean } = {}): Plan {
   const rng = createRng(seed);
   const stores = [makeStore(rng, 'sa', 2, 'allow'), makeStore(rng, 'sb', 1, rng.pick(['allow', 'cap', 'forbid'] as const))];
   const terminals = stores.flatMap((s, si) => s.terminals.map((id) => ({ store: si, id })));
@@ -101,7 +104,8 @@ export function makePlan(seed: number): Plan {
   const backedUp = new Set<number>();
   const smallDisk = rng.int(0, terminals.length - 1);
   let cloudDown = false;
-  const count = rng.int(8, 14);
+  const [least, most] = opts.short ? STEPS.short : STEPS.full;
+  const count = rng.int(least, most);
   for (let i = 0; i < count; i++) {
     const t = rng.int(0, terminals.length - 1);
     const op = rng.weighted([

@@ -33,7 +33,7 @@ export function buildForSim(): { dist: string; remove: () => void } {
 }
 
 /** Runs `seeds`, `concurrency` worlds at a time (each its own processes and folders: they share nothing). */
-export async function simulate(seeds: readonly number[], opts: { dist: string; concurrency?: number; onSchedule?: (r: ScheduleReport, kept: string | null) => void; log?: (line: string) => void }): Promise<SimSummary> {
+export async function simulate(seeds: readonly number[], opts: { dist: string; concurrency?: number; short?: boolean; onSchedule?: (r: ScheduleReport, kept: string | null) => void; log?: (line: string) => void }): Promise<SimSummary> {
   const started = Date.now();
   const sum: SimSummary = { schedules: 0, failed: [], acknowledged: 0, unknown: 0, faults: {}, refused: {}, violations: [], ms: 0, medianScheduleMs: 0 };
   const times: number[] = [];
@@ -43,7 +43,7 @@ export async function simulate(seeds: readonly number[], opts: { dist: string; c
   };
   const one = async (seed: number): Promise<void> => {
     const root = mkdtempSync(join(tmpdir(), `tillsync-sim-${seed}-`));
-    const r = await runSchedule(makePlan(seed), { dist: opts.dist, root, ...(opts.log ? { log: opts.log } : {}) });
+    const r = await runSchedule(makePlan(seed, { short: opts.short === true }), { dist: opts.dist, root, ...(opts.log ? { log: opts.log } : {}) });
     sum.schedules++;
     sum.acknowledged += r.acknowledged;
     sum.unknown += r.unknown;

@@ -3,14 +3,15 @@
  * real agents and a real cloud (child processes, LevelDB, HTTP on loopback),
  * each checked against the invariants I1–I9 after every fault healed. The
  * first seed is random (or SIM_SEED); a failing schedule prints its seed and
- * replays with `npm run sim -- --seed N`. The soak: `npm run sim -- --schedules 1000`.
+ * replays with `npm run sim -- --short --seed N`. Short schedules (4–7 steps)
+ * keep it to a few minutes; the soak runs full ones: `npm run sim -- --schedules 1000`.
  */
 import t from 'tap';
 import { buildForSim, simulate } from '../../scripts/sim/simulate.ts';
 
 const SCHEDULES = Number(process.env.SIM_SCHEDULES ?? 50);
 const first = process.env.SIM_SEED !== undefined ? Number(process.env.SIM_SEED) : Math.floor(Math.random() * 2 ** 31);
-t.comment(`sim seeds ${first}…${first + SCHEDULES - 1} (SIM_SEED=${first} replays them; npm run sim -- --seed N replays one)`);
+t.comment(`sim seeds ${first}…${first + SCHEDULES - 1}, short schedules (SIM_SEED=${first} replays them; npm run sim -- --short --seed N replays one)`);
 
 t.test(`${SCHEDULES} seeded schedules hold every invariant`, async (t) => {
   const build = buildForSim();
@@ -19,6 +20,7 @@ t.test(`${SCHEDULES} seeded schedules hold every invariant`, async (t) => {
   const summary = await simulate(seeds, {
     dist: build.dist,
     concurrency: 3,
+    short: true,
     onSchedule: (r, kept) => {
       t.same(r.violations, [], `seed ${r.seed}: ${r.acknowledged} acknowledged, faults ${JSON.stringify(r.faults)}${kept ? `; folders kept in ${kept}` : ''}`);
     },
