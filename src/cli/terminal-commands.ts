@@ -23,7 +23,7 @@ import type { RecoveryReport } from '../terminal/recovery.ts';
 import { auditDayReport } from './day-commands.ts';
 import { agentOption, agentTokenOption, clientFor, cloudAccess, jsonOption, openFolder, sourceCloud, type AgentFlags } from './agent-flags.ts';
 import { auditCloud, cloudEvents, cloudTerminals } from './cloud-history.ts';
-import { CliExit, EXIT, Progress, formatAge, formatBytes, formatTime, usageError } from './output.ts';
+import { CliExit, EXIT, Progress, formatAge, formatBytes, formatCents, formatTime, usageError } from './output.ts';
 
 function print(json: boolean | undefined, value: unknown, human: () => string): void {
   console.log(json ? JSON.stringify(value, null, 2) : human());
@@ -59,7 +59,7 @@ export function describeStatus(s: AgentStatus): string {
     `store ${s.store}, terminal ${s.terminal}, cloud ${s.cloudUrl}`,
     `connection:        ${conn}`,
     `uploaded:          ${s.sync.uploaded} transactions (events) acknowledged by the cloud`,
-    `pending upload:    ${s.sync.pending}`,
+    `not yet uploaded:  ${s.unsynced.sales === 0 ? 'no sales' : `${s.unsynced.sales === 1 ? '1 sale' : `${s.unsynced.sales} sales`}, ${formatCents(s.unsynced.amount)}, oldest ${formatAge(s.unsynced.oldestAgeMs)} ago`} (${s.sync.pending} events)`,
     `quarantined:       ${s.sync.quarantined}   conflicts: ${s.sync.conflicts}`,
     `last sync up:      ${up}${s.sync.lastUpError ? `   last error ${s.sync.lastUpError.code}` : ''}`,
     `last sync down:    ${down}${s.sync.lastDownError ? `   last error ${s.sync.lastDownError.code}` : ''}`,

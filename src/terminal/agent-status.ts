@@ -38,6 +38,13 @@ export interface AgentStatus {
   cloudUrl: string;
   sync: SyncStatus;
   log: { head: number; base: number; health: string; ackSeq: number };
+  /**
+   * The sales the cloud has not acknowledged yet, in store terms: how many,
+   * their total in cents, when the oldest was made (terminal clock, ms; null
+   * when none) and its age when this status was taken. `sync.pending` counts
+   * the events behind them.
+   */
+  unsynced: { sales: number; amount: number; oldest: number | null; oldestAgeMs: number | null };
   operation: OperationState | null;
   lastOperation: OperationOutcome | null;
   resyncInProgress: boolean;

@@ -175,7 +175,8 @@ export class TerminalAgent implements AgentOperations {
     const unsynced = agent.unsynced;
     transport.setReport(() => unsynced.report(agent.acked()));
     agent.unsubscribers.push(terminal.log.onCommit(() => {
-      void unsynced.refresh(agent.acked());
+      // The status pushed once the new sales are counted (the pages show them at once).
+      void unsynced.refresh(agent.acked()).then(() => agent.stream.changed());
       worker.notifyAppended();
       void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; });
       agent.stream.changed();
@@ -224,12 +225,14 @@ export class TerminalAgent implements AgentOperations {
 
   status(): AgentStatus {
     const log = this.terminal.log;
+    const unsynced = this.unsynced.report(this.acked());
     return {
       store: this.terminal.store,
       terminal: this.terminal.terminal,
       cloudUrl: this.opts.cloudUrl,
       sync: this.worker.status(),
       log: { head: log.head.seq, base: log.base.seq, health: log.health.state, ackSeq: this.ackSeq },
+      unsynced: { sales: unsynced.sales, amount: unsynced.amount, oldest: unsynced.oldest ?? null, oldestAgeMs: unsynced.oldest === undefined ? null : Math.max(0, Date.now() - unsynced.oldest) },
       operation: this.operation ? { ...this.operation } : null,
       lastOperation: this.lastOperation,
       resyncInProgress: this.operation?.name === 'full-resync' || this.resyncWaiting,

@@ -57,11 +57,12 @@ t.test('Sync Manager: local mode, a scanned cash sale, and every option', async 
   await see(co, '#receipt-change', 'Change due: $2.30');
   await see(co, '#receipt', '2 × Café au lait');
   await co.waitForSelector('#barcode:focus');
-  await see(co, '#sync-pending', '2 pending'); // sale + payment, one atomic append
+  await see(co, '#sync-pending', '1 sale ($7.70) not yet uploaded'); // in store terms: sales and money
   await see(co, '#cart-empty', 'The cart is empty');
 
-  // Pending rises on the Sync Manager without a reload; the payment's age shows.
-  await see(sm, '#pending', /^2$/);
+  // Pending rises on the Sync Manager without a reload, as sales and money; the events behind them as the detail.
+  await see(sm, '#pending', /^1$/);
+  await see(sm, '#pending-detail', /^\$7\.70, oldest \d+ s ago · 2 events$/); // sale + payment, one atomic append
   t.equal(await numberOf(sm, '#uploaded'), 0, 'nothing uploaded in local mode');
   await see(sm, '#oldest-payment', /old \(event 2\)/);
   await see(sm, '#conn-label', /^Local mode until/);
@@ -72,10 +73,11 @@ t.test('Sync Manager: local mode, a scanned cash sale, and every option', async 
   await see(sm, '#result-local-mode', 'Local mode is off');
   await see(sm, '#uploaded', /^2$/);
   await see(sm, '#pending', /^0$/);
+  await see(sm, '#pending-detail', 'everything is on the cloud');
   await see(sm, '#conn-label', 'Online');
   await see(sm, '#oldest-payment', 'none');
   await see(sm, '#last-up', '2 uploaded');
-  await see(co, '#sync-pending', '0 pending');
+  await see(co, '#sync-pending', 'all uploaded');
   await see(co, '#sync-state', 'Online');
 
   // ---- Trigger sync up / down.

@@ -50,6 +50,9 @@ t.test('terminal verbs through the CLI', async (t) => {
   r = await runCli(['sync', 'up', ...a]);
   t.match(r.stderr, /error LOCAL_MODE/);
   t.match(r.stderr, /what to do: /);
+  await until('the sale counted', () => agent.status().unsynced.sales === 1);
+  r = await runCli(['status', ...a]);
+  t.match(r.stdout, /not yet uploaded:\s+1 sale, \$1\.50, oldest \d+ s ago \(2 events\)/, 'status speaks in sales and money, events as the detail');
   r = await runCli(['local-mode', 'off', ...a]);
   t.equal(r.code, 0);
   await until('uploaded', () => agent.status().sync.pending === 0);

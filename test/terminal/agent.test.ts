@@ -27,11 +27,19 @@ t.test('agent operations end to end', async (t) => {
   const sale = await api<{ sale: string; total: number }>(base, 'POST', '/api/sales', { lines: [{ item: 'itm-cola', qty: 2 }], payments: [{ tender: 'cash', tendered: 500 }] });
   t.equal(sale.status, 201);
   t.equal((await status()).sync.pending, 2);
+  // In store terms: one sale and its total, the oldest's age (the events behind it are sync.pending).
+  const unsynced = await until('the sale counted', async () => {
+    const u = (await status()).unsynced;
+    return u.sales === 1 ? u : undefined;
+  });
+  t.equal(unsynced.amount, sale.body.total, 'its total in cents');
+  t.ok(unsynced.oldest !== null && unsynced.oldestAgeMs !== null && unsynced.oldestAgeMs >= 0, 'the oldest one is dated');
   const refused = await api<{ error: { code: string } }>(base, 'POST', '/api/resync/force', { dryRun: true });
   t.equal(refused.body.error.code, 'LOCAL_MODE', 'no cloud calls in local mode');
   await api(base, 'POST', '/api/local-mode', { on: false });
   await until('pending uploaded after local mode ends', async () => (await status()).sync.pending === 0);
   t.equal((await status()).sync.uploaded, 2);
+  t.same((await status()).unsynced, { sales: 0, amount: 0, oldest: null, oldestAgeMs: null }, 'nothing left to upload');
 
   // Sync up / down report what moved.
   await api(base, 'POST', '/api/sales', { lines: [{ item: 'itm-cafe', qty: 1 }], payments: [{ tender: 'cash', tendered: 500 }] });

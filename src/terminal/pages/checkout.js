@@ -595,7 +595,7 @@ async function showReceipt(receipt, body, tendered) {
     ...(tendered > 0 ? [['Cash tendered', formatCents(tendered)], ['Change', formatCents(receipt.change)]] : []),
   ];
   $('receipt-totals').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
-  let meta = `Sale ${receipt.sale} · saved on this terminal (event ${receipt.seq}), uploaded when online.`;
+  let meta = `Sale ${receipt.sale} · saved on this terminal, uploaded when online.`;
   if (body.customer) {
     try {
       const acc = await api('GET', `/api/customers/${encodeURIComponent(body.customer)}`);
@@ -633,7 +633,8 @@ function renderBadge(status) {
   const badge = $('sync-badge');
   badge.dataset.tone = conn.tone;
   $('sync-state').textContent = s.connection.state === 'local' ? 'Local mode' : conn.label;
-  $('sync-pending').textContent = `${s.pending} pending`;
+  const u = status.unsynced;
+  $('sync-pending').textContent = u.sales > 0 ? `${plural(u.sales, 'sale')} (${formatCents(u.amount)}) not yet uploaded` : s.pending > 0 ? `${plural(s.pending, 'event')} not yet uploaded` : 'all uploaded';
   badge.title = `${conn.label}${conn.detail ? ` — ${conn.detail}` : ''}. Open the Sync Manager.`;
   $('where').textContent = `Store ${status.store} · Terminal ${status.terminal}`;
   // New data came down: balances and prices on screen may have changed.

@@ -2,7 +2,7 @@
 // the options on the right. Every button writes its outcome next to itself; a
 // refusal is shown with its code and what to do about it.
 import {
-  api, confirmDialog, describeConnection, errorHints, formatAge, formatBytes, formatTime,
+  api, confirmDialog, describeConnection, errorHints, formatAge, formatBytes, formatCents, formatTime,
   plural, showBusy, showError, showOk, watchStatus,
 } from './common.js';
 
@@ -41,8 +41,11 @@ function render() {
   $('conn-detail').textContent = conn.detail;
 
   $('uploaded').textContent = String(s.uploaded);
-  $('pending').textContent = String(s.pending);
+  // In store terms: sales and money; the events behind them as the detail.
+  const u = status.unsynced;
+  $('pending').textContent = String(u.sales);
   $('pending').closest('.counter').dataset.tone = s.pending > 0 ? 'warn' : '';
+  renderPendingDetail();
   $('quarantined').textContent = String(s.quarantined);
   $('quarantined').closest('.counter').dataset.tone = s.quarantined > 0 ? 'bad' : '';
 
@@ -107,9 +110,20 @@ function lastDownText(s) {
   return parts.join(' · ');
 }
 
+/** "$41.20, oldest 2 h ago · 7 events": the age keeps growing between pushes. */
+function renderPendingDetail() {
+  const s = status.sync;
+  const u = status.unsynced;
+  const events = plural(s.pending, 'event');
+  $('pending-detail').textContent = u.sales > 0
+    ? `${formatCents(u.amount)}, oldest ${formatAge(u.oldestAgeMs + (Date.now() - statusAt))} ago · ${events}`
+    : s.pending > 0 ? `${events} (refunds, voids or adjustments)` : 'everything is on the cloud';
+}
+
 /** The oldest unsynced payment's age keeps growing between pushes. */
 function renderAge() {
   if (!status) return;
+  renderPendingDetail();
   const s = status.sync;
   const el = $('oldest-payment');
   if (s.oldestUnsyncedPaymentAgeMs === null) {
