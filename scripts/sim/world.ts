@@ -4,7 +4,7 @@
  * terminal behind its own LinkProxy to the cloud. Processes die by SIGKILL;
  * folders are copied, restored and damaged between a kill and a restart.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Rng } from '../../src/fixtures/prng.ts';
 import { writeAgentConfig } from '../../src/terminal/agent-config.ts';
+import { mountSmallDisk, type SmallDisk } from '../../test/helpers/small-disk.ts';
 import { LinkProxy } from './link-proxy.ts';
 
 const AGENT_CHILD = fileURLToPath(new URL('./agent-child.mjs', import.meta.url));
@@ -83,7 +84,7 @@ export class World {
   cloudPort = 0;
   readonly terminals: SimTerminal[] = [];
   /** The small tmpfs one terminal's folder lives on (disk-full faults), if the machine lets us mount one. */
-  private smallDisk: string | null = null;
+  private smallDisk: SmallDisk | null = null;
 
   constructor(readonly dist: string, readonly root: string) {
     mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -124,41 +125,25 @@ export class World {
     return a.body;
   }
 
-  /**
-   * Mounts a 32 MB tmpfs for one terminal's folder (root only). Answers false,
-   * and the disk-full faults are skipped, where mounting is not allowed.
-   */
+  /** Mounts a 32 MB tmpfs for one terminal's folder; false (and the disk-full faults are skipped) where mounting is not allowed. */
   mountSmallDisk(): boolean {
     const at = join(this.root, 'small-disk');
     mkdirSync(at, { mode: 0o700 });
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', at], { stdio: 'pipe' });
-      this.smallDisk = at;
-      return true;
-    } catch {
-      return false;
-    }
+    const disk = mountSmallDisk(32, at);
+    if (disk.mounted) this.smallDisk = disk;
+    return disk.mounted;
   }
 
   /** Fills the small disk to its last byte; answers the filler's path (remove it to free the space). */
   fillSmallDisk(): string | null {
-    if (!this.smallDisk) return null;
-    const filler = join(this.smallDisk, 'filler');
-    for (const size of [1 << 20, 64 << 10, 4096, 512, 1]) {
-      try {
-        for (;;) writeFileSync(filler, Buffer.alloc(size, 1), { flag: 'a' });
-      } catch {
-        /* full at this granularity */
-      }
-    }
-    return filler;
+    return this.smallDisk?.fill() ?? null;
   }
 
   /** Enrolls a terminal: its folder (on the small disk if asked and mounted), its credential, its link to the cloud. */
   async addTerminal(store: string, id: string, rng: Rng, onSmallDisk = false): Promise<SimTerminal> {
     const { token } = await this.mustAdmin<{ token: string }>('POST', `/v1/admin/stores/${store}/terminals`, { id });
     const proxy = await LinkProxy.start(this.cloudPort, rng);
-    const dir = join(onSmallDisk && this.smallDisk ? this.smallDisk : this.root, `term-${id}`);
+    const dir = join(onSmallDisk && this.smallDisk ? this.smallDisk.path : this.root, `term-${id}`);
     await writeAgentConfig(dir, { store, terminal: id, cloudUrl: proxy.url, token });
     const t: SimTerminal = { id, store, dir, proxy, child: null, url: null, clock: 0, token, stderr: '' };
     this.terminals.push(t);
@@ -244,8 +229,9 @@ export class World {
     await this.killCloud();
     await Promise.all(this.terminals.map((t) => t.proxy.close()));
     if (this.smallDisk) {
-      if (keep) for (const f of readdirSync(this.smallDisk).filter((n) => n.startsWith('term-'))) cpSync(join(this.smallDisk, f), join(this.root, f), { recursive: true });
-      execFileSync('umount', ['-l', this.smallDisk], { stdio: 'pipe' });
+      const at = this.smallDisk.path;
+      if (keep) for (const f of readdirSync(at).filter((n) => n.startsWith('term-'))) cpSync(join(at, f), join(this.root, f), { recursive: true });
+      this.smallDisk.remove();
       this.smallDisk = null;
     }
   }

@@ -7,40 +7,20 @@
  * the simulator found on terminals, seed 200; level-util.ts sealWriteAheadLog).
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpTransport } from '../../src/replication/http-transport.ts';
 import type { CloudError } from '../../src/replication/cloud-error.ts';
 import { cloudEvents, setupStore, startCloud } from '../replication/helpers/cloud.ts';
 import { appendSales, openLog } from '../replication/helpers/logs.ts';
+import { mountSmallDisk } from '../helpers/small-disk.ts';
 
-const mountPoint = mkdtempSync(join(tmpdir(), 'tillsync-cloud-fullfs-'));
-let mounted = false;
-try {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', mountPoint], { stdio: 'pipe' });
-  mounted = true;
-} catch (err) {
-  t.comment(`mount -t tmpfs not allowed here (${String(err).split('\n')[0]}): skipping the cloud disk-full test`);
-}
-t.teardown(() => {
-  if (mounted) execFileSync('umount', ['-l', mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
-});
+const disk = mountSmallDisk(24);
+if (!disk.mounted) t.comment(`${disk.why}: skipping the cloud disk-full test`);
+t.teardown(() => disk.remove());
 
-function fill(): string {
-  const filler = join(mountPoint, 'filler');
-  for (const size of [1 << 20, 64 << 10, 4096, 512, 1]) {
-    try {
-      for (;;) writeFileSync(filler, Buffer.alloc(size, 1), { flag: 'a' });
-    } catch { /* full at this granularity */ }
-  }
-  return filler;
-}
-
-t.test('uploads acknowledged after a full disk was freed survive a restart of the cloud', { skip: !mounted && 'no tmpfs' }, async (t) => {
-  const dir = join(mountPoint, 'cloud');
+t.test('uploads acknowledged after a full disk was freed survive a restart of the cloud', { skip: !disk.mounted && 'no tmpfs' }, async (t) => {
+  const dir = join(disk.path, 'cloud');
   let cloud = await startCloud(t, dir);
   const tokens = await setupStore(t, cloud, ['t1']);
   const log = await openLog(t, { store: 's1', terminal: 't1' });
@@ -50,7 +30,7 @@ t.test('uploads acknowledged after a full disk was freed survive a restart of th
   const transport = new HttpTransport({ baseUrl: cloud.url, token: tokens.t1!, timeoutMs: 60_000 });
   t.equal((await transport.upload(bytes.slice(0, 100))).ackSeq, 100);
 
-  const filler = fill();
+  const filler = disk.fill();
   const err = await transport.upload(bytes.slice(100, 600)).then(() => undefined, (e: unknown) => e as CloudError);
   t.equal(err?.code, 'DISK_FULL', 'the upload on the full disk is refused DISK_FULL');
   t.equal((await cloud.storage.getHighWater('s1', 't1')).seq, 100, 'and nothing of it is stored');

@@ -7,51 +7,20 @@
  *   what-to-do hint), not LEVEL_DATABASE_NOT_OPEN.
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TerminalAgent, writeAgentConfig, type AgentStatus } from '../../src/terminal/agent.ts';
 import { runCli } from '../cli/run-cli.ts';
 import { api, smallEnvironment, until } from '../helpers/env.ts';
 import { storeChanges } from '../helpers/small-store.ts';
+import { mountSmallDisk } from '../helpers/small-disk.ts';
 
-const mountPoint = mkdtempSync(join(tmpdir(), 'tillsync-fullfs-'));
-let mounted = false;
-try {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', mountPoint], { stdio: 'pipe' });
-  mounted = true;
-} catch (err) {
-  t.comment(`mount -t tmpfs not allowed here (${String(err).split('\n')[0]}): skipping the disk-full tests`);
-}
-t.teardown(() => {
-  if (mounted) execFileSync('umount', ['-l', mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
-});
-
-/** Fills the tmpfs to the last byte with a filler file. */
-function fill(): string {
-  const filler = join(mountPoint, 'filler');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  let n = 0;
-  try {
-    for (;;) {
-      writeFileSync(filler, chunk, { flag: 'a' });
-      n++;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  }
-  // The last partial chunk too, byte by byte in small steps.
-  for (const size of [4096, 512, 1]) {
-    try {
-      for (;;) writeFileSync(filler, Buffer.alloc(size, 1), { flag: 'a' });
-    } catch { /* full at this granularity */ }
-  }
-  t.comment(`filled the tmpfs with ${n} chunks`);
-  return filler;
-}
+const disk = mountSmallDisk(8);
+const mountPoint = disk.path;
+const mounted = disk.mounted;
+if (!mounted) t.comment(`${disk.why}: skipping the disk-full tests`);
+t.teardown(() => disk.remove());
+const fill = (): string => disk.fill();
 
 t.test('a full disk while selling shows in the status, and sales resume once space is freed', { skip: !mounted && 'no tmpfs' }, async (t) => {
   const env = await smallEnvironment(t.testdir(), { terminals: [] });
