@@ -98,7 +98,7 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
     const end = Date.now() + waitMs;
     for (;;) {
       const r = await world.agent(t, 'GET', '/api/recovery');
-      if (r.status === 200 && (r.body.health?.state !== 'ok' || r.body.refused || r.body.droppedOnOpen?.length > 0)) return JSON.stringify(r.body).slice(0, 300);
+      if (r.status === 200 && (r.body.health?.state !== 'ok' || r.body.refused || r.body.droppedOnOpen?.length > 0)) return String(JSON.stringify(r.body)).slice(0, 300);
       if (Date.now() >= end) return null;
       await sleep(200);
     }
@@ -124,7 +124,7 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
     if (held === 0) return;
     if ((await reported(t, 20_000)) === null) violations.push(`I6 ${t.id}: a new folder below the cloud's head ${held} (${why}) was not detected`);
     const again = await world.agent(t, 'POST', '/api/recover', { fromCloud: true });
-    if (again.status !== 200) violations.push(`I6 ${t.id}: recovery of a new folder failed (${why}): ${again.status} ${JSON.stringify(again.body).slice(0, 200)}`);
+    if (again.status !== 200) violations.push(`I6 ${t.id}: recovery of a new folder failed (${why}): ${again.status} ${String(JSON.stringify(again.body)).slice(0, 200)}`);
   }
 
   async function startOrReport(t: SimTerminal, why: string): Promise<string | null> {
@@ -361,7 +361,7 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
       world.setClock(t, 0);
       if (!t.child && (await startOrReport(t, 'at the end')) !== null) await recover(t, 'would not start');
       const lm = await world.agent(t, 'POST', '/api/local-mode', { on: false });
-      if (lm.status !== 200) violations.push(`${t.id}: local mode could not be turned off: ${lm.status} ${JSON.stringify(lm.body).slice(0, 200)}`);
+      if (lm.status !== 200) violations.push(`${t.id}: local mode could not be turned off: ${lm.status} ${String(JSON.stringify(lm.body)).slice(0, 200)}`);
       if ((await reported(t, 0)) !== null) await recover(t, 'found at the end');
     }
     // Quiesce: no more sales. First every upload queue drains; then each terminal downloads
