@@ -51,6 +51,8 @@ export interface EnvironmentOptions {
   /** Staff accounts of each new terminal (default DEMO_STAFF). */
   staff?: StaffInput[];
   refundLimit?: number;
+  /** The agents' alarm thresholds (alarm.ts). */
+  alarms?: AgentOptions['alarms'];
   onProgress?: (message: string) => void;
 }
 
@@ -140,6 +142,7 @@ export async function startEnvironment(opts: EnvironmentOptions): Promise<Enviro
         ...config, dataDir, port: opts.agentPorts?.[i] ?? 0,
         staff: opts.staff ?? DEMO_STAFF,
         ...(opts.refundLimit !== undefined ? { refundLimit: opts.refundLimit } : {}),
+        ...(opts.alarms ? { alarms: opts.alarms } : {}),
         ...(opts.worker ? { worker: opts.worker } : {}),
         ...(opts.logging ? { logging: opts.logging } : {}),
       }));

@@ -67,6 +67,7 @@ export function describeStatus(s: AgentStatus): string {
     `log:               seq ${s.log.base + 1}..${s.log.head} (${s.log.health}), ${formatBytes(s.sync.logBytes)} on disk`,
     `open exceptions:   ${s.sync.openExceptions ?? 'unknown'}`,
   ];
+  if (s.alarm.level !== 'ok') lines.splice(1, 0, ...s.alarm.reasons.map((r) => `alarm (${r.level}):${' '.repeat(r.level === 'red' ? 5 : 3)}${r.text} ${r.todo}`));
   if (s.operation) lines.push(`running:           ${s.operation.name} (${s.operation.phase} ${s.operation.done}/${s.operation.total})`);
   if (s.lastOperation) lines.push(`last operation:    ${s.lastOperation.name} ${s.lastOperation.ok ? 'ok' : s.lastOperation.interrupted ? 'interrupted (cut short by a stop or kill)' : `failed ${s.lastOperation.error?.code}`} at ${formatTime(s.lastOperation.at)}`);
   if (s.resyncInProgress && s.operation?.name !== 'full-resync') lines.push('full resync:       waiting to finish (at the next start, or run tillsync resync --full again); the current data keeps serving');

@@ -12,6 +12,8 @@ import type { TerminalReportFields } from './terminal-report.ts';
 
 export class UnsyncedSalesTracker {
   private sales: Array<{ seq: number; total: number; time: number }> = [];
+  /** Card payments not acknowledged yet (seq, time): a processor takes offline card payments only for so long. */
+  private cards: Array<{ seq: number; time: number }> = [];
   private scannedTo = 0;
   private chain: Promise<void> = Promise.resolve();
 
@@ -29,15 +31,25 @@ export class UnsyncedSalesTracker {
     const head = this.log.head.seq;
     if (head < this.scannedTo) {
       this.sales = [];
+      this.cards = [];
       this.scannedTo = 0;
     }
     const from = Math.max(ackSeq, this.scannedTo) + 1;
     if (from <= head) {
       for await (const page of this.log.readEvents(from, { to: head, pageSize: 256 })) {
-        for (const e of page) if (e.type === 'sale.completed') this.sales.push({ seq: e.seq, total: e.body.total, time: e.time });
+        for (const e of page) {
+          if (e.type === 'sale.completed') this.sales.push({ seq: e.seq, total: e.body.total, time: e.time });
+          else if (e.type === 'payment.taken' && e.body.tender === 'card') this.cards.push({ seq: e.seq, time: e.time });
+        }
       }
     }
     this.scannedTo = Math.max(this.scannedTo, head);
+  }
+
+  /** When the oldest card payment past `ackSeq` was taken (terminal clock), as of the last refresh. */
+  oldestCardPayment(ackSeq: number): number | undefined {
+    if (this.cards.length > 0 && this.cards[0]!.seq <= ackSeq) this.cards = this.cards.filter((c) => c.seq > ackSeq);
+    return this.cards[0]?.time;
   }
 
   /** The report as of the last refresh, counting only sales past `ackSeq`. */

@@ -5,6 +5,7 @@
  * routes, and the routes never import agent.ts back.
  */
 import type { ErrorCode } from '../errors.ts';
+import type { Alarm } from './alarm.ts';
 import type { EventLog } from '../events/event-log.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import type { AuditReport } from './audit.ts';
@@ -37,6 +38,8 @@ export interface AgentStatus {
   terminal: string;
   cloudUrl: string;
   sync: SyncStatus;
+  /** What the store should act on, amber then red, each reason with what to do (alarm.ts). */
+  alarm: Alarm;
   log: { head: number; base: number; health: string; ackSeq: number };
   /**
    * The sales the cloud has not acknowledged yet, in store terms: how many,

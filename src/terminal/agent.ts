@@ -19,6 +19,7 @@ import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
 import { UnsyncedSalesTracker } from '../replication/unsynced-sales.ts';
+import { alarmOf, DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire, toTillsyncError } from '../http/wire.ts';
@@ -47,6 +48,9 @@ import { Terminal } from './terminal.ts';
 
 export { AGENT_CONFIG_FILE, agentConfigSchema, readAgentConfig, writeAgentConfig, type AgentConfig } from './agent-config.ts';
 
+/** How often the agent looks whether its alarm changed with time alone (it is pushed when it did). */
+const ALARM_CHECK_MS = 1_000;
+
 export interface AgentOptions extends AgentConfig {
   dataDir: string;
   host?: string;
@@ -62,6 +66,8 @@ export interface AgentOptions extends AgentConfig {
   tls?: { key: Buffer; cert: Buffer };
   /** pino through fastify, request ids in every line (http/logging.ts); default: no log. */
   logging?: LoggingOptions | false;
+  /** When the status's alarm turns amber and red (alarm.ts); default DEFAULT_ALARM_THRESHOLDS. */
+  alarms?: Partial<AlarmThresholds>;
 }
 
 export const DEFAULT_REFUND_LIMIT = 5_000;
@@ -182,6 +188,18 @@ export class TerminalAgent implements AgentOperations {
       agent.stream.changed();
     }));
     agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
+    // An alarm can escalate with time alone (offline for longer, a card payment older): pushed when it changes.
+    let lastAlarm = '';
+    const alarmTimer = setInterval(() => {
+      const a = agent.status().alarm;
+      const key = `${a.level}:${a.reasons.map((r) => `${r.code}/${r.level}`).join(',')}`;
+      if (key !== lastAlarm) {
+        lastAlarm = key;
+        agent.stream.changed();
+      }
+    }, ALARM_CHECK_MS);
+    alarmTimer.unref();
+    agent.unsubscribers.push(() => clearInterval(alarmTimer));
     agent.ackSeq = await readAckSeq(terminal.log);
     void unsynced.refresh(agent.ackSeq);
     const cut = await takeInterruptedOperation(opts.dataDir);
@@ -225,14 +243,19 @@ export class TerminalAgent implements AgentOperations {
 
   status(): AgentStatus {
     const log = this.terminal.log;
+    const now = Date.now();
     const unsynced = this.unsynced.report(this.acked());
+    const sync = this.worker.status();
+    const oldestCard = this.unsynced.oldestCardPayment(this.acked());
+    const alarm = alarmOf({ sync, unsynced, oldestCardAgeMs: oldestCard === undefined ? null : Math.max(0, now - oldestCard) }, now, { ...DEFAULT_ALARM_THRESHOLDS, ...this.opts.alarms });
     return {
       store: this.terminal.store,
       terminal: this.terminal.terminal,
       cloudUrl: this.opts.cloudUrl,
-      sync: this.worker.status(),
+      sync,
+      alarm,
       log: { head: log.head.seq, base: log.base.seq, health: log.health.state, ackSeq: this.ackSeq },
-      unsynced: { sales: unsynced.sales, amount: unsynced.amount, oldest: unsynced.oldest ?? null, oldestAgeMs: unsynced.oldest === undefined ? null : Math.max(0, Date.now() - unsynced.oldest) },
+      unsynced: { sales: unsynced.sales, amount: unsynced.amount, oldest: unsynced.oldest ?? null, oldestAgeMs: unsynced.oldest === undefined ? null : Math.max(0, now - unsynced.oldest) },
       operation: this.operation ? { ...this.operation } : null,
       lastOperation: this.lastOperation,
       resyncInProgress: this.operation?.name === 'full-resync' || this.resyncWaiting,
@@ -333,8 +356,8 @@ export class TerminalAgent implements AgentOperations {
 
   /** Replaces the credential (re-enrollment after a revocation) and persists it. */
   async setCredential(token: string): Promise<void> {
-    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, logging, ...config } = this.opts;
-    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls; void logging;
+    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, logging, alarms, ...config } = this.opts;
+    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls; void logging; void alarms;
     const next = parseWith(agentConfigSchema, { ...config, token }, 'credential');
     await writeAgentConfig(dataDir, next);
     this.opts.token = token;

@@ -3,14 +3,14 @@
  * with a small exact catalog, and helpers to wait for a condition (never for a time).
  */
 import { readFileSync } from 'node:fs';
-import type { Environment } from '../../src/cli/demo-env.ts';
+import type { Environment, EnvironmentOptions } from '../../src/cli/demo-env.ts';
 import { startEnvironment } from '../../src/cli/demo-env.ts';
 import type { StoreSettings } from '../../src/events/event-types.ts';
 import type { LoggingOptions } from '../../src/http/logging.ts';
 import { CUSTOMERS, ITEMS } from './small-store.ts';
 import { waitFor, WAIT_MS } from './wait.ts';
 
-export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number; refundLimit?: number; logging?: LoggingOptions } = {}): Promise<Environment> {
+export async function smallEnvironment(dir: string, opts: { terminals?: string[]; settings?: Partial<StoreSettings>; stallMs?: number; refundLimit?: number; logging?: LoggingOptions; alarms?: EnvironmentOptions['alarms'] } = {}): Promise<Environment> {
   return startEnvironment({
     dir,
     store: 'store-1',
@@ -22,6 +22,7 @@ export async function smallEnvironment(dir: string, opts: { terminals?: string[]
       vouchers: [{ code: 'GV-TEST-0001', amount: 2_500 }],
     }),
     ...(opts.refundLimit !== undefined ? { refundLimit: opts.refundLimit } : {}),
+    ...(opts.alarms ? { alarms: opts.alarms } : {}),
     ...(opts.logging ? { logging: opts.logging } : {}),
     // stallMs: the watchdog is not what these tests test (watchdog.test.ts sets its own); a short one
     // restarts a slow first upload on a busy machine, which then counts as "already there".

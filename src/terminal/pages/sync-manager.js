@@ -35,6 +35,7 @@ function render() {
   const s = status.sync;
   $('where').textContent = `Store ${status.store} · Terminal ${status.terminal}`;
 
+  renderAlarm(status.alarm);
   const conn = describeConnection(s);
   $('conn').dataset.tone = conn.tone;
   $('conn-label').textContent = conn.label;
@@ -108,6 +109,25 @@ function lastDownText(s) {
   else parts.push('not yet');
   if (downFailed(s)) parts.push(`failed ${formatTime(s.lastDownError.at)}: ${s.lastDownError.code}`);
   return parts.join(' · ');
+}
+
+/** The agent's alarm: amber, then red, each reason with what to do; hidden when all is well. */
+function renderAlarm(alarm) {
+  const box = $('alarm');
+  box.hidden = alarm.level === 'ok';
+  box.dataset.level = alarm.level;
+  $('alarm-title').textContent = alarm.level === 'red' ? 'Act now' : alarm.level === 'amber' ? 'Needs attention' : '';
+  $('alarm-reasons').replaceChildren(...alarm.reasons.map((r) => {
+    const li = document.createElement('li');
+    li.dataset.code = r.code;
+    li.dataset.level = r.level;
+    li.textContent = r.text;
+    const todo = document.createElement('span');
+    todo.className = 'alarm-todo';
+    todo.textContent = r.todo;
+    li.append(todo);
+    return li;
+  }));
 }
 
 /** "$41.20, oldest 2 h ago · 7 events": the age keeps growing between pushes. */

@@ -10,6 +10,7 @@
  * Waiting is always for something a person would see on the page, with a
  * generous timeout, never for a fixed time.
  */
+import type { AlarmThresholds } from '../../../src/terminal/alarm.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,7 +61,7 @@ export interface BrowserEnv {
   stop(): Promise<void>;
 }
 
-export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
+export async function startBrowserEnv(dir: string, opts: { alarms?: Partial<AlarmThresholds> } = {}): Promise<BrowserEnv> {
   const stops: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     // Last started, first stopped: browser, agents, cloud, storage.
@@ -101,6 +102,7 @@ export async function startBrowserEnv(dir: string): Promise<BrowserEnv> {
       await mkdir(dataDir, { recursive: true });
       const agent = await TerminalAgent.start({
         dataDir, store: STORE, terminal, cloudUrl, token: tokens[i]!, port: 0, staff: DEMO_STAFF,
+        ...(opts.alarms ? { alarms: opts.alarms } : {}),
         // A generous stallMs: a watchdog restart of a slow first upload shows "0 uploaded, 2 already there".
         worker: { stallMs: 60_000, uploadPollMs: 200, download: { intervalMs: 500 }, backoff: { initialMs: 100, maxMs: 1_000 } },
       });

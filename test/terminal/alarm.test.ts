@@ -1,0 +1,62 @@
+/**
+ * The Sync Manager's alarm (issue 22 item 2): the verdict (alarm.ts), then the
+ * same through a real agent's status as a card sale waits in local mode.
+ */
+import t from 'tap';
+import { alarmOf, DEFAULT_ALARM_THRESHOLDS, type AlarmInput } from '../../src/terminal/alarm.ts';
+import type { AgentStatus } from '../../src/terminal/agent.ts';
+import { api, smallEnvironment, until } from '../helpers/env.ts';
+import { describeStatus } from '../../src/cli/terminal-commands.ts';
+
+const NOW = 1_800_000_000_000;
+const MIN = 60_000;
+const calm: AlarmInput = { sync: { connection: { state: 'online', since: NOW - 5 * MIN }, quarantined: 0 }, unsynced: { sales: 0, amount: 0 }, oldestCardAgeMs: null };
+const codes = (i: AlarmInput) => alarmOf(i, NOW).reasons.map((r) => `${r.code}:${r.level}`);
+
+t.test('the verdict: amber first, then red, each reason with what to do', async (t) => {
+  t.same(alarmOf(calm, NOW), { level: 'ok', reasons: [] }, 'online with nothing waiting: no alarm');
+  const offline = (ms: number): AlarmInput => ({ ...calm, sync: { ...calm.sync, connection: { state: 'offline', since: NOW - ms, error: 'CLOUD_UNREACHABLE', retryAt: null } } });
+  t.same(codes(offline(10 * MIN)), [], 'a short outage is no alarm');
+  t.same(codes(offline(31 * MIN)), ['offline:amber']);
+  t.same(codes(offline(5 * 60 * MIN)), ['offline:red']);
+  t.same(codes({ ...calm, sync: { ...calm.sync, connection: { state: 'local', since: NOW - 10 * 60 * MIN, until: null } } }), [], 'local mode is the store\'s choice: not an alarm by itself');
+  t.same(codes({ ...calm, sync: { ...calm.sync, connection: { state: 'stuck', since: NOW - MIN, error: 'LOG_BEHIND_CLOUD', message: 'x' } } }), ['offline:red'], 'a stuck sync is red at once');
+  t.same(codes({ ...calm, unsynced: { sales: 3, amount: 49_999 } }), []);
+  t.same(codes({ ...calm, unsynced: { sales: 3, amount: 50_000 } }), ['unsynced-amount:amber']);
+  t.same(codes({ ...calm, unsynced: { sales: 30, amount: 200_000 } }), ['unsynced-amount:red']);
+  const day = DEFAULT_ALARM_THRESHOLDS.cardWindowMs;
+  t.same(codes({ ...calm, oldestCardAgeMs: day * 0.49 }), []);
+  t.same(codes({ ...calm, oldestCardAgeMs: day * 0.5 }), ['card-window:amber']);
+  t.same(codes({ ...calm, oldestCardAgeMs: day * 0.8 }), ['card-window:red']);
+  t.match(alarmOf({ ...calm, oldestCardAgeMs: day + MIN }, NOW).reasons[0]?.text, /past the processor's 24 h offline window/);
+  t.same(codes({ ...calm, sync: { ...calm.sync, quarantined: 2 } }), ['quarantine:red']);
+  const both = alarmOf({ ...calm, unsynced: { sales: 3, amount: 60_000 }, sync: { ...calm.sync, quarantined: 1 } }, NOW);
+  t.equal(both.level, 'red', 'the worst reason sets the level');
+  t.ok(both.reasons.every((r) => r.text.length > 0 && r.todo.length > 0), 'every reason says what is wrong and what to do');
+});
+
+t.test('through the agent: a card sale waiting in local mode turns amber, then red, and clears once uploaded', async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'], alarms: { amountAmberCents: 100, amountRedCents: 1_000_000, cardWindowMs: 3_000 } });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  const status = async () => (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
+  await until('catalog downloaded', async () => (await api<{ items: unknown[] }>(agent, 'GET', '/api/items?q=cola')).body.items.length === 1);
+  t.equal((await status()).alarm.level, 'ok');
+  await api(agent, 'POST', '/api/local-mode', { on: true, hours: 1 });
+  const card = { token: 'tok_test_0001', brand: 'visa', last4: '4242', authCode: 'A1234' };
+  const sale = await api(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-coffee', qty: 1 }], payments: [{ tender: 'card', amount: 500, card }, { tender: 'cash', tendered: 5_000 }] });
+  t.equal(sale.status, 201);
+  const amber = await until('amber', async () => {
+    const a = (await status()).alarm;
+    return a.level === 'amber' ? a : undefined;
+  });
+  t.ok(amber.reasons.some((r) => r.code === 'unsynced-amount'), 'money only on this terminal');
+  const red = await until('red once the card payment nears the window', async () => {
+    const a = (await status()).alarm;
+    return a.level === 'red' ? a : undefined;
+  });
+  t.ok(red.reasons.some((r) => r.code === 'card-window' && r.level === 'red'), 'the card payment is past 80 % of the offline window');
+  t.match(describeStatus(await status()), /^alarm \(red\):\s+The oldest card payment not yet uploaded/m, 'tillsync status names it, before anything else');
+  await api(agent, 'POST', '/api/local-mode', { on: false });
+  await until('all clear once uploaded', async () => (await status()).alarm.level === 'ok');
+});
