@@ -360,6 +360,10 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
       t.proxy.heal();
       world.setClock(t, 0);
       if (!t.child && (await startOrReport(t, 'at the end')) !== null) await recover(t, 'would not start');
+      if (!t.child) {
+        violations.push(`${t.id}: does not start, even on a new folder recovered from the cloud: ${t.stderr.slice(-400)}`);
+        continue;
+      }
       const lm = await world.agent(t, 'POST', '/api/local-mode', { on: false });
       if (lm.status !== 200) violations.push(`${t.id}: local mode could not be turned off: ${lm.status} ${String(JSON.stringify(lm.body)).slice(0, 200)}`);
       if ((await reported(t, 0)) !== null) await recover(t, 'found at the end');
