@@ -244,9 +244,10 @@ export class TerminalAgent implements AgentOperations {
   status(): AgentStatus {
     const log = this.terminal.log;
     const now = Date.now();
-    const unsynced = this.unsynced.report(this.acked());
+    const acked = this.acked();
+    const unsynced = this.unsynced.report(acked);
     const sync = this.worker.status();
-    const oldestCard = this.unsynced.oldestCardPayment(this.acked());
+    const oldestCard = this.unsynced.oldestCardPayment(acked);
     const alarm = alarmOf({ sync, unsynced, oldestCardAgeMs: oldestCard === undefined ? null : Math.max(0, now - oldestCard) }, now, { ...DEFAULT_ALARM_THRESHOLDS, ...this.opts.alarms });
     return {
       store: this.terminal.store,
