@@ -38,6 +38,7 @@ export const PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'POST /api/vouchers/:code/redeem': cashier,
   'POST /api/sales': cashier,
   'POST /api/sales/quote': cashier,
+  'GET /api/sales': cashier,
   'GET /api/sales/:id': cashier,
   'POST /api/sales/:id/refund': cashier,
   'POST /api/sync/up': cashier,

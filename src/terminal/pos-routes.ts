@@ -13,6 +13,7 @@
  *   POST /api/vouchers/:code/issue       { amount }
  *   POST /api/sales                      SaleInput → SaleReceipt (201, after fsync)
  *   POST /api/sales/quote                { lines } → priced lines and totals, nothing stored
+ *   GET  /api/sales?limit=&before=       recent sales, newest first (sale-history.ts)
  *   GET  /api/sales/:id                  the sale as this terminal knows it
  *   POST /api/sales/:id/refund           { amount, tender, customer?, voucher?, reason }
  *   POST /api/sales/:id/void             { reason }
@@ -27,6 +28,8 @@ import { TillsyncError } from '../errors.ts';
 import { entityId, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
 import { checkRefund } from './access-control.ts';
+import { readAckSeq } from './cleanup.ts';
+import { MAX_HISTORY_PAGE, recentSales } from './sale-history.ts';
 import type { Terminal } from './terminal.ts';
 
 const searchQuery = z.strictObject({
@@ -36,6 +39,10 @@ const searchQuery = z.strictObject({
 const idParam = z.strictObject({ id: entityId });
 const saleParam = z.strictObject({ id: z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/) });
 const codeParam = z.strictObject({ code: voucherCode });
+const historyQuery = z.strictObject({
+  limit: z.string().regex(/^\d{1,3}$/).transform(Number).refine((n) => n >= 1 && n <= MAX_HISTORY_PAGE).optional(),
+  before: z.string().regex(/^[1-9]\d{0,15}$/).transform(Number).optional(),
+});
 const barcodeParam = z.strictObject({ barcode: z.string().regex(/^[0-9A-Za-z-]{1,32}$/) });
 
 function body(req: { body: unknown }): Record<string, unknown> {
@@ -92,6 +99,13 @@ export function registerPosRoutes(app: FastifyInstance, terminal: Terminal, poli
   app.post('/api/sales', async (req, reply) => {
     const receipt = await terminal.completeSale(body(req) as never);
     return reply.code(201).send(receipt);
+  });
+  app.get('/api/sales', async (req) => {
+    const q = parseWith(historyQuery, req.query, 'query');
+    return recentSales(
+      { log: terminal.log, sale: (id) => terminal.sale(id), ackSeq: () => readAckSeq(terminal.log) },
+      { limit: q.limit ?? 20, ...(q.before !== undefined ? { before: q.before } : {}) },
+    );
   });
   app.post('/api/sales/quote', async (req) => terminal.quote(body(req) as never));
   app.get('/api/sales/:id', async (req) => {

@@ -7,6 +7,7 @@ import {
   api, centsToInput, el, errorHints, describeConnection, formatCents, parseCents, plural,
   showBusy, showError, showOk, watchStatus,
 } from './common.js';
+import { CARD_BRANDS as BRAND, initSaleHistory, paymentLabel, renderReceipt } from './sale-history.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -386,14 +387,13 @@ function simulatedReader() {
     authCode: r[2].toString(36).toUpperCase().padStart(6, '0').slice(-6),
   };
 }
-const BRAND = { visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', discover: 'Discover', interac: 'Interac', other: 'Card' };
 
 $('card-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const amount = await amountFrom($('card-amount'));
   if (amount === null) return;
   const card = simulatedReader();
-  payments.push({ tender: 'card', amount, card, label: `${BRAND[card.brand]} •••• ${card.last4}`, detail: `${card.token} · auth ${card.authCode}` });
+  payments.push({ tender: 'card', amount, card, label: paymentLabel({ tender: 'card', brand: card.brand, last4: card.last4 }), detail: `${card.token} · auth ${card.authCode}` });
   showOk($('tender-msg'), `Card approved: ${BRAND[card.brand]} •••• ${card.last4}, ${formatCents(amount)} (token ${card.token}).`);
   renderPayments();
 });
@@ -581,11 +581,6 @@ $('complete').addEventListener('click', completeSale);
 
 async function showReceipt(receipt, body, tendered) {
   const q = quote;
-  $('receipt-change').textContent = tendered > 0 ? `Change due: ${formatCents(receipt.change)}` : 'Paid in full';
-  $('receipt-lines').replaceChildren(...q.lines.map((l) => el('tr', {},
-    el('td', { text: `${l.qty} × ${l.name}` }),
-    el('td', { class: 'num', text: formatCents(l.qty * l.unitPrice - l.discount) }),
-  )));
   const rows = [
     ['Subtotal', formatCents(q.subtotal)],
     ...(q.discount ? [['Discount', formatCents(-q.discount)]] : []),
@@ -594,7 +589,6 @@ async function showReceipt(receipt, body, tendered) {
     ...payments.map((p) => [p.label, formatCents(p.amount)]),
     ...(tendered > 0 ? [['Cash tendered', formatCents(tendered)], ['Change', formatCents(receipt.change)]] : []),
   ];
-  $('receipt-totals').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
   let meta = `Sale ${receipt.sale} · saved on this terminal, uploaded when online.`;
   if (body.customer) {
     try {
@@ -604,8 +598,12 @@ async function showReceipt(receipt, body, tendered) {
       // The receipt stands without it.
     }
   }
-  $('receipt-meta').textContent = meta;
-  $('receipt').hidden = false;
+  renderReceipt({
+    title: 'Receipt',
+    headline: tendered > 0 ? `Change due: ${formatCents(receipt.change)}` : 'Paid in full',
+    lines: q.lines, rows, meta,
+  });
+  saleHistory.refresh();
 }
 
 function resetSale() {
@@ -648,6 +646,7 @@ function renderBadge(status) {
 }
 
 errorHints();
+const saleHistory = initSaleHistory();
 watchStatus({
   onStatus: renderBadge,
   onLink(connected) {
