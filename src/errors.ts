@@ -35,6 +35,7 @@ export const ERRORS = {
   CUSTOMER_NOT_FOUND: { status: 404, hint: 'Look the customer up again: not in the local customer list.' },
   VOUCHER_NOT_FOUND: { status: 404, hint: 'Check the voucher code: it is not known to this terminal.' },
   SALE_NOT_FOUND: { status: 404, hint: 'Check the sale id: this terminal has no such sale.' },
+  EXPORT_NOT_FOUND: { status: 404, hint: 'Pick an export from the Sync Manager\'s list: this terminal has no export of that name.' },
   SALE_ALREADY_VOIDED: { status: 409, hint: 'This sale was already voided.' },
   SALE_ALREADY_REFUNDED: { status: 409, hint: 'A sale with refunds cannot be voided: refund the rest instead.' },
   REFUND_EXCEEDS_SALE: { status: 409, hint: 'Refund at most what is left of the sale.' },

@@ -61,7 +61,8 @@ export interface AgentOperations {
   syncUp(): Promise<unknown>;
   syncDown(): Promise<unknown>;
   restore(): Promise<SyncStatus>;
-  fullResync(opts?: { exportUnsyncedTo?: string }): Promise<FullResyncReport>;
+  fullResync(opts?: { exportUnsyncedTo?: string; exportUnsynced?: boolean }): Promise<FullResyncReport>;
+  readonly dataDir: string;
   forceResync(opts: { dryRun: boolean }): Promise<ForceResyncDryRun | ForceResyncReport>;
   cleanup(opts: { olderThanDays: number }): Promise<CleanupReport>;
   audit(): Promise<AuditReport>;

@@ -27,6 +27,8 @@ import { authenticate, checkUpgrade, registerAccessControl, type AccessControlOp
 import { AgentCredentials } from './agent-credentials.ts';
 import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
+import { newExportPath } from './exports.ts';
+import { RecentLines, SyncHistory } from './support-bundle.ts';
 import { cleanupOldEvents, hasCleanupLeftovers, readAckSeq, resumeCleanup, type CleanupReport } from './cleanup.ts';
 import { recordOperationEnd, recordOperationStart, takeInterruptedOperation } from './operation-journal.ts';
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
@@ -102,6 +104,9 @@ export class TerminalAgent implements AgentOperations {
   private readonly access: AccessControlOptions;
   /** Sales held but not acknowledged: reported to the cloud with each request, and in the metrics. */
   private readonly unsynced: UnsyncedSalesTracker;
+  /** For the support bundle: the last sync passes and connection changes, and the last log lines. */
+  readonly syncHistory = new SyncHistory();
+  readonly recentLog = new RecentLines();
 
   private constructor(opts: AgentOptions, terminal: Terminal, transport: HttpTransport, worker: SyncWorker, auth: { credentials: AgentCredentials; createdStaff: StaffInput[] }) {
     this.opts = opts;
@@ -113,7 +118,8 @@ export class TerminalAgent implements AgentOperations {
     this.auditLog = new AuditLog(opts.dataDir);
     // With TLS fastify builds an https server; its routes and hooks are the same, so one type serves both.
     const https = opts.tls ? { https: { key: opts.tls.key, cert: opts.tls.cert } } : {};
-    this.app = recordRoutes(Fastify({ ...serverLogging('terminal', opts.logging ?? false), bodyLimit: 1024 * 1024, ...https, ...errorContract() }) as unknown as FastifyInstance);
+    const logging = opts.logging ? { ...opts.logging, stream: this.recentLog.tee(opts.logging.stream ?? process.stdout) } : false;
+    this.app = recordRoutes(Fastify({ ...serverLogging('terminal', logging), bodyLimit: 1024 * 1024, ...https, ...errorContract() }) as unknown as FastifyInstance);
     this.stream = new StatusStream(() => this.status());
     this.unsynced = new UnsyncedSalesTracker(terminal.log);
     const names = allowedHostnames(opts.host);
@@ -187,7 +193,10 @@ export class TerminalAgent implements AgentOperations {
       void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; });
       agent.stream.changed();
     }));
-    agent.unsubscribers.push(worker.onStatus(() => agent.stream.changed()));
+    agent.unsubscribers.push(worker.onStatus((s) => {
+      agent.syncHistory.record(s);
+      agent.stream.changed();
+    }));
     // An alarm can escalate with time alone (offline for longer, a card payment older): pushed when it changes.
     let lastAlarm = '';
     const alarmTimer = setInterval(() => {
@@ -235,6 +244,11 @@ export class TerminalAgent implements AgentOperations {
     if (addr.address === '0.0.0.0' || addr.address === '::') return `${scheme}://127.0.0.1:${addr.port}`;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     return `${scheme}://${host}:${addr.port}`;
+  }
+
+  /** Whether the agent writes log lines (the support bundle then carries the last ones). */
+  get logging(): boolean {
+    return this.opts.logging !== undefined && this.opts.logging !== false;
   }
 
   get dataDir(): string {
@@ -328,8 +342,12 @@ export class TerminalAgent implements AgentOperations {
     });
   }
 
-  fullResync(opts: { exportUnsyncedTo?: string } = {}): Promise<FullResyncReport> {
-    return this.run('full-resync', () => fullResync(this.resyncDeps(), opts));
+  /** `exportUnsynced`: if sales cannot be uploaded first, export them into the export folder (exports.ts) and go on. */
+  fullResync(opts: { exportUnsyncedTo?: string; exportUnsynced?: boolean } = {}): Promise<FullResyncReport> {
+    return this.run('full-resync', async () => {
+      const to = opts.exportUnsynced ? await newExportPath(this.dataDir, 'unsynced', Date.now()) : opts.exportUnsyncedTo;
+      return fullResync(this.resyncDeps(), to !== undefined ? { exportUnsyncedTo: to } : {});
+    });
   }
 
   forceResync(opts: { dryRun: boolean }): Promise<ForceResyncDryRun | ForceResyncReport> {

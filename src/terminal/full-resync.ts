@@ -103,7 +103,7 @@ export function localDigest(views: TerminalViews): CatalogDigest {
 /** Writes the events after the acknowledged cursor as JSON lines, fsynced. Returns how many. */
 export async function exportUnsynced(log: EventLog, path: string): Promise<number> {
   const ack = await readAckSeq(log);
-  const fh = await open(path, 'wx');
+  const fh = await open(path, 'wx', 0o600);
   let n = 0;
   try {
     for await (const page of log.read(ack + 1, { to: log.head.seq })) {
@@ -165,13 +165,21 @@ export async function fullResync(deps: ResyncDeps, opts: { exportUnsyncedTo?: st
       console.warn(`tillsync: full resync override: exported ${exportedEvents} unsynced events to ${exportedTo}; they stay in the log and upload later`);
     }
   }
-  // Before anything is written: can the cloud be asked at all?
-  assertReachable(deps);
-  await deps.cloudDigest();
-  await stagingOf(log).clear();
-  await log.setMeta({ [RESYNC_META_KEY]: { phase: 'download', started: deps.now() } satisfies ResyncMarker });
-  const rest = await resumeFullResync(deps);
-  return { pendingBefore, uploadedFirst, exportedTo, exportedEvents, ...rest };
+  try {
+    // Before anything is written: can the cloud be asked at all?
+    assertReachable(deps);
+    await deps.cloudDigest();
+    await stagingOf(log).clear();
+    await log.setMeta({ [RESYNC_META_KEY]: { phase: 'download', started: deps.now() } satisfies ResyncMarker });
+    const rest = await resumeFullResync(deps);
+    return { pendingBefore, uploadedFirst, exportedTo, exportedEvents, ...rest };
+  } catch (err) {
+    // A refusal after the export says where the export went: the caller must not lose track of it.
+    if (exportedTo !== null && err instanceof TillsyncError) {
+      throw new TillsyncError(err.code, err.message, { cause: err, details: { ...err.details, exportedTo, exportedEvents } });
+    }
+    throw err;
+  }
 }
 
 /** Finishes a resync whose marker is present (after a crash, or from fullResync). */

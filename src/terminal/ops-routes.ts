@@ -7,7 +7,9 @@
  *   POST /api/local-mode                  { on: boolean, hours?: number }
  *   POST /api/sync/up                     run an upload pass now
  *   POST /api/sync/down                   run a download pass now
- *   POST /api/resync/full                 { exportUnsyncedTo?: path } (F7)
+ *   POST /api/resync/full                 { exportUnsynced?: true | exportUnsyncedTo?: path } (F7)
+ *   GET  /api/exports                     the export folder's files, newest first (exports.ts)
+ *   GET  /api/exports/:name               one of them, as a download
  *   POST /api/restore                     abort in-flight sync and restart both directions (F8)
  *   POST /api/resync/force                { dryRun: boolean } (F9)
  *   POST /api/cleanup                     { olderThanDays: number } (F10)
@@ -21,11 +23,14 @@ import { ERRORS } from '../errors.ts';
 import { parseWith } from '../events/validate.ts';
 import { LOCAL_MODE_HOURS } from '../replication/local-mode.ts';
 import { replayTerminal } from './audit.ts';
+import { listExports, openExport } from './exports.ts';
 import type { AgentOperations } from './agent-status.ts';
 import { credentialToken } from './agent-config.ts';
 
 const localModeBody = z.strictObject({ on: z.boolean(), hours: z.number().min(LOCAL_MODE_HOURS.min).max(LOCAL_MODE_HOURS.max).optional() });
-const fullResyncBody = z.strictObject({ exportUnsyncedTo: z.string().min(1).max(1024).optional() });
+const fullResyncBody = z.strictObject({ exportUnsyncedTo: z.string().min(1).max(1024).optional(), exportUnsynced: z.literal(true).optional() })
+  .refine((b) => !(b.exportUnsynced && b.exportUnsyncedTo !== undefined), { params: { code: 'VALIDATION_FAILED' }, message: 'give exportUnsynced or exportUnsyncedTo, not both' });
+const exportParam = z.strictObject({ name: z.string().max(100) });
 const forceBody = z.strictObject({ dryRun: z.boolean() });
 const cleanupBody = z.strictObject({ olderThanDays: z.number().nonnegative().max(3650) });
 const replayQuery = z.strictObject({ from: z.string().regex(/^\d{1,15}$/).transform(Number).optional() });
@@ -53,7 +58,14 @@ export function registerOpsRoutes(app: FastifyInstance, agent: AgentOperations):
   });
   app.post('/api/resync/full', async (req) => {
     const b = parseWith(fullResyncBody, bodyOf(req.body), 'body');
-    return agent.fullResync(b.exportUnsyncedTo !== undefined ? { exportUnsyncedTo: b.exportUnsyncedTo } : {});
+    return agent.fullResync(b.exportUnsynced ? { exportUnsynced: true } : b.exportUnsyncedTo !== undefined ? { exportUnsyncedTo: b.exportUnsyncedTo } : {});
+  });
+  app.get('/api/exports', async () => ({ exports: await listExports(agent.dataDir) }));
+  app.get('/api/exports/:name', async (req, reply) => {
+    const p = parseWith(exportParam, req.params, 'params');
+    const file = await openExport(agent.dataDir, p.name);
+    return reply.type('application/x-ndjson').header('content-disposition', `attachment; filename="${p.name}"`)
+      .header('content-length', String(file.bytes)).send(file.stream);
   });
   app.post('/api/restore', async (req) => {
     parseWith(empty, bodyOf(req.body), 'body');

@@ -4,16 +4,40 @@
  *   GET  /api/recovery            what is wrong: the log's refusal (lost seqs,
  *                                 the cloud's ackSeq once known), head, health
  *   POST /api/recover             { fromCloud: true } → RecoveryReport
+ *   GET  /api/support-bundle      the support bundle (support-bundle.ts), as a download
  *
  * The recovery runs as a maintenance operation (one at a time, progress in the
  * status) with the sync worker stopped, and restarts it afterwards, so the
  * next handshake compares with the cloud again.
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseWith } from '../events/validate.ts';
 import type { TerminalAgent } from './agent.ts';
 import { recoverFromCloud, type RecoveryReport } from './recovery.ts';
+import { listExports } from './exports.ts';
+import { supportBundle, supportBundleName } from './support-bundle.ts';
+
+const VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** The cloud's address without any user or password in it. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
 
 const recoverBody = z.strictObject({ fromCloud: z.literal(true) });
 
@@ -22,7 +46,7 @@ export async function recoverAgent(agent: TerminalAgent): Promise<RecoveryReport
     await agent.worker.stop();
     try {
       return await recoverFromCloud({
-        log: agent.terminal.log, views: agent.terminal.views, source: agent.transport, exportDir: agent.dataDir,
+        log: agent.terminal.log, views: agent.terminal.views, source: agent.transport, dataDir: agent.dataDir,
       });
     } finally {
       await agent.worker.start();
@@ -32,9 +56,24 @@ export async function recoverAgent(agent: TerminalAgent): Promise<RecoveryReport
 }
 
 export function registerRecoveryRoutes(app: FastifyInstance, agent: TerminalAgent): void {
-  app.get('/api/recovery', async () => {
+  const recovery = () => {
     const log = agent.terminal.log;
     return { head: log.head.seq, health: log.health, refused: log.refused ?? null, droppedOnOpen: log.droppedOnOpen };
+  };
+  app.get('/api/recovery', async () => recovery());
+  app.get('/api/support-bundle', async (_req, reply) => {
+    const now = Date.now();
+    const status = agent.status();
+    const bundle = supportBundle({
+      generatedAt: now, version: VERSION, store: status.store, terminal: status.terminal, cloudUrl: safeUrl(status.cloudUrl),
+      status, recovery: recovery(), syncHistory: agent.syncHistory.list(),
+      log: { enabled: agent.logging, lines: agent.recentLog.list() },
+      auditLog: await agent.auditLog.read(100),
+      exports: await listExports(agent.dataDir),
+    });
+    return reply.type('application/json; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${supportBundleName(status.store, status.terminal, now)}"`)
+      .send(JSON.stringify(bundle, null, 2));
   });
   app.post('/api/recover', async (req) => {
     parseWith(recoverBody, req.body ?? {}, 'body');

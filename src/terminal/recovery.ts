@@ -29,7 +29,6 @@
  * LOG_CORRUPTED: this recovery only appends and truncates.
  */
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
 import { TillsyncError } from '../errors.ts';
 import { sha256Hex } from '../events/codec.ts';
 import type { EventLog } from '../events/event-log.ts';
@@ -37,6 +36,7 @@ import type { EventDraft, TillEvent } from '../events/event-types.ts';
 import type { TerminalViews } from '../projections/terminal-views.ts';
 import type { OwnEventsPage } from '../replication/protocol.ts';
 import { ACK_META_KEY } from '../replication/upload-loop.ts';
+import { newExportPath } from './exports.ts';
 
 /** The cloud's copy of this terminal's events (HttpTransport implements it). */
 export interface OwnEventsSource {
@@ -62,7 +62,8 @@ export async function recoverFromCloud(opts: {
   log: EventLog;
   views: TerminalViews;
   source: OwnEventsSource;
-  exportDir: string;
+  /** The folder the events that must make way are exported to (exports.ts names the file). */
+  dataDir: string;
   now?: () => number;
   onProgress?: (phase: string, done: number, total: number) => void;
 }): Promise<RecoveryReport> {
@@ -111,7 +112,7 @@ export async function recoverFromCloud(opts: {
   let exportedTo: string | null = null;
   if (headBefore > common && (common < cloudAck || verifyFailed)) {
     for await (const page of log.readEvents(common + 1, { to: headBefore })) kept.push(...page);
-    exportedTo = join(opts.exportDir, `recovered-${now()}.ndjson`);
+    exportedTo = await newExportPath(opts.dataDir, 'recovered', now());
     const fh = await open(exportedTo, 'wx', 0o600);
     try {
       await fh.write(kept.map((e) => `${JSON.stringify(e)}\n`).join(''));

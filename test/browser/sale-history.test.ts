@@ -9,7 +9,7 @@ import t from 'tap';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { api } from '../helpers/env.ts';
-import { screenshot, see, startBrowserEnv } from './helpers/browser-env.ts';
+import { screenshot, see, startBrowserEnv, until } from './helpers/browser-env.ts';
 
 const card = { token: 'tok_test_0002', brand: 'visa', last4: '4242', authCode: 'B5678' };
 
@@ -65,7 +65,7 @@ t.test('recent sales: reprint, refund and void from the list', async (t) => {
   await page.click('#cash-exact');
   await page.click('#complete');
   await see(page, '#receipt-title', /^Receipt$/);
-  await page.waitForFunction((n) => document.querySelectorAll('#history-lines tr').length === n, 3);
+  await until('the new sale listed', async () => ((await page.locator('#history-lines tr').count()) === 3 ? true : undefined));
   await see(page, '#history-lines tr:first-child', '$1.50');
   await screenshot(page, 'checkout-recent-sales.png');
 

@@ -44,11 +44,12 @@ t.test('refuses while unsynced sales cannot be uploaded; changes nothing', async
   const file = join(dir, 'unsynced.jsonl');
   await agent.setLocalMode({ on: false });
   await env.cloud.close(); // cloud down from here
-  const over = await api<{ error?: { code: string } }>(agent, 'POST', '/api/resync/full', { exportUnsyncedTo: file });
+  const over = await api<{ error?: { code: string; details?: { exportedTo?: string; exportedEvents?: number } } }>(agent, 'POST', '/api/resync/full', { exportUnsyncedTo: file });
   // With the cloud down the download cannot finish, but the export happened first.
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number });
   t.same(lines.map((l) => l.seq), [1, 2], 'unsynced events exported');
   t.ok(over.status >= 400, 'reported as failed while the cloud is down');
+  t.same(over.body.error?.details && { to: over.body.error.details.exportedTo, n: over.body.error.details.exportedEvents }, { to: file, n: 2 }, 'the refusal says where the export went');
   t.equal(agent.terminal.log.head.seq, 2, 'the sale is still in the log');
 });
 

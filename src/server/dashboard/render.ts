@@ -70,7 +70,9 @@ function terminalRow(s: StoreOverview, t: TerminalRow, now: number): string {
     + `<td class="pending">${pending}</td>`
     + `<td class="quarantined">${t.quarantined > 0 ? `<span class="bad">${esc(t.quarantined)}</span>` : '0'}</td>`
     + `<td class="last-error">${err}</td>`
-    + `<td><button type="button" data-action="history" data-store="${esc(s.store.id)}" data-terminal="${esc(t.id)}">History</button></td></tr>`;
+    + `<td><button type="button" data-action="history" data-store="${esc(s.store.id)}" data-terminal="${esc(t.id)}">History</button>`
+    // Re-enrollment gives a new credential and revokes the old one: offered only where the old one no longer works.
+    + `${t.revoked ? ` <button type="button" data-action="reenroll" data-store="${esc(s.store.id)}" data-terminal="${esc(t.id)}">Re-enroll</button>` : ''}</td></tr>`;
 }
 
 function exceptionItem(s: StoreOverview, e: ExceptionRecord, now: number): string {
@@ -159,6 +161,8 @@ export function renderPage(stores: StoreOverview[], now: number, pollMs: number)
     + `<body data-poll-ms="${esc(pollMs)}"><header class="bar"><h1>tillsync · all stores</h1>`
     + `<span id="live" class="muted">Loading…</span><button type="button" id="sign-out">Sign out</button></header>`
     + `<p id="flash" role="status" aria-live="polite"></p>`
+    + `<div id="new-credential" hidden><p>New credential for <strong id="new-credential-for"></strong>, shown once: paste it into that terminal's Sync Manager (Recovery → Re-enroll terminal).</p>`
+    + `<code id="new-credential-token"></code> <button type="button" id="new-credential-done">Done</button></div>`
     + `<main id="overview">${renderOverview(stores, now)}</main>`
     + `<section id="history" hidden></section>`
     + `<footer class="muted">Last seen, recent requests and errors are what this cloud process saw since it started; "not yet uploaded" is the terminal's own last report, compared with what the cloud has stored since.</footer>`

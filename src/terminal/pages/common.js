@@ -4,10 +4,11 @@
 
 /** An error the agent answered with: `{ error: { code, message } }`. */
 export class ApiError extends Error {
-  constructor(code, message, status) {
+  constructor(code, message, status, details) {
     super(message);
     this.code = code;
     this.status = status;
+    this.details = details;
   }
 }
 
@@ -36,7 +37,7 @@ export async function api(method, path, body) {
   if (!res.ok) {
     const e = json && json.error ? json.error : {};
     if (e.code === 'AUTH_REQUIRED' && location.pathname !== '/sign-in') toSignIn();
-    throw new ApiError(e.code || 'INTERNAL_ERROR', e.message || `request failed (${res.status})`, res.status);
+    throw new ApiError(e.code || 'INTERNAL_ERROR', e.message || `request failed (${res.status})`, res.status, e.details);
   }
   return json;
 }

@@ -2,9 +2,10 @@
 // the options on the right. Every button writes its outcome next to itself; a
 // refusal is shown with its code and what to do about it.
 import {
-  api, confirmDialog, describeConnection, errorHints, formatAge, formatBytes, formatCents, formatTime,
+  api, confirmDialog, describeConnection, el, errorHints, formatAge, formatBytes, formatCents, formatTime,
   plural, showBusy, showError, showOk, watchStatus,
 } from './common.js';
+import { initRecoveryTools } from './recovery-tools.js';
 
 const $ = (id) => document.getElementById(id);
 const dialog = $('confirm');
@@ -18,6 +19,7 @@ const OPERATION_NAMES = {
   'force-resync-dry-run': 'Force full resync: checking with the cloud',
   cleanup: 'Clean up old transactions',
   audit: 'Audit',
+  recover: 'Recover from the cloud',
 };
 const ACTIVITY_NAMES = { connect: 'Connecting to the cloud', upload: 'Uploading', download: 'Downloading' };
 
@@ -281,13 +283,49 @@ $('btn-full-resync').addEventListener('click', async () => {
     showOk($('result-full-resync'), 'Cancelled; nothing was changed.');
     return;
   }
-  await runOp('full-resync', 'Resyncing everything…', async () => {
-    const r = await api('POST', '/api/resync/full', {});
+  const describe = (r) => {
     const d = r.digest;
-    const exported = r.exportedTo ? ` ${plural(r.exportedEvents, 'unsynced event')} were exported to ${r.exportedTo} first.` : '';
+    const exported = r.exportedTo
+      ? ` ${plural(r.exportedEvents, 'unsynced event')} could not be uploaded first: they were exported to ${r.exportedTo.split('/').pop()} (under Recovery → Exports) and stay on this terminal to upload later.`
+      : '';
     return `Full data resync done: ${plural(r.changes, 'change')} downloaded; verified against the cloud: `
       + `${plural(d.items.count, 'item')}, ${plural(d.customers.count, 'customer')}, ${plural(d.balances.count, 'balance')}, ${plural(d.vouchers.count, 'voucher')}.${exported}`;
+  };
+  let refusal = null;
+  await runOp('full-resync', 'Resyncing everything…', async () => {
+    try {
+      return describe(await api('POST', '/api/resync/full', {}));
+    } catch (err) {
+      if (err.code === 'UNSYNCED_EVENTS') refusal = err;
+      throw err;
+    }
   });
+  if (!refusal) return;
+  // The override: the sales that cannot reach the cloud now are written to a file first (they stay in the log too).
+  const anyway = await confirmDialog(dialog, {
+    title: 'Resync without uploading first?',
+    body: [
+      'Some sales could not be uploaded to the cloud first.',
+      'Resync anyway: they are exported to a file you can download (Recovery → Exports), they stay on this terminal, and they upload when the cloud answers.',
+    ],
+    confirmLabel: 'Export and resync',
+    danger: true,
+  });
+  if (!anyway) return;
+  let exportedFirst = null;
+  await runOp('full-resync', 'Exporting unsynced sales, then resyncing…', async () => {
+    try {
+      return describe(await api('POST', '/api/resync/full', { exportUnsynced: true }));
+    } catch (err) {
+      if (err.details && err.details.exportedTo) exportedFirst = err.details;
+      throw err;
+    }
+  });
+  if (exportedFirst) {
+    // The resync stopped after the export: the file is there all the same.
+    $('result-full-resync').append(el('span', { class: 'exported', text: ` ${plural(exportedFirst.exportedEvents, 'unsynced event')} were exported first to ${String(exportedFirst.exportedTo).split('/').pop()} (under Recovery → Exports); nothing was discarded.` }));
+  }
+  await tools.refreshExports();
 });
 
 $('btn-force-resync').addEventListener('click', async () => {
@@ -362,11 +400,13 @@ $('btn-cleanup').addEventListener('click', async () => {
 // ------------------------------------------------------------------ start
 
 errorHints();
+const tools = initRecoveryTools({ dialog });
 watchStatus({
   onStatus(s) {
     status = s;
     statusAt = Date.now();
     render();
+    tools.render(s);
   },
   onLink: setLive,
 });

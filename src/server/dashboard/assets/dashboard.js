@@ -1,7 +1,10 @@
 // Cloud dashboard: keeps the server-rendered overview live (polls the same HTML
 // fragment the page was rendered with, swapped in only when it changed), and
 // sends the page's actions to the admin API as JSON with the session cookie:
-// resolve an exception, release a quarantined event. No token is ever held here.
+// resolve an exception, release a quarantined event, re-enroll a revoked
+// terminal. No admin token is ever held here; a re-enrolled terminal's new
+// credential is shown once, to be pasted into that terminal's Sync Manager, and
+// forgotten when the person presses Done.
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -92,6 +95,16 @@
       if (d.action === 'resolve') {
         const r = await post(`/v1/admin/stores/${enc(d.store)}/exceptions/${enc(d.id)}/resolve`);
         flash(`Exception ${r.id} resolved.`, 'ok');
+      } else if (d.action === 'reenroll') {
+        if (!confirm(`Give ${d.terminal} a new credential? Its old one stays revoked.`)) {
+          b.disabled = false;
+          return;
+        }
+        const r = await post(`/v1/admin/stores/${enc(d.store)}/terminals/${enc(d.terminal)}/token`);
+        $('new-credential-for').textContent = `${r.terminal} (store ${r.store})`;
+        $('new-credential-token').textContent = r.token;
+        $('new-credential').hidden = false;
+        flash(`${r.terminal} re-enrolled: paste the new credential into its Sync Manager.`, 'ok');
       } else if (d.action === 'release') {
         const r = await post(`/v1/admin/stores/${enc(d.store)}/quarantine/${enc(d.terminal)}/${enc(d.seq)}/release`);
         const n = r.released.length;
@@ -102,6 +115,11 @@
       b.disabled = false;
     }
     await refresh().catch(() => {});
+  });
+
+  $('new-credential-done').addEventListener('click', () => {
+    $('new-credential-token').textContent = '';
+    $('new-credential').hidden = true;
   });
 
   $('sign-out').addEventListener('click', async () => {
