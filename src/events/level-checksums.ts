@@ -122,7 +122,7 @@ function handleOf(bytes: Uint8Array): Handle {
  * each entry's full key and where its non-shared key bytes lie in the file,
  * when the index block is stored uncompressed (else undefined).
  */
-export function tableIndexEntries(file: Uint8Array): Array<{ key: Buffer; keyAt: number; keyBytes: number }> | undefined {
+export function tableIndexEntries(file: Uint8Array): Array<{ key: Buffer; keyAt: number; keyBytes: number; block: Handle }> | undefined {
   const footer = new Cursor(file.subarray(file.length - FOOTER_BYTES));
   footer.varint();
   footer.varint();
@@ -132,14 +132,14 @@ export function tableIndexEntries(file: Uint8Array): Array<{ key: Buffer; keyAt:
   const restarts = new DataView(block.buffer, block.byteOffset, block.length).getUint32(block.length - 4, true);
   const end = block.length - 4 - restarts * 4;
   const c = new Cursor(block.subarray(0, end));
-  const out: Array<{ key: Buffer; keyAt: number; keyBytes: number }> = [];
+  const out: Array<{ key: Buffer; keyAt: number; keyBytes: number; block: Handle }> = [];
   let last = Buffer.alloc(0);
   while (c.pos < end) {
     const shared = c.varint();
     const nonShared = c.varint();
     const valueLen = c.varint();
     const key = Buffer.concat([last.subarray(0, shared), block.subarray(c.pos, c.pos + nonShared)]);
-    out.push({ key, keyAt: index.offset + c.pos, keyBytes: nonShared });
+    out.push({ key, keyAt: index.offset + c.pos, keyBytes: nonShared, block: handleOf(block.subarray(c.pos + nonShared, c.pos + nonShared + valueLen)) });
     last = key;
     c.pos += nonShared + valueLen;
   }

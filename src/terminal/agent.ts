@@ -190,7 +190,7 @@ export class TerminalAgent implements AgentOperations {
       // The status pushed once the new sales are counted (the pages show them at once).
       void unsynced.refresh(agent.acked()).then(() => agent.stream.changed());
       worker.notifyAppended();
-      void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; });
+      void readAckSeq(terminal.log).then((a) => { agent.ackSeq = a; }, (err: unknown) => agent.backgroundFailed('reading the acknowledged seq', err));
       agent.stream.changed();
     }));
     agent.unsubscribers.push(worker.onStatus((s) => {
@@ -232,7 +232,7 @@ export class TerminalAgent implements AgentOperations {
       }
       // A full resync was interrupted (crash, kill): finish it before anything else maintenance-like.
       if (marker) await agent.resumeInterruptedResync();
-    })();
+    })().catch((err: unknown) => agent.backgroundFailed('checking for an unfinished cleanup or resync', err));
     return agent;
   }
 
@@ -244,6 +244,21 @@ export class TerminalAgent implements AgentOperations {
     if (addr.address === '0.0.0.0' || addr.address === '::') return `${scheme}://127.0.0.1:${addr.port}`;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     return `${scheme}://${host}:${addr.port}`;
+  }
+
+  /**
+   * A background task's failure, which no caller is waiting for: storage that
+   * cannot be read refuses appends from now on (LOG_CORRUPTED, shown by the
+   * status and the alarm, lifted by a recovery) instead of ending the process
+   * the store sells from; anything else is logged.
+   */
+  backgroundFailed(what: string, err: unknown): void {
+    const code = (err as { code?: unknown } | undefined)?.code;
+    if (code === 'LEVEL_CORRUPTION' || code === 'LEVEL_IO_ERROR' || code === 'LOG_CORRUPTED') {
+      this.terminal.log.markCorrupted(this.terminal.log.base.seq + 1, `${what}: LevelDB could not read its files (${String(code)})`);
+    }
+    this.app.log.error({ err, code }, `tillsync: ${what} failed`);
+    this.stream.changed();
   }
 
   /** Whether the agent writes log lines (the support bundle then carries the last ones). */
@@ -262,7 +277,7 @@ export class TerminalAgent implements AgentOperations {
     const unsynced = this.unsynced.report(acked);
     const sync = this.worker.status();
     const oldestCard = this.unsynced.oldestCardPayment(acked);
-    const alarm = alarmOf({ sync, unsynced, oldestCardAgeMs: oldestCard === undefined ? null : Math.max(0, now - oldestCard) }, now, { ...DEFAULT_ALARM_THRESHOLDS, ...this.opts.alarms });
+    const alarm = alarmOf({ sync, unsynced, oldestCardAgeMs: oldestCard === undefined ? null : Math.max(0, now - oldestCard), logHealth: this.terminal.log.health.state }, now, { ...DEFAULT_ALARM_THRESHOLDS, ...this.opts.alarms });
     return {
       store: this.terminal.store,
       terminal: this.terminal.terminal,

@@ -36,7 +36,7 @@ export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
 
 export type AlarmLevel = 'ok' | 'amber' | 'red';
 export interface AlarmReason {
-  code: 'offline' | 'unsynced-amount' | 'card-window' | 'quarantine';
+  code: 'offline' | 'unsynced-amount' | 'card-window' | 'quarantine' | 'log-damaged';
   level: 'amber' | 'red';
   /** What is wrong, in store words. */
   text: string;
@@ -53,6 +53,8 @@ export interface AlarmInput {
   unsynced: { sales: number; amount: number };
   /** Age of the oldest card payment the cloud does not have, ms (null: none). */
   oldestCardAgeMs: number | null;
+  /** The local log's health ('ok' unless damage was found: appends are refused then). Absent: ok. */
+  logHealth?: string;
 }
 
 function hours(ms: number): string {
@@ -76,11 +78,18 @@ export function alarmOf(input: AlarmInput, now: number, t: AlarmThresholds = DEF
         text: c.state === 'revoked' ? `The cloud refuses this terminal's credential (for ${hours(age)}).`
           : c.state === 'stuck' ? `Syncing has been stuck for ${hours(age)}: ${c.error}.`
           : `No connection to the cloud for ${hours(age)}.`,
-        todo: c.state === 'revoked' ? 'Re-enroll the terminal (tillsync reenroll) with a new credential from the back office.'
+        todo: c.state === 'revoked' ? 'Re-enroll the terminal: paste a new credential from the back office under Recovery (or tillsync reenroll).'
           : c.state === 'stuck' ? 'Open the Sync Manager and follow the advice under the error; call support if it stays.'
           : 'Check the store\'s internet connection; sales keep being saved here and upload when it is back.',
       });
     }
+  }
+  if (input.logHealth !== undefined && input.logHealth !== 'ok') {
+    reasons.push({
+      code: 'log-damaged', level: 'red',
+      text: `This terminal's local storage is damaged (${input.logHealth}): new sales are refused here.`,
+      todo: 'Sell on another terminal; on this one use Recovery → Recover from the cloud, or re-enroll it on a new data folder (call support).',
+    });
   }
   const amount = input.unsynced.amount;
   if (amount >= t.amountAmberCents && input.unsynced.sales > 0) {

@@ -30,6 +30,8 @@ t.test('the verdict: amber first, then red, each reason with what to do', async 
   t.same(codes({ ...calm, oldestCardAgeMs: day * 0.8 }), ['card-window:red']);
   t.match(alarmOf({ ...calm, oldestCardAgeMs: day + MIN }, NOW).reasons[0]?.text, /past the processor's 24 h offline window/);
   t.same(codes({ ...calm, sync: { ...calm.sync, quarantined: 2 } }), ['quarantine:red']);
+  t.same(codes({ ...calm, logHealth: 'ok' }), [], 'a healthy log is no alarm');
+  t.same(codes({ ...calm, logHealth: 'corrupted' }), ['log-damaged:red'], 'damaged storage (sales refused) is red at once');
   const both = alarmOf({ ...calm, unsynced: { sales: 3, amount: 60_000 }, sync: { ...calm.sync, quarantined: 1 } }, NOW);
   t.equal(both.level, 'red', 'the worst reason sets the level');
   t.ok(both.reasons.every((r) => r.text.length > 0 && r.todo.length > 0), 'every reason says what is wrong and what to do');

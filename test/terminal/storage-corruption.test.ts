@@ -19,7 +19,9 @@ import { openSync, readFileSync, readdirSync, readSync, statSync, writeFileSync,
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { tableIndexEntries } from '../../src/events/level-checksums.ts';
-import { writeAgentConfig } from '../../src/terminal/agent.ts';
+import { TerminalAgent, writeAgentConfig } from '../../src/terminal/agent.ts';
+import { api, until } from '../helpers/env.ts';
+import { ERRORS } from '../../src/errors.ts';
 import { auditTerminal } from '../../src/terminal/audit.ts';
 import { openSmallStore } from '../helpers/small-store.ts';
 import { runCli } from '../cli/run-cli.ts';
@@ -119,4 +121,34 @@ t.test('a stored change damaged into another shape (a key garbled, bytes that st
   t.equal(cli.code, 3, 'tillsync audit --data exits 3');
   const printed = JSON.parse(cli.stdout) as { findings: Array<{ code: string; detail: string }> };
   t.ok(printed.findings.some((f) => f.code === 'RECORD_UNREADABLE' && /stored change 9 is damaged/.test(f.detail)), 'the damaged change is named');
+});
+
+t.test('a table block the agent first reads after it listens is damaged: it keeps serving, refuses sales, alarms red', async (t) => {
+  // Found by the fault simulator (seed 20261869): the unfinished-cleanup check
+  // runs after the agent listens and met LEVEL_CORRUPTION with no one to catch
+  // it, which ended the process the store sells from.
+  const dataDir = t.testdir();
+  await makeFolder(dataDir, 200);
+  const db = join(dataDir, 'db');
+  const raw = new ClassicLevel(db); // snappy on, as the agent writes
+  await raw.open();
+  await raw.compactRange('\x00', '\xff');
+  await raw.close();
+  const table = readdirSync(db).filter((f) => f.endsWith('.ldb')).sort()[0]!;
+  const bytes = readFileSync(join(db, table));
+  // The first data block holds the log's first records: its compressed length now reads as 4 GiB.
+  bytes.set([0xff, 0xff, 0xff, 0xff, 0x0f], 0);
+  writeFileSync(join(db, table), bytes);
+
+  const agent = await TerminalAgent.start({ store: 'store-1', terminal: 'till-1', cloudUrl: 'http://127.0.0.1:9', token: 'x'.repeat(32), dataDir, port: 0, cloudTimeoutMs: 500 });
+  t.teardown(() => agent.stop());
+  await until('the damage is reported', async () => (agent.status().log.health === 'corrupted' ? true : undefined));
+  const sale = await api<{ error: { code: string } }>(agent, 'POST', '/api/sales', cashSale);
+  t.equal(sale.status, ERRORS.LOG_CORRUPTED.status);
+  t.equal(sale.body.error.code, 'LOG_CORRUPTED', 'sales are refused, not written next to damage');
+  const alarm = agent.status().alarm;
+  t.equal(alarm.level, 'red');
+  t.ok(alarm.reasons.some((r) => r.code === 'log-damaged'), 'the alarm names the damaged storage');
+  const status = await api<{ log: { health: string } }>(agent, 'GET', '/api/status');
+  t.equal(status.body.log.health, 'corrupted', 'and the agent still answers');
 });
