@@ -33,11 +33,17 @@ t.test('Sync Manager alarm: amber, then red, then clear', async (t) => {
   t.equal(await sm.getAttribute('#alarm', 'data-level'), 'red');
   await see(sm, '#alarm-reasons', /oldest card payment not yet uploaded is .* offline window/);
   await see(sm, '#alarm-reasons', 'call the card processor');
+  // The till shows it too: the checkout's sync badge takes the alarm's colour and reasons.
+  const till = await env.open(agent, '/checkout', 'cashier');
+  await till.waitForSelector('#sync-badge[data-alarm=red]');
+  t.equal(await till.getAttribute('#sync-badge', 'data-tone'), 'bad', 'the badge is red at the till');
+  t.match(await till.getAttribute('#sync-badge', 'title'), /offline window/, 'with the reason on hover');
   const shot = await screenshot(sm, 'sync-manager-alarm.png');
   await copyFile(shot, join(process.cwd(), 'docs', 'sync-manager-alarm.png'));
 
   await sm.uncheck('#local-mode');
   await see(sm, '#pending', /^0$/);
   await sm.waitForSelector('#alarm', { state: 'hidden' });
+  await till.waitForSelector('#sync-badge[data-alarm=ok]');
   t.pass('the alarm clears once everything is on the cloud');
 });

@@ -629,11 +629,14 @@ function renderBadge(status) {
   const s = status.sync;
   const conn = describeConnection(s);
   const badge = $('sync-badge');
-  badge.dataset.tone = conn.tone;
+  // The alarm wins over the connection's own tone: red or amber at the till too, with the reason on hover.
+  const alarm = status.alarm && status.alarm.level !== 'ok' ? status.alarm : null;
+  badge.dataset.tone = alarm ? (alarm.level === 'red' ? 'bad' : 'warn') : conn.tone;
+  badge.dataset.alarm = alarm ? alarm.level : 'ok';
   $('sync-state').textContent = s.connection.state === 'local' ? 'Local mode' : conn.label;
   const u = status.unsynced;
   $('sync-pending').textContent = u.sales > 0 ? `${plural(u.sales, 'sale')} (${formatCents(u.amount)}) not yet uploaded` : s.pending > 0 ? `${plural(s.pending, 'event')} not yet uploaded` : 'all uploaded';
-  badge.title = `${conn.label}${conn.detail ? ` — ${conn.detail}` : ''}. Open the Sync Manager.`;
+  badge.title = `${conn.label}${conn.detail ? ` — ${conn.detail}` : ''}.${alarm ? ` ${alarm.reasons.map((r) => r.text).join(' ')}` : ''} Open the Sync Manager.`;
   $('where').textContent = `Store ${status.store} · Terminal ${status.terminal}`;
   // New data came down: balances and prices on screen may have changed.
   if (lastFeedCursor !== null && s.feedCursor !== lastFeedCursor) {
