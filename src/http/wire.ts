@@ -53,7 +53,12 @@ export function parseJsonText(text: string): unknown {
   return value;
 }
 
-export function registerWire(app: FastifyInstance): void {
+export interface WireOptions {
+  /** Maps an error of this server's own storage (LevelDB codes) to its documented code, before the generic mapping. */
+  storageError?: (err: { code?: unknown }) => TillsyncError | undefined;
+}
+
+export function registerWire(app: FastifyInstance, opts: WireOptions = {}): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
@@ -91,7 +96,7 @@ export function registerWire(app: FastifyInstance): void {
     sendError(req, reply, new TillsyncError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
   app.setErrorHandler((err: FastifyError | TillsyncError, req, reply) => {
-    const mapped = toTillsyncError(err);
+    const mapped = (!isTillsyncError(err) && opts.storageError?.(err as { code?: unknown })) || toTillsyncError(err);
     if (mapped.status >= 500) {
       const stack = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
       if (holdsCardNumber(stack)) req.log.error({ code: mapped.code }, 'request failed (message withheld: it held a card-number-like digit run)');

@@ -53,6 +53,12 @@ export { AGENT_CONFIG_FILE, agentConfigSchema, readAgentConfig, writeAgentConfig
 /** How often the agent looks whether its alarm changed with time alone (it is pushed when it did). */
 const ALARM_CHECK_MS = 1_000;
 
+/** A LevelDB read or write failure of the data folder itself (not a refusal tillsync made). */
+function isStorageFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'LEVEL_CORRUPTION' || code === 'LEVEL_IO_ERROR';
+}
+
 export interface AgentOptions extends AgentConfig {
   dataDir: string;
   host?: string;
@@ -130,7 +136,8 @@ export class TerminalAgent implements AgentOperations {
       refundLimit: opts.refundLimit ?? DEFAULT_REFUND_LIMIT,
       tls: opts.tls !== undefined,
     };
-    registerWire(this.app);
+    // LevelDB refusing to read its own files while answering a request: the log is damaged (refuse appends, say so).
+    registerWire(this.app, { storageError: (err) => (isStorageFailure(err) ? this.storageFailed('answering a request', err) : undefined) });
     registerAccessControl(this.app, this.access);
     registerPosRoutes(this.app, terminal, { refundLimit: this.access.refundLimit });
     registerOpsRoutes(this.app, this);
@@ -253,12 +260,17 @@ export class TerminalAgent implements AgentOperations {
    * the store sells from; anything else is logged.
    */
   backgroundFailed(what: string, err: unknown): void {
-    const code = (err as { code?: unknown } | undefined)?.code;
-    if (code === 'LEVEL_CORRUPTION' || code === 'LEVEL_IO_ERROR' || code === 'LOG_CORRUPTED') {
-      this.terminal.log.markCorrupted(this.terminal.log.base.seq + 1, `${what}: LevelDB could not read its files (${String(code)})`);
-    }
-    this.app.log.error({ err, code }, `tillsync: ${what} failed`);
+    if (isStorageFailure(err)) this.storageFailed(what, err);
+    this.app.log.error({ err, code: (err as { code?: unknown } | undefined)?.code }, `tillsync: ${what} failed`);
     this.stream.changed();
+  }
+
+  /** LevelDB could not read its files: appends are refused from now on; the LOG_CORRUPTED to answer with. */
+  private storageFailed(what: string, err: unknown): TillsyncError {
+    const code = String((err as { code?: unknown }).code);
+    this.terminal.log.markCorrupted(this.terminal.log.base.seq + 1, `${what}: LevelDB could not read its files (${code})`);
+    this.stream.changed();
+    return new TillsyncError('LOG_CORRUPTED', `the terminal's storage could not be read (${code}): sales are refused until it is recovered`, { cause: err });
   }
 
   /** Whether the agent writes log lines (the support bundle then carries the last ones). */

@@ -142,6 +142,9 @@ t.test('a table block the agent first reads after it listens is damaged: it keep
 
   const agent = await TerminalAgent.start({ store: 'store-1', terminal: 'till-1', cloudUrl: 'http://127.0.0.1:9', token: 'x'.repeat(32), dataDir, port: 0, cloudTimeoutMs: 500 });
   t.teardown(() => agent.stop());
+  // A request that reads the damaged block is answered with the documented code, not INTERNAL_ERROR.
+  const replay = await api<{ error: { code: string } }>(agent, 'GET', '/api/replay?from=1');
+  t.equal(replay.body.error.code, 'LOG_CORRUPTED', 'reading the damaged block answers LOG_CORRUPTED');
   await until('the damage is reported', async () => (agent.status().log.health === 'corrupted' ? true : undefined));
   const sale = await api<{ error: { code: string } }>(agent, 'POST', '/api/sales', cashSale);
   t.equal(sale.status, ERRORS.LOG_CORRUPTED.status);
