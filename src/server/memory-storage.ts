@@ -17,6 +17,7 @@ import {
   type CredentialRecord,
   type EventRef,
   type ExceptionRecord,
+  type SupportBundleRecord,
   type HighWater,
   type QuarantineEntry,
   type StorageFaults,
@@ -49,6 +50,8 @@ export class MemoryStorage extends StorageBase {
   private readonly items = new Map<string, ItemRecord>();
   private readonly customers = new Map<string, CustomerRecord>();
   private readonly exceptions = new Map<string, ExceptionRecord>();
+  /** `store/terminal` → id → bundle. */
+  private readonly supportBundles = new Map<string, Map<string, SupportBundleRecord>>();
 
   constructor(opts: { faults?: StorageFaults } = {}) {
     super(opts.faults);
@@ -146,6 +149,10 @@ export class MemoryStorage extends StorageBase {
       .map(copy);
   }
 
+  protected async _listSupportBundles(store: string, terminal: string): Promise<SupportBundleRecord[]> {
+    return [...(this.supportBundles.get(`${store}/${terminal}`)?.values() ?? [])].sort((a, b) => (a.id < b.id ? -1 : 1)).map(copy);
+  }
+
   protected async _commit(ops: readonly WriteOp[]): Promise<void> {
     // Prepare: everything that can throw happens before anything is applied.
     const prepared = ops.map(copy);
@@ -204,6 +211,16 @@ export class MemoryStorage extends StorageBase {
         return;
       case 'exception':
         this.exceptions.set(`${op.store}/${op.exception.id}`, op.exception);
+        return;
+      case 'supportBundle': {
+        const key = `${op.bundle.store}/${op.bundle.terminal}`;
+        const m = this.supportBundles.get(key) ?? new Map<string, SupportBundleRecord>();
+        m.set(op.bundle.id, op.bundle);
+        this.supportBundles.set(key, m);
+        return;
+      }
+      case 'supportBundleRemoved':
+        this.supportBundles.get(`${op.store}/${op.terminal}`)?.delete(op.id);
         return;
       // Added for issue 24 (quarantine review): the event stays, without its quarantine.
       case 'quarantineReleased': {

@@ -23,6 +23,7 @@ import {
   type CredentialRecord,
   type EventRef,
   type ExceptionRecord,
+  type SupportBundleRecord,
   type HighWater,
   type QuarantineEntry,
   type StorageFaults,
@@ -101,6 +102,10 @@ export abstract class StorageBase implements CloudStorage {
       const all = await this._listExceptions(store);
       return status === 'all' ? all : all.filter((e) => e.status === status);
     });
+  }
+
+  listSupportBundles(store: string, terminal: string): Promise<SupportBundleRecord[]> {
+    return this.read(() => this._listSupportBundles(store, terminal));
   }
 
   async commit(ops: readonly WriteOp[]): Promise<void> {
@@ -183,6 +188,8 @@ export abstract class StorageBase implements CloudStorage {
   protected abstract _getException(store: string, n: number): Promise<ExceptionRecord | undefined>;
   /** All of the store's exceptions in number order. */
   protected abstract _listExceptions(store: string): Promise<ExceptionRecord[]>;
+  /** A terminal's support bundles in id order. */
+  protected abstract _listSupportBundles(store: string, terminal: string): Promise<SupportBundleRecord[]>;
   /** Ops validated and not empty; applies all or none, durably. */
   protected abstract _commit(ops: readonly WriteOp[]): Promise<void>;
   /** Called once. */

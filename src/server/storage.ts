@@ -163,6 +163,21 @@ export interface QuarantineEntry {
   message: string;
 }
 
+/**
+ * A support bundle a terminal sent (issue 22 item 4): the JSON file its Sync
+ * Manager offers for download, scrubbed by the terminal and again by the cloud
+ * (support-bundles.ts), kept so support can read it from the dashboard.
+ */
+export interface SupportBundleRecord {
+  store: string;
+  terminal: string;
+  /** A ULID the cloud made when it arrived: newest sorts last. */
+  id: string;
+  received: number;
+  /** The bundle, as JSON text. */
+  json: string;
+}
+
 export type WriteOp =
   | { kind: 'store'; store: StoreRecord }
   /**
@@ -192,7 +207,9 @@ export type WriteOp =
    * and commits the view changes and counters the release causes with it.
    * No-op for an event that is not quarantined.
    */
-  | { kind: 'quarantineReleased'; store: string; terminal: string; seq: number };
+  | { kind: 'quarantineReleased'; store: string; terminal: string; seq: number }
+  | { kind: 'supportBundle'; bundle: SupportBundleRecord }
+  | { kind: 'supportBundleRemoved'; store: string; terminal: string; id: string };
 
 /**
  * Test seam for fault injection, honoured by every backend: called for each op
@@ -244,6 +261,8 @@ export interface CloudStorage {
   getException(store: string, id: string): Promise<ExceptionRecord | undefined>;
   /** Exceptions of a store in id order (oldest first). */
   listExceptions(store: string, status: 'open' | 'resolved' | 'all'): Promise<ExceptionRecord[]>;
+  /** A terminal's support bundles, oldest first. */
+  listSupportBundles(store: string, terminal: string): Promise<SupportBundleRecord[]>;
 
   /**
    * Only for a backend several server processes share (PostgreSQL): calls

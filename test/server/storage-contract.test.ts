@@ -288,6 +288,26 @@ for (const [name, factory] of Object.entries(backends)) {
       await storage.close();
     });
 
+    t.test('support bundles: per terminal, in id order, removable, durable', async (t) => {
+      const { storage, reopen } = await factory(t);
+      const b = (store: string, terminal: string, n: number) => ({ store, terminal, id: ID(n), received: 1_000 + n, json: `{"n":${n},"text":"é ü"}` });
+      t.same(await storage.listSupportBundles('s1', 't1'), []);
+      await storage.commit([
+        { kind: 'supportBundle', bundle: b('s1', 't1', 2) },
+        { kind: 'supportBundle', bundle: b('s1', 't1', 1) },
+        { kind: 'supportBundle', bundle: b('s1', 't10', 3) }, // a terminal whose id extends another's
+        { kind: 'supportBundle', bundle: b('s2', 't1', 4) },
+      ]);
+      t.same(await storage.listSupportBundles('s1', 't1'), [b('s1', 't1', 1), b('s1', 't1', 2)], 'one terminal, id order, text intact');
+      t.same((await storage.listSupportBundles('s1', 't10')).map((x) => x.id), [ID(3)]);
+      t.same((await storage.listSupportBundles('s2', 't1')).map((x) => x.id), [ID(4)], 'stores apart');
+      await storage.commit([{ kind: 'supportBundleRemoved', store: 's1', terminal: 't1', id: ID(1) }]);
+      t.same((await storage.listSupportBundles('s1', 't1')).map((x) => x.id), [ID(2)], 'removed');
+      const again = reopen ? await reopen() : storage;
+      t.same((await again.listSupportBundles('s1', 't1')).map((x) => x.id), [ID(2)], 'after a reopen');
+      await again.close();
+    });
+
     t.test('operations after close fail with a stable code', async (t) => {
       const { storage } = await factory(t);
       await storage.close();

@@ -9,7 +9,7 @@ import type { EventRef } from '../storage.ts';
 
 export const KINDS = [
   'stores', 'counters', 'terminals', 'credentials', 'highWater', 'events', 'quarantine', 'ids',
-  'feed', 'balances', 'vouchers', 'items', 'customers', 'exceptions',
+  'feed', 'balances', 'vouchers', 'items', 'customers', 'exceptions', 'supportBundles',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -32,7 +32,7 @@ export type Kind = (typeof KINDS)[number];
 export const KEY_ORDER: Record<Kind, string> = {
   ids: '0', feed: '3', quarantine: '4',
   stores: '5', counters: '5', terminals: '5', credentials: '5', highWater: '5',
-  balances: '5', vouchers: '5', items: '5', customers: '5', exceptions: '5',
+  balances: '5', vouchers: '5', items: '5', customers: '5', exceptions: '5', supportBundles: '5',
   events: '9',
 };
 

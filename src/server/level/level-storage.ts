@@ -39,6 +39,7 @@ import {
   type CredentialRecord,
   type EventRef,
   type ExceptionRecord,
+  type SupportBundleRecord,
   type HighWater,
   type QuarantineEntry,
   type StorageFaults,
@@ -301,6 +302,10 @@ export class LevelStorage extends StorageBase {
     const rows = await this.scan('exceptions', range(store), Number.MAX_SAFE_INTEGER);
     return rows.map(([, v]) => decodeTrusted<ExceptionRecord>(v));
   }
+  protected async _listSupportBundles(store: string, terminal: string): Promise<SupportBundleRecord[]> {
+    const rows = await this.scan('supportBundles', range(`${store}/${terminal}`), Number.MAX_SAFE_INTEGER);
+    return rows.map(([, v]) => decodeTrusted<SupportBundleRecord>(v));
+  }
 
   /** One seal for every commit waiting on it; until one succeeds (room on the disk), commits fail with its error. */
   private sealed(): Promise<void> {
@@ -417,6 +422,10 @@ export class LevelStorage extends StorageBase {
       case 'quarantineReleased':
         // The quarantine record goes; the event stays as it was stored.
         return put('quarantine', `${op.store}/${op.terminal}/${seqKey(op.seq)}`, undefined);
+      case 'supportBundle':
+        return put('supportBundles', `${op.bundle.store}/${op.bundle.terminal}/${op.bundle.id}`, enc(op.bundle));
+      case 'supportBundleRemoved':
+        return put('supportBundles', `${op.store}/${op.terminal}/${op.id}`, undefined);
     }
   }
 

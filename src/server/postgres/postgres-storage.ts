@@ -42,6 +42,7 @@ import {
   type EventRef,
   type ExternalChange,
   type ExceptionRecord,
+  type SupportBundleRecord,
   type HighWater,
   type QuarantineEntry,
   type StorageFaults,
@@ -341,6 +342,11 @@ export class PostgresStorage extends StorageBase {
     return (await this.rows('SELECT record FROM exceptions WHERE store = $1 ORDER BY n', [store])).map((r) => dec<ExceptionRecord>(r.record));
   }
 
+  protected async _listSupportBundles(store: string, terminal: string): Promise<SupportBundleRecord[]> {
+    return (await this.rows('SELECT record FROM support_bundles WHERE store = $1 AND terminal = $2 ORDER BY id', [store, terminal]))
+      .map((r) => dec<SupportBundleRecord>(r.record));
+  }
+
   protected async _commit(ops: readonly WriteOp[]): Promise<void> {
     const plan = new CommitPlan(ops);
     const client = await this.pool.connect();
@@ -396,6 +402,8 @@ class CommitPlan {
   private readonly customers = new Keyed();
   private readonly exceptions = new Map<string, { store: string; n: number; record: Uint8Array }>();
   private readonly released: Array<{ store: string; terminal: string; seq: number }> = [];
+  /** Support bundles to write (a record) or remove (undefined), by store, terminal and id. */
+  private readonly bundles = new Map<string, { store: string; terminal: string; id: string; record: Uint8Array | undefined }>();
 
   constructor(ops: readonly WriteOp[]) {
     const enc = encodeCanonical;
@@ -460,6 +468,16 @@ class CommitPlan {
         case 'quarantineReleased':
           this.stores.add(op.store);
           this.released.push({ store: op.store, terminal: op.terminal, seq: op.seq });
+          break;
+        case 'supportBundle': {
+          const b = op.bundle;
+          this.stores.add(b.store);
+          this.bundles.set(`${b.store}\u0000${b.terminal}\u0000${b.id}`, { store: b.store, terminal: b.terminal, id: b.id, record: enc(b) });
+          break;
+        }
+        case 'supportBundleRemoved':
+          this.stores.add(op.store);
+          this.bundles.set(`${op.store}\u0000${op.terminal}\u0000${op.id}`, { store: op.store, terminal: op.terminal, id: op.id, record: undefined });
           break;
       }
     }
@@ -549,6 +567,19 @@ class CommitPlan {
       const v = [...this.exceptions.values()];
       await q('INSERT INTO exceptions (store, n, record) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT (store, n) DO UPDATE SET record = excluded.record',
         [v.map((x) => x.store), v.map((x) => x.n), v.map((x) => x.record)]);
+    }
+    if (this.bundles.size) {
+      const put = [...this.bundles.values()].filter((b) => b.record !== undefined);
+      const gone = [...this.bundles.values()].filter((b) => b.record === undefined);
+      if (put.length) {
+        await q(`INSERT INTO support_bundles (store, terminal, id, record) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+          ON CONFLICT (store, terminal, id) DO UPDATE SET record = excluded.record`,
+        [put.map((b) => b.store), put.map((b) => b.terminal), put.map((b) => b.id), put.map((b) => b.record)]);
+      }
+      if (gone.length) {
+        await q('DELETE FROM support_bundles s USING unnest($1::text[], $2::text[], $3::text[]) AS g(store, terminal, id) WHERE s.store = g.store AND s.terminal = g.terminal AND s.id = g.id',
+          [gone.map((b) => b.store), gone.map((b) => b.terminal), gone.map((b) => b.id)]);
+      }
     }
     // 3. Tell the other processes (delivered at COMMIT, never for a commit rolled back).
     const notes: string[] = [];

@@ -18,7 +18,7 @@
 import type { PoolClient } from 'pg';
 import { TillsyncError } from '../../errors.ts';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** Any constant: the advisory lock that serializes migrations across processes. */
 const MIGRATION_LOCK = 0x7111_5e7c;
 
@@ -50,6 +50,10 @@ const MIGRATIONS: Record<number, string> = {
     CREATE TABLE items (store ${K}, id ${K}, record bytea NOT NULL, PRIMARY KEY (store, id));
     CREATE TABLE customers (store ${K}, id ${K}, record bytea NOT NULL, PRIMARY KEY (store, id));
     CREATE TABLE exceptions (store ${K}, n bigint NOT NULL, record bytea NOT NULL, PRIMARY KEY (store, n));
+  `,
+  // Support bundles terminals send (issue 22 item 4).
+  2: `
+    CREATE TABLE support_bundles (store ${K}, terminal ${K}, id ${K}, record bytea NOT NULL, PRIMARY KEY (store, terminal, id));
   `,
 };
 
