@@ -18,6 +18,7 @@ import {
   checkResponse,
   feedPage,
   ownEventsPage,
+  supportBundleAnswer,
   LIMITS,
   PROTOCOL_VERSION,
   serverMessage,
@@ -119,6 +120,11 @@ export class HttpTransport implements CloudTransport {
   day(day: string, q: { timeZone: string; from: number; to: number }, opts: RequestOptions = {}): Promise<z.infer<typeof cloudDayAnswer>> {
     const qs = `tz=${encodeURIComponent(q.timeZone)}&from=${q.from}&to=${q.to}&hashes=1`;
     return this.request('GET', `/v1/days/${encodeURIComponent(day)}?${qs}`, undefined, cloudDayAnswer, opts);
+  }
+
+  /** POST /v1/support-bundles: a support bundle for support to read on the cloud's dashboard. */
+  sendSupportBundle(bundle: Record<string, unknown>, opts: RequestOptions = {}): Promise<z.infer<typeof supportBundleAnswer>> {
+    return this.request('POST', '/v1/support-bundles', { v: 1, bundle }, supportBundleAnswer, opts);
   }
 
   private async request<S extends z.ZodType>(

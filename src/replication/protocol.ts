@@ -133,6 +133,9 @@ export type StoreDigest = z.infer<typeof storeDigest>;
  * GET /v1/events?from=N&limit=M: the terminal's own stored events (recovery
  * after a lost log tail or a restored backup), canonical bytes, ascending seq.
  */
+/** POST /v1/support-bundles answer: the id the cloud gave the bundle, when it arrived, its size. */
+export const supportBundleAnswer = z.strictObject({ id: z.string().max(64), received: z.number().int(), bytes: z.number().int() });
+
 export const ownEventsPage = z.strictObject({
   events: z.array(z.instanceof(Uint8Array)).max(LIMITS.maxBatchEvents),
   next: z.number().int().positive().nullable(),

@@ -34,6 +34,7 @@ import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.t
 import { registerAdminRoutes } from './admin-routes.ts';
 import { createDashboard, type DashboardOptions } from './dashboard/dashboard.ts';
 import { registerOwnEventsRoute } from './own-events.ts';
+import { registerSupportBundleRoutes } from './support-bundles.ts';
 import { registerDaySummaryRoutes } from './day-summary-routes.ts';
 import { AdminOps } from './admin-ops.ts';
 import { Auth, type RateLimit } from './auth.ts';
@@ -356,5 +357,6 @@ export function build(opts: BuildOptions): FastifyInstance {
   registerOwnEventsRoute(app, opts.storage, credentialOf);
   registerDaySummaryRoutes(app, opts.storage, credentialOf);
   registerAdminRoutes(app, admin);
+  registerSupportBundleRoutes(app, { storage: opts.storage, clock: ctx.clock, credentialOf, withStore: (store, task) => locks.run(store, task) });
   return app;
 }

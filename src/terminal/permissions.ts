@@ -66,6 +66,7 @@ export const PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /api/recovery': cashier,
   'POST /api/recover': manager('recover'),
   'GET /api/support-bundle': manager('support-bundle'),
+  'POST /api/support-bundle/send': manager('support-bundle.send'),
   'POST /api/day-report': cashier,
   'GET /api/day-reports/:day': cashier,
   'GET /api/day-summary': cashier,

@@ -5,6 +5,7 @@
  *                                 the cloud's ackSeq once known), head, health
  *   POST /api/recover             { fromCloud: true } → RecoveryReport
  *   GET  /api/support-bundle      the support bundle (support-bundle.ts), as a download
+ *   POST /api/support-bundle/send the same, sent to the cloud (support reads it on the dashboard)
  *
  * The recovery runs as a maintenance operation (one at a time, progress in the
  * status) with the sync worker stopped, and restarts it afterwards, so the
@@ -40,6 +41,7 @@ function safeUrl(url: string): string {
 }
 
 const recoverBody = z.strictObject({ fromCloud: z.literal(true) });
+const emptyBody = z.strictObject({});
 
 export async function recoverAgent(agent: TerminalAgent): Promise<RecoveryReport> {
   return agent.run('recover', async () => {
@@ -61,19 +63,28 @@ export function registerRecoveryRoutes(app: FastifyInstance, agent: TerminalAgen
     return { head: log.head.seq, health: log.health, refused: log.refused ?? null, droppedOnOpen: log.droppedOnOpen };
   };
   app.get('/api/recovery', async () => recovery());
-  app.get('/api/support-bundle', async (_req, reply) => {
-    const now = Date.now();
+  const bundle = async (now: number) => {
     const status = agent.status();
-    const bundle = supportBundle({
+    return supportBundle({
       generatedAt: now, version: VERSION, store: status.store, terminal: status.terminal, cloudUrl: safeUrl(status.cloudUrl),
       status, recovery: recovery(), syncHistory: agent.syncHistory.list(),
       log: { enabled: agent.logging, lines: agent.recentLog.list() },
       auditLog: await agent.auditLog.read(100),
       exports: await listExports(agent.dataDir),
     });
+  };
+  app.get('/api/support-bundle', async (_req, reply) => {
+    const now = Date.now();
+    const status = agent.status();
     return reply.type('application/json; charset=utf-8')
       .header('content-disposition', `attachment; filename="${supportBundleName(status.store, status.terminal, now)}"`)
-      .send(JSON.stringify(bundle, null, 2));
+      .send(JSON.stringify(await bundle(now), null, 2));
+  });
+  // The same bundle, sent to the cloud for support to read on the dashboard.
+  app.post('/api/support-bundle/send', async (req) => {
+    parseWith(emptyBody, req.body ?? {}, 'body');
+    const sent = await agent.transport.sendSupportBundle(await bundle(Date.now()));
+    return { sent: true, ...sent };
   });
   app.post('/api/recover', async (req) => {
     parseWith(recoverBody, req.body ?? {}, 'body');

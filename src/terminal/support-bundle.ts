@@ -13,9 +13,9 @@
  *   token is replaced, and keys named like secrets are dropped.
  */
 import type { SyncStatus } from '../replication/sync-status.ts';
-import { containsCardNumber } from '../events/card-data.ts';
+import { scrub, SUPPORT_BUNDLE_KIND } from '../events/support-scrub.ts';
 
-export const SUPPORT_BUNDLE_KIND = 'tillsync-support-bundle';
+export { CARD_REMOVED, scrub, SUPPORT_BUNDLE_KIND, TOKEN_REMOVED } from '../events/support-scrub.ts';
 const HISTORY = 100;
 const LOG_LINES = 200;
 const LINE_MAX = 2_000;
@@ -88,32 +88,6 @@ export class RecentLines {
   list(): string[] {
     return [...this.lines];
   }
-}
-
-const SECRET_KEY = /token|secret|password|pin|cookie|authorization|credential|session|cvv|cvc|pan$/i;
-// A bearer header, or a long run of token characters (pairing and terminal
-// credentials are 32+ random base64url characters; ULIDs are 26 and hashes hex).
-const TOKEN_TEXT = /Bearer\s+\S+|\b(?=[A-Za-z0-9_-]{32,})(?=[A-Za-z0-9_-]*[g-zG-Z_-])[A-Za-z0-9_-]{32,}\b/g;
-export const CARD_REMOVED = '[removed: card-number-like digits]';
-export const TOKEN_REMOVED = '[removed: token]';
-
-/** A deep copy with secrets dropped and card numbers and tokens replaced (see the header). */
-export function scrub(value: unknown, depth = 0): unknown {
-  if (depth > 32) return '[removed: too deep]';
-  if (typeof value === 'string') {
-    if (containsCardNumber(value)) return CARD_REMOVED;
-    return value.replace(TOKEN_TEXT, TOKEN_REMOVED);
-  }
-  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (SECRET_KEY.test(k)) continue;
-      out[k] = scrub(v, depth + 1);
-    }
-    return out;
-  }
-  return value;
 }
 
 export interface SupportBundleParts {

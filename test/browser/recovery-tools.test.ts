@@ -4,7 +4,8 @@
  * owner presses Re-enroll on the cloud dashboard and gets the new credential
  * once; pasted into the Sync Manager, the terminal syncs again. Then the full
  * resync override exports the sales it could not upload to a file the page
- * lists and downloads, and the support bundle downloads with no secret in it.
+ * lists and downloads, and the support bundle downloads — or goes to the cloud,
+ * where the dashboard lists it for support — with no secret in it.
  */
 import t from 'tap';
 import { copyFile, readFile } from 'node:fs/promises';
@@ -89,6 +90,17 @@ t.test('re-enroll from the dashboard and the Sync Manager; exports and the suppo
   t.equal(bundle.kind, 'tillsync-support-bundle');
   t.ok(bundle.syncHistory.some((e) => e.what === 'connection' && e.detail.startsWith('revoked')), 'the revocation is in the sync history');
   for (const secret of [token, pairingToken(agent), env.adminToken]) t.notOk(text.includes(secret), 'no credential or token in the bundle');
+
+  // ---- Sent to support: the dashboard lists it under the terminal's history and downloads it.
+  await sm.click('#btn-send-bundle');
+  await see(sm, '#result-send-bundle', 'Sent to the cloud');
+  const sentId = /as ([0-9A-HJKMNP-TV-Z]{26})/.exec(await sm.textContent('#result-send-bundle') ?? '')![1]!;
+  await dash.click(`${row} [data-action=history]`);
+  await see(dash, '#history .support-bundles', sentId);
+  const [fromCloud] = await Promise.all([dash.waitForEvent('download'), dash.click(`#history [data-bundle="${sentId}"] a`)]);
+  const cloudText = await readFile((await fromCloud.path())!, 'utf8');
+  t.equal((JSON.parse(cloudText) as { kind: string; terminal: string }).terminal, 'till-1', 'support downloads what the terminal sent');
+  for (const secret of [token, pairingToken(agent), env.adminToken]) t.notOk(cloudText.includes(secret), 'no credential or token reached the cloud');
   const shot = await screenshot(sm, 'sync-manager-recovery.png');
   await copyFile(shot, join(process.cwd(), 'docs', 'sync-manager-recovery.png'));
 });

@@ -117,10 +117,25 @@ t.test('exports and the support bundle from the API', async (t) => {
   }
   t.ok(logLines.length > 0, 'the log lines still reach their destination');
 
+  // Sent to the cloud: kept under this terminal for support, with nothing secret in it.
+  gate.refuse.add('/v1/support-bundles');
+  const notSent = await api<Err>(agent, 'POST', '/api/support-bundle/send', {});
+  t.equal(notSent.body.error.code, 'CLOUD_UNREACHABLE', 'a cloud out of reach is said so');
+  gate.refuse.clear();
+  const sent = await api<{ sent: boolean; id: string; bytes: number }>(agent, 'POST', '/api/support-bundle/send', {});
+  t.equal(sent.status, 200, JSON.stringify(sent.body));
+  t.equal(sent.body.sent, true);
+  const held = await env.admin<{ bundles: Array<{ id: string }> }>('GET', '/v1/admin/stores/store-1/terminals/till-1/support-bundles');
+  t.same(held.bundles.map((x) => x.id), [sent.body.id], 'the cloud keeps it under this terminal');
+  const stored = await fetch(`${env.cloudUrl}/v1/admin/stores/store-1/terminals/till-1/support-bundles/${sent.body.id}`, { headers: { authorization: `Bearer ${env.adminToken}` } });
+  const storedText = await stored.text();
+  t.equal((JSON.parse(storedText) as { kind: string }).kind, SUPPORT_BUNDLE_KIND);
+  for (const secret of [created.token, pairingToken(agent), card.token]) t.notOk(storedText.includes(secret), 'no secret reached the cloud');
+
   // A cashier may do neither.
   const cashier = await api<{ token: string }>(agent, 'POST', '/api/pairings', { name: 'front end', role: 'cashier' });
-  for (const path of ['/api/support-bundle', '/api/exports', `/api/exports/${file.name}`]) {
-    const r = await fetch(`${agent.url}${path}`, { headers: { authorization: `Bearer ${cashier.body.token}` } });
+  for (const [method, path] of [['GET', '/api/support-bundle'], ['GET', '/api/exports'], ['GET', `/api/exports/${file.name}`], ['POST', '/api/support-bundle/send']] as const) {
+    const r = await fetch(`${agent.url}${path}`, { method, headers: { authorization: `Bearer ${cashier.body.token}`, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) });
     t.equal(r.status, 403, path);
     t.equal(((await r.json()) as Err).error.code, 'FORBIDDEN_ROLE', path);
   }

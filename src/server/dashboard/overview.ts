@@ -55,6 +55,8 @@ export interface TerminalHistory {
   terminal: TerminalRow;
   /** The newest stored events of the terminal, newest first. */
   events: HistoryEvent[];
+  /** Support bundles the terminal sent (support-bundles.ts), newest first. */
+  supportBundles: Array<{ id: string; received: number; bytes: number }>;
 }
 
 export interface OverviewDeps {
@@ -123,5 +125,7 @@ export async function terminalHistory(deps: OverviewDeps, store: string, termina
     const ev = e.event as { type: string; time: number; body?: unknown };
     return { seq: e.seq, type: ev.type, time: ev.time, ...moneyOf(ev), ...(e.quarantine ? { quarantine: e.quarantine } : {}) };
   });
-  return { store: rec, terminal: row!, events };
+  const bundles = await deps.storage.listSupportBundles(store, terminal);
+  const supportBundles = bundles.reverse().map((b) => ({ id: b.id, received: b.received, bytes: Buffer.byteLength(b.json) }));
+  return { store: rec, terminal: row!, events, supportBundles };
 }

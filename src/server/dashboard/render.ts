@@ -151,7 +151,14 @@ export function renderHistory(h: TerminalHistory, now: number): string {
       + `<td>${e.quarantine ? `<span class="bad">quarantined: ${esc(e.quarantine.code)}</span>` : '<span class="ok">accepted</span>'}</td></tr>`).join('')}</tbody></table>`;
   return `<h2>Sync history: ${esc(h.terminal.name)} <small class="muted">${esc(h.terminal.id)} · ${esc(h.store.name)}</small></h2>`
     + `<p class="muted">Stored up to seq ${esc(h.terminal.ackSeq)}. Requests are those this cloud process answered since it started (newest first).</p>`
-    + `<h3>Recent requests</h3>${exchanges}<h3>Newest stored events</h3>${events}`;
+    + `<h3>Recent requests</h3>${exchanges}<h3>Newest stored events</h3>${events}<h3>Support bundles</h3>${supportBundles(h, now)}`;
+}
+
+function supportBundles(h: TerminalHistory, now: number): string {
+  if (h.supportBundles.length === 0) return '<p class="muted">None sent (the terminal\'s Sync Manager: Recovery → Send to support).</p>';
+  const base = `/v1/admin/stores/${encodeURIComponent(h.store.id)}/terminals/${encodeURIComponent(h.terminal.id)}/support-bundles`;
+  return `<ul class="support-bundles">${h.supportBundles.map((b) => `<li data-bundle="${esc(b.id)}"><a href="${esc(`${base}/${b.id}`)}" download>${esc(b.id)}</a>`
+    + ` <small class="muted">sent ${when(b.received, now)}, ${esc(Math.ceil(b.bytes / 1024))} KB</small></li>`).join('')}</ul>`;
 }
 
 /** The whole dashboard page, with the overview already in it (the script keeps it live). */

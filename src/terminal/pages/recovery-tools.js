@@ -3,7 +3,8 @@
 // credential the back office gave), recover the log from the cloud after
 // damage or a restored backup, download the files the agent exported (a full
 // resync's unsynced sales, a recovery's set-aside events) and a support bundle
-// (status, sync history, log lines; no card data, no tokens).
+// (status, sync history, log lines; no card data, no tokens), or send it to
+// the cloud, where support reads it on the dashboard.
 import { api, confirmDialog, el, formatBytes, formatTime, plural, showBusy, showError, showOk } from './common.js';
 
 const $ = (id) => document.getElementById(id);
@@ -83,6 +84,20 @@ export function initRecoveryTools({ dialog }) {
       await showError(out, err, 'Not recovered');
     } finally {
       $('btn-recover').disabled = false;
+    }
+  });
+
+  $('btn-send-bundle').addEventListener('click', async () => {
+    const out = $('result-send-bundle');
+    $('btn-send-bundle').disabled = true;
+    showBusy(out, 'Sending the support bundle…');
+    try {
+      const r = await api('POST', '/api/support-bundle/send', {});
+      showOk(out, `Sent to the cloud (${formatBytes(r.bytes)}): support finds it on the dashboard under this terminal's History as ${r.id}.`);
+    } catch (err) {
+      await showError(out, err, 'Not sent');
+    } finally {
+      $('btn-send-bundle').disabled = false;
     }
   });
 
