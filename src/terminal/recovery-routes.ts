@@ -67,7 +67,7 @@ export function registerRecoveryRoutes(app: FastifyInstance, agent: TerminalAgen
     const status = agent.status();
     return supportBundle({
       generatedAt: now, version: VERSION, store: status.store, terminal: status.terminal, cloudUrl: safeUrl(status.cloudUrl),
-      status, recovery: recovery(), syncHistory: agent.syncHistory.list(),
+      status: { ...status, cloudUrl: safeUrl(status.cloudUrl) }, recovery: recovery(), syncHistory: agent.syncHistory.list(),
       log: { enabled: agent.logging, lines: agent.recentLog.list() },
       auditLog: await agent.auditLog.read(100),
       exports: await listExports(agent.dataDir),
