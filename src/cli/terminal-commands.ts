@@ -12,6 +12,7 @@ import { LOCAL_MODE_HOURS } from '../replication/local-mode.ts';
 import type { AuditReport } from '../terminal/audit.ts';
 import { auditTerminal, replayTerminal } from '../terminal/audit.ts';
 import { DEFAULT_REFUND_LIMIT, TerminalAgent, type AgentStatus } from '../terminal/agent.ts';
+import { DEFAULT_CHECKOUT_WARNINGS } from '../terminal/access-control.ts';
 import { readAgentConfig, reenrolledConfig, resolveStartConfig, writeAgentConfig } from '../terminal/agent-config.ts';
 import { openLevel } from '../events/level-util.ts';
 import { logLevelFromEnv } from '../http/logging.ts';
@@ -116,7 +117,9 @@ export function registerTerminalCommands(program: Command): void {
     .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert (env TILLSYNC_TLS_KEY)').env('TILLSYNC_TLS_KEY'))
     .option('--port <port>', 'port to serve on', '7420')
     .option('--refund-limit <cents>', 'largest refund a cashier may give, in cents; above it needs a manager', String(DEFAULT_REFUND_LIMIT))
-    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string; tlsCert?: string; tlsKey?: string }) => {
+    .option('--warn-quantity <n>', 'the checkout asks to check a line with more than N of an item', String(DEFAULT_CHECKOUT_WARNINGS.quantity))
+    .option('--warn-total <cents>', 'the checkout asks to check a sale above this total, in cents', String(DEFAULT_CHECKOUT_WARNINGS.totalCents))
+    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string; warnQuantity: string; warnTotal: string; tlsCert?: string; tlsKey?: string }) => {
       const port = Number(o.port);
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new CliExit(EXIT.usage, 'tillsync: --tls-cert and --tls-key go together');
       const offLoopback = !isLoopbackHost(o.host);
@@ -126,6 +129,9 @@ export function registerTerminalCommands(program: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
       const refundLimit = Number(o.refundLimit);
       if (!Number.isSafeInteger(refundLimit) || refundLimit < 0) throw usageError('--refund-limit takes a whole number of cents (0 or more)');
+      const checkoutWarnings = { quantity: Number(o.warnQuantity), totalCents: Number(o.warnTotal) };
+      if (!/^\d{1,6}$/.test(o.warnQuantity) || checkoutWarnings.quantity < 1) throw usageError('--warn-quantity takes a whole number from 1 to 999999');
+      if (!/^\d{1,12}$/.test(o.warnTotal) || checkoutWarnings.totalCents < 1) throw usageError('--warn-total takes a whole number of cents (1 or more)');
       // An enrolled folder's identity and credential never change from flags (refused before anything is written).
       const saved = await readAgentConfig(o.data);
       const { config, isNew, ignoredEnvToken } = resolveStartConfig(saved, {
@@ -138,7 +144,7 @@ export function registerTerminalCommands(program: Command): void {
         console.error('  Use it on a trusted network only; the default 127.0.0.1 keeps it on this machine.');
       }
       const agent = await TerminalAgent.start({
-        ...config, dataDir: o.data, host: o.host, port, refundLimit, ...(tls ? { tls } : {}), logging: { level: logLevelFromEnv('info') },
+        ...config, dataDir: o.data, host: o.host, port, refundLimit, checkoutWarnings, ...(tls ? { tls } : {}), logging: { level: logLevelFromEnv('info') },
       });
       // Written only once the log accepted this folder (a refused start leaves no agent.json behind).
       if (isNew) await writeAgentConfig(o.data, config);

@@ -41,6 +41,8 @@ export interface AccessControlOptions {
   /** The agent's allowed host names and listening port (known once it listens). */
   hosts: () => { names: ReadonlySet<string>; port: number };
   refundLimit: number;
+  /** When the checkout page asks the cashier to check a sale (a line's quantity, the total in cents). */
+  checkoutWarnings: CheckoutWarnings;
   /** The agent serves HTTPS: page origins are https://, and the session cookie is Secure. */
   tls?: boolean;
 }
@@ -147,14 +149,14 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
       const { session, actor } = await credentials.signIn(b.staff, b.pin);
       req.actor = actor;
       reply.setCookie(sessionCookieName(opts.hosts().port), session, { httpOnly: true, sameSite: 'strict', path: '/', secure: opts.tls === true });
-      return reply.code(201).send({ actor, refundLimit: opts.refundLimit });
+      return reply.code(201).send({ actor, refundLimit: opts.refundLimit, checkoutWarnings: opts.checkoutWarnings });
     } catch (err) {
       const d = (err as TillsyncError).details as { retryAfterMs?: number } | undefined;
       if (d?.retryAfterMs) reply.header('retry-after', String(Math.ceil(d.retryAfterMs / 1000)));
       throw err;
     }
   });
-  app.get('/api/session', async (req) => ({ actor: req.actor, refundLimit: opts.refundLimit }));
+  app.get('/api/session', async (req) => ({ actor: req.actor, refundLimit: opts.refundLimit, checkoutWarnings: opts.checkoutWarnings }));
   app.delete('/api/session', async (req, reply) => {
     const cookie = typeof req.headers.cookie === 'string' ? fastifyCookie.parse(req.headers.cookie)[sessionCookieName(opts.hosts().port)] : undefined;
     if (cookie) credentials.endSession(cookie);
@@ -189,6 +191,33 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
 }
 
 /** For pos-routes: a cashier may refund up to the limit; above it is a manager's (audited) action. */
+export interface CheckoutWarnings {
+  quantity: number;
+  totalCents: number;
+}
+export const DEFAULT_CHECKOUT_WARNINGS: CheckoutWarnings = { quantity: 50, totalCents: 100_000 };
+
+/**
+ * A discount or a price other than the catalog's is a manager's (audited as
+ * `sale.discount`): a cashier's sale that carries one is refused with
+ * FORBIDDEN_ROLE before anything is written. `catalogPrice` answers the
+ * item's price (undefined: unknown item, which the sale itself refuses).
+ */
+export function checkPriceOverride(req: FastifyRequest, lines: unknown, catalogPrice: (item: string) => number | undefined): void {
+  if (!Array.isArray(lines)) return;
+  const overrides = lines.filter((l: unknown) => {
+    if (l === null || typeof l !== 'object') return false;
+    const { item, discount, unitPrice } = l as { item?: unknown; discount?: unknown; unitPrice?: unknown };
+    if (discount !== undefined && discount !== 0) return true;
+    return unitPrice !== undefined && (typeof item !== 'string' || unitPrice !== catalogPrice(item));
+  }).length;
+  if (overrides === 0) return;
+  req.audit = { action: 'sale.discount', details: { lines: overrides } };
+  if (req.actor?.role !== 'manager') {
+    throw new TillsyncError('FORBIDDEN_ROLE', 'a discount or a price other than the catalog\'s needs a manager', { details: { need: 'manager', have: req.actor?.role ?? 'none' } });
+  }
+}
+
 export function checkRefund(req: FastifyRequest, amount: unknown, limit: number): void {
   if (typeof amount !== 'number' || amount <= limit) return;
   req.audit = { action: 'refund.over-limit', details: { ...(req.params as Record<string, string>), limit } };

@@ -23,7 +23,7 @@ import { alarmOf, DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire, toTillsyncError } from '../http/wire.ts';
-import { authenticate, checkUpgrade, registerAccessControl, type AccessControlOptions } from './access-control.ts';
+import { authenticate, checkUpgrade, DEFAULT_CHECKOUT_WARNINGS, registerAccessControl, type AccessControlOptions, type CheckoutWarnings } from './access-control.ts';
 import { AgentCredentials } from './agent-credentials.ts';
 import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
@@ -76,6 +76,8 @@ export interface AgentOptions extends AgentConfig {
   logging?: LoggingOptions | false;
   /** When the status's alarm turns amber and red (alarm.ts); default DEFAULT_ALARM_THRESHOLDS. */
   alarms?: Partial<AlarmThresholds>;
+  /** When the checkout page asks the cashier to check a sale; default DEFAULT_CHECKOUT_WARNINGS (50 of a line, $1,000). */
+  checkoutWarnings?: Partial<CheckoutWarnings>;
 }
 
 export const DEFAULT_REFUND_LIMIT = 5_000;
@@ -134,6 +136,7 @@ export class TerminalAgent implements AgentOperations {
       auditLog: this.auditLog,
       hosts: () => ({ names, port: this.port }),
       refundLimit: opts.refundLimit ?? DEFAULT_REFUND_LIMIT,
+      checkoutWarnings: { ...DEFAULT_CHECKOUT_WARNINGS, ...opts.checkoutWarnings },
       tls: opts.tls !== undefined,
     };
     // LevelDB refusing to read its own files while answering a request: the log is damaged (refuse appends, say so).
@@ -402,8 +405,8 @@ export class TerminalAgent implements AgentOperations {
 
   /** Replaces the credential (re-enrollment after a revocation) and persists it. */
   async setCredential(token: string): Promise<void> {
-    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, logging, alarms, ...config } = this.opts;
-    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls; void logging; void alarms;
+    const { dataDir, host, port, worker, cloudTimeoutMs, staff, refundLimit, tls, logging, alarms, checkoutWarnings, ...config } = this.opts;
+    void host; void port; void worker; void cloudTimeoutMs; void staff; void refundLimit; void tls; void logging; void alarms; void checkoutWarnings;
     const next = parseWith(agentConfigSchema, { ...config, token }, 'credential');
     await writeAgentConfig(dataDir, next);
     this.opts.token = token;

@@ -21,6 +21,7 @@ const FILES: Array<[route: string, file: string, type: string, signedIn: boolean
   ['/assets/sync-manager.js', 'sync-manager.js', 'text/javascript; charset=utf-8', false],
   ['/assets/checkout.js', 'checkout.js', 'text/javascript; charset=utf-8', false],
   ['/assets/recovery-tools.js', 'recovery-tools.js', 'text/javascript; charset=utf-8', false],
+  ['/assets/cart-checks.js', 'cart-checks.js', 'text/javascript; charset=utf-8', false],
   ['/assets/sale-history.js', 'sale-history.js', 'text/javascript; charset=utf-8', false],
   ['/assets/sign-in.js', 'sign-in.js', 'text/javascript; charset=utf-8', false],
   ['/favicon.svg', 'favicon.svg', 'image/svg+xml', false],

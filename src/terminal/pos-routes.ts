@@ -20,14 +20,15 @@
  *
  * Who may call which route is access-control.ts's and permissions.ts's: these
  * handlers run only for an allowed caller. The one check that needs the body is
- * here: a refund above the cashier limit needs a manager (and is audited).
+ * here: a refund above the cashier limit, and a discount or a price other
+ * than the catalog's, need a manager (and are audited).
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { entityId, voucherCode } from '../events/event-types.ts';
 import { parseWith } from '../events/validate.ts';
-import { checkRefund } from './access-control.ts';
+import { checkPriceOverride, checkRefund } from './access-control.ts';
 import { readAckSeq } from './cleanup.ts';
 import { MAX_HISTORY_PAGE, recentSales } from './sale-history.ts';
 import type { Terminal } from './terminal.ts';
@@ -97,7 +98,9 @@ export function registerPosRoutes(app: FastifyInstance, terminal: Terminal, poli
     return reply.code(201).send({ seq: events[0]!.seq, ...terminal.voucherBalance(p.code) });
   });
   app.post('/api/sales', async (req, reply) => {
-    const receipt = await terminal.completeSale(body(req) as never);
+    const b = body(req);
+    checkPriceOverride(req, b.lines, (item) => terminal.item(item)?.price);
+    const receipt = await terminal.completeSale(b as never);
     return reply.code(201).send(receipt);
   });
   app.get('/api/sales', async (req) => {

@@ -4,15 +4,19 @@
 // voucher, then POST /api/sales. Money is integer cents throughout; the page
 // only talks to the local agent, so it works the same offline.
 import {
-  api, centsToInput, el, errorHints, describeConnection, formatCents, parseCents, plural,
+  api, centsToInput, confirmDialog, currentSession, el, errorHints, describeConnection, formatCents, parseCents, plural,
   showBusy, showError, showOk, watchStatus,
 } from './common.js';
 import { CARD_BRANDS as BRAND, initSaleHistory, paymentLabel, renderReceipt } from './sale-history.js';
+import { askDiscount, cartWarnings, checkedQuantity, MAX_QTY, saleLines } from './cart-checks.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** @type {Array<{ item: any, qty: number }>} */
+/** @type {Array<{ item: any, qty: number, discount: number }>} */
 let cart = [];
+/** The signed-in person's role and the agent's checkout warnings (GET /api/session). */
+let role = null;
+let limits = null;
 let quote = null;
 let quoteSeq = 0;
 let customer = null; // CustomerAccount from GET /api/customers/:id
@@ -30,7 +34,7 @@ const focusScan = () => barcode.focus();
 function addToCart(item) {
   const line = cart.find((l) => l.item.id === item.id);
   if (line) line.qty += 1;
-  else cart.push({ item, qty: 1 });
+  else cart.push({ item, qty: 1, discount: 0 });
   $('receipt').hidden = true;
   cartChanged();
 }
@@ -49,7 +53,7 @@ async function requote() {
     return;
   }
   try {
-    const q = await api('POST', '/api/sales/quote', { lines: cart.map((l) => ({ item: l.item.id, qty: l.qty })) });
+    const q = await api('POST', '/api/sales/quote', { lines: saleLines(cart) });
     if (seq !== quoteSeq) return;
     quote = q;
     $('quote-msg').textContent = '';
@@ -74,12 +78,19 @@ function renderCart() {
   const body = $('cart-lines');
   body.replaceChildren(...cart.map((l, i) => {
     const qty = el('input', {
-      type: 'number', min: '1', max: '100000', step: '1', value: String(l.qty), class: 'qty',
+      type: 'number', min: '1', max: String(MAX_QTY), step: '1', value: String(l.qty), class: 'qty',
       'aria-label': `Quantity of ${l.item.name}`,
-      onchange: (ev) => {
-        const n = Number(ev.target.value);
-        if (Number.isInteger(n) && n >= 1 && n <= 100000) l.qty = n;
-        else if (n === 0) cart.splice(cart.indexOf(l), 1);
+      onchange: async (ev) => {
+        const n = await checkedQuantity(ev.target.value, $('quote-msg'));
+        if (n === null) {
+          ev.target.value = String(l.qty); // said why; the line keeps its quantity
+          return;
+        }
+        if (n === 0) cart.splice(cart.indexOf(l), 1);
+        else {
+          l.qty = n;
+          l.discount = Math.min(l.discount, n * l.item.price);
+        }
         cartChanged();
       },
       onkeydown: (ev) => {
@@ -93,8 +104,19 @@ function renderCart() {
       el('td', {}, el('div', { class: 'item-name', text: l.item.name }), el('div', { class: 'muted small', text: l.item.sku })),
       el('td', { class: 'num' }, qty),
       el('td', { class: 'num', text: formatCents(l.item.price) }),
-      el('td', { class: 'num amount', text: formatCents(lineAmount(i)) }),
-      el('td', { class: 'num' }, el('button', {
+      el('td', { class: 'num amount' }, formatCents(lineAmount(i)),
+        l.discount > 0 ? el('div', { class: 'muted small line-discount', text: `incl. ${formatCents(-l.discount)} discount` }) : null),
+      el('td', { class: 'num' }, role === 'manager' ? el('button', {
+        type: 'button', class: 'icon', 'data-action': 'discount', 'aria-label': `Discount on ${l.item.name}`, title: 'Discount (manager)', text: '%',
+        onclick: async () => {
+          const cents = await askDiscount(l);
+          if (cents !== null) {
+            l.discount = cents;
+            cartChanged();
+          }
+          focusScan();
+        },
+      }) : null, el('button', {
         type: 'button', class: 'icon', 'aria-label': `Remove ${l.item.name}`, title: 'Remove', text: '✕',
         onclick: () => {
           cart.splice(cart.indexOf(l), 1);
@@ -133,6 +155,9 @@ function renderTotals() {
   $('t-discount').previousElementSibling.hidden = discount === 0;
   $('t-tax').textContent = formatCents(quote ? quote.tax : 0);
   $('t-total').textContent = formatCents(total());
+  const warnings = cartWarnings(cart, quote, limits);
+  $('cart-warning').hidden = warnings.length === 0;
+  $('cart-warning').replaceChildren(...warnings.map((w) => el('div', { text: w })));
   renderPayments();
 }
 
@@ -548,8 +573,16 @@ async function completeSale() {
     await showError(msg, { code: 'PAYMENT_MISMATCH', message: `${formatCents(due - tendered)} still to pay` }, 'Not completed');
     return;
   }
+  const warnings = cartWarnings(cart, quote, limits);
+  if (warnings.length > 0) {
+    const ok = await confirmDialog($('confirm'), { title: 'Check this sale', body: [...warnings, 'Complete it as it is?'], confirmLabel: 'Complete sale' });
+    if (!ok) {
+      showOk(msg, 'Not completed yet: change the cart, or press Complete sale again.');
+      return;
+    }
+  }
   const body = {
-    lines: cart.map((l) => ({ item: l.item.id, qty: l.qty })),
+    lines: saleLines(cart),
     payments: [
       ...payments.map((p) => {
         if (p.tender === 'card') return { tender: 'card', amount: p.amount, card: p.card };
@@ -661,3 +694,10 @@ watchStatus({
 });
 resetSale();
 focusScan();
+// The discount control is the manager's; the warnings' limits are the agent's.
+currentSession().then((sess) => {
+  role = sess.actor ? sess.actor.role : null;
+  limits = sess.checkoutWarnings || null;
+  renderCart();
+  renderTotals();
+}, () => {});

@@ -49,20 +49,28 @@ export function toSignIn() {
   location.assign(`/sign-in?next=${encodeURIComponent(location.pathname)}`);
 }
 
+let sessionPromise;
+/** Who is signed in, with the agent's limits: `{ actor, refundLimit, checkoutWarnings }` (fetched once). */
+export function currentSession() {
+  if (!sessionPromise) sessionPromise = api('GET', '/api/session');
+  return sessionPromise;
+}
+
 /** Fills the top bar's #who with the signed-in staff member and a sign-out button. */
 async function showWho() {
   const who = document.getElementById('who');
   if (!who) return;
   let session;
   try {
-    session = await api('GET', '/api/session');
+    session = await currentSession();
   } catch {
     return;
   }
   const a = session.actor;
   const name = document.createElement('span');
   name.id = 'who-name';
-  name.textContent = `${a.name} (${a.role})`;
+  // "Morgan (manager)" already says the role; "Casey" gets it added.
+  name.textContent = a.name.toLowerCase().includes(`(${a.role})`) ? a.name : `${a.name} (${a.role})`;
   const out = document.createElement('button');
   out.type = 'button';
   out.id = 'sign-out';
