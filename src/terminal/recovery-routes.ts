@@ -15,8 +15,12 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseWith } from '../events/validate.ts';
-import type { TerminalAgent } from './agent.ts';
-import { recoverFromCloud, type RecoveryReport } from './recovery.ts';
+import type { EventLog } from '../events/event-log.ts';
+import type { TerminalViews } from '../projections/terminal-views.ts';
+import type { AgentStatus, OperationName } from './agent-status.ts';
+import type { AuditEntry } from './audit-log.ts';
+import { recoverFromCloud, type OwnEventsSource, type RecoveryReport } from './recovery.ts';
+import type { SyncHistoryEntry } from './support-bundle.ts';
 import { listExports } from './exports.ts';
 import { supportBundle, supportBundleName } from './support-bundle.ts';
 
@@ -43,7 +47,21 @@ function safeUrl(url: string): string {
 const recoverBody = z.strictObject({ fromCloud: z.literal(true) });
 const emptyBody = z.strictObject({});
 
-export async function recoverAgent(agent: TerminalAgent): Promise<RecoveryReport> {
+/** What these routes need of the agent (TerminalAgent is one; no import of it, so no circle). */
+export interface RecoveryHost {
+  readonly terminal: { readonly log: EventLog; readonly views: TerminalViews };
+  readonly worker: { stop(): Promise<void>; start(): Promise<void>; restart(): Promise<void> };
+  readonly transport: OwnEventsSource & { sendSupportBundle(bundle: Record<string, unknown>): Promise<{ id: string; received: number; bytes: number }> };
+  readonly dataDir: string;
+  readonly logging: boolean;
+  readonly syncHistory: { list(): SyncHistoryEntry[] };
+  readonly recentLog: { list(): string[] };
+  readonly auditLog: { read(limit?: number): Promise<AuditEntry[]> };
+  status(): AgentStatus;
+  run<T>(name: OperationName, task: () => Promise<T>): Promise<T>;
+}
+
+export async function recoverAgent(agent: RecoveryHost): Promise<RecoveryReport> {
   return agent.run('recover', async () => {
     await agent.worker.stop();
     try {
@@ -57,7 +75,7 @@ export async function recoverAgent(agent: TerminalAgent): Promise<RecoveryReport
   });
 }
 
-export function registerRecoveryRoutes(app: FastifyInstance, agent: TerminalAgent): void {
+export function registerRecoveryRoutes(app: FastifyInstance, agent: RecoveryHost): void {
   const recovery = () => {
     const log = agent.terminal.log;
     return { head: log.head.seq, health: log.health, refused: log.refused ?? null, droppedOnOpen: log.droppedOnOpen };
