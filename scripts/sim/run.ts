@@ -41,6 +41,8 @@ export interface RunOptions {
    * test damages the world here to prove the checks see it.
    */
   beforeCheck?: (world: World, plan: Plan, acked: Acked[]) => Promise<void>;
+  /** Called after the steps, before anything is healed (the same test ends an agent behind the harness's back here). */
+  afterSteps?: (world: World) => Promise<void>;
 }
 
 export async function runSchedule(plan: Plan, opts: RunOptions): Promise<ScheduleReport> {
@@ -352,11 +354,14 @@ export async function runSchedule(plan: Plan, opts: RunOptions): Promise<Schedul
       log(` step ${n + 1}/${plan.steps.length}: ${s.op}${'terminal' in s ? ` ${term(s.terminal).id}` : ''}`);
       await step(s);
     }
+    await opts.afterSteps?.(world);
 
     // Heal: the network, the cloud, the clocks, local mode; every terminal running.
     if (!world.cloud) await world.startCloud();
     await drainAdmin();
     for (const t of world.terminals) {
+      // A till that ended by itself is a failure whatever happened to it: it must refuse, not die.
+      for (const d of t.diedOnItsOwn) violations.push(`${t.id}: the agent process ended by itself: ${d}`);
       t.proxy.heal();
       world.setClock(t, 0);
       if (!t.child && (await startOrReport(t, 'at the end')) !== null) await recover(t, 'would not start');

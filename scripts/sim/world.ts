@@ -39,6 +39,8 @@ export interface SimTerminal {
   token: string;
   /** stderr of the last start, for reports. */
   stderr: string;
+  /** Exits the harness did not cause (a till that died on its own), with the end of their stderr. */
+  diedOnItsOwn: string[];
 }
 
 /** Starts a child, resolves with the first stdout line matching `ready` (its capture group). */
@@ -145,7 +147,7 @@ export class World {
     const proxy = await LinkProxy.start(this.cloudPort, rng);
     const dir = join(onSmallDisk && this.smallDisk ? this.smallDisk.path : this.root, `term-${id}`);
     await writeAgentConfig(dir, { store, terminal: id, cloudUrl: proxy.url, token });
-    const t: SimTerminal = { id, store, dir, proxy, child: null, url: null, clock: 0, token, stderr: '' };
+    const t: SimTerminal = { id, store, dir, proxy, child: null, url: null, clock: 0, token, stderr: '', diedOnItsOwn: [] };
     this.terminals.push(t);
     return t;
   }
@@ -157,8 +159,12 @@ export class World {
       t.child = child;
       t.url = match;
       t.stderr = '';
-      child.on('exit', () => {
+      child.on('exit', (code, signal) => {
         t.stderr = stderr();
+        if (t.child !== child) return; // killed or stopped by the harness (it let go of the handle first)
+        t.child = null;
+        t.url = null;
+        t.diedOnItsOwn.push(`exited (${code ?? signal}): ${t.stderr.slice(-300)}`);
       });
       if (t.clock !== 0) child.send({ clock: t.clock });
       return null;
@@ -171,15 +177,17 @@ export class World {
   }
 
   async killAgent(t: SimTerminal): Promise<void> {
-    await endChild(t.child, 'SIGKILL');
+    const child = t.child;
     t.child = null;
     t.url = null;
+    await endChild(child, 'SIGKILL');
   }
 
   async stopAgent(t: SimTerminal): Promise<void> {
-    await endChild(t.child, 'SIGTERM');
+    const child = t.child;
     t.child = null;
     t.url = null;
+    await endChild(child, 'SIGTERM');
   }
 
   setClock(t: SimTerminal, offsetMs: number): void {

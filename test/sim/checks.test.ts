@@ -23,10 +23,10 @@ function shortPlan(): Plan {
   return plan;
 }
 
-async function run(beforeCheck: RunOptions['beforeCheck']): Promise<string[]> {
+async function run(beforeCheck: RunOptions['beforeCheck'], afterSteps?: RunOptions['afterSteps']): Promise<string[]> {
   const root = mkdtempSync(join(tmpdir(), 'tillsync-sim-check-'));
   try {
-    return (await runSchedule(shortPlan(), { dist: build.dist, root, ...(beforeCheck ? { beforeCheck } : {}) })).violations;
+    return (await runSchedule(shortPlan(), { dist: build.dist, root, ...(beforeCheck ? { beforeCheck } : {}), ...(afterSteps ? { afterSteps } : {}) })).violations;
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -71,4 +71,16 @@ t.test('a change the terminal never downloaded is I9 and I4', async (t) => {
   t.ok(v.some((x) => x.startsWith('I9 sa-t2: item sa-i1')), 'the stale price is I9');
   t.ok(v.some((x) => x.startsWith('I4 sa-t2: feed cursor')), 'the feed cursor short of the head is I4');
   t.notOk(v.some((x) => x.startsWith('I9 sa-t1')), 'the terminal that downloaded it is fine');
+});
+
+t.test('an agent that ends by itself is named, even when everything else heals', async (t) => {
+  const v = await run(undefined, async (world) => {
+    const till = world.terminals[1]!;
+    const child = till.child!;
+    const gone = new Promise((r) => child.once('exit', r));
+    process.kill(child.pid!, 'SIGKILL'); // our own child, by its pid, behind the harness's back: a till that died
+    await gone;
+  });
+  t.ok(v.some((x) => x.startsWith('sa-t2: the agent process ended by itself')), 'named');
+  t.equal(v.length, 1, 'and nothing else: it was restarted and lost nothing');
 });
