@@ -10,27 +10,16 @@
  * (Before the fix the views were wiped first and every sale then failed ITEM_NOT_FOUND.)
  */
 import t, { type Test } from 'tap';
-import { join } from 'node:path';
 import { storeDigest } from '../../src/server/store-digest.ts';
 import { TerminalAgent, type AgentStatus } from '../../src/terminal/agent.ts';
 import { localDigest, RESYNC_META_KEY } from '../../src/terminal/full-resync.ts';
-import { api, smallEnvironment, until } from '../helpers/env.ts';
-import { CloudGate } from './helpers/cloud-gate.ts';
+import { api, until } from '../helpers/env.ts';
+import { gatedTerminal } from './helpers/cloud-gate.ts';
 
 type Err = { error: { code: string } };
 
 async function setup(t: Test) {
-  const dir = t.testdir();
-  const env = await smallEnvironment(dir, { terminals: [] });
-  t.teardown(() => env.stop());
-  const gate = await CloudGate.start(Number(new URL(env.cloudUrl).port));
-  t.teardown(() => gate.close());
-  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
-  const opts = {
-    store: 'store-1', terminal: 'till-1', cloudUrl: gate.url, token: created.token, dataDir: join(dir, 'till-1'), port: 0,
-    cloudTimeoutMs: 3_000,
-    worker: { uploadPollMs: 100, download: { intervalMs: 300 }, stallMs: 5_000, backoff: { initialMs: 50, maxMs: 300 } },
-  };
+  const { env, gate, opts } = await gatedTerminal(t, t.testdir());
   const box: { agent: TerminalAgent } = { agent: await TerminalAgent.start(opts) };
   t.teardown(() => box.agent.stop());
   const restart = async () => {

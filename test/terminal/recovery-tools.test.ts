@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { TerminalAgent } from '../../src/terminal/agent.ts';
 import { exportsDir } from '../../src/terminal/exports.ts';
 import { CARD_REMOVED, scrub, SUPPORT_BUNDLE_KIND, TOKEN_REMOVED } from '../../src/terminal/support-bundle.ts';
-import { api, pairingToken, smallEnvironment, until } from '../helpers/env.ts';
-import { CloudGate } from './helpers/cloud-gate.ts';
+import { api, pairingToken, until } from '../helpers/env.ts';
+import { gatedTerminal } from './helpers/cloud-gate.ts';
 
 type Err = { error: { code: string } };
 
@@ -39,17 +39,10 @@ t.test('scrub: secrets dropped, card numbers and tokens replaced, the rest kept'
 
 t.test('exports and the support bundle from the API', async (t) => {
   const dir = t.testdir();
-  const env = await smallEnvironment(dir, { terminals: [] });
-  t.teardown(() => env.stop());
-  const gate = await CloudGate.start(Number(new URL(env.cloudUrl).port));
-  t.teardown(() => gate.close());
-  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
   const logLines: string[] = [];
-  const agent = await TerminalAgent.start({
-    store: 'store-1', terminal: 'till-1', cloudUrl: gate.url, token: created.token, dataDir: join(dir, 'till-1'), port: 0,
-    cloudTimeoutMs: 3_000, logging: { stream: { write: (l: string) => { logLines.push(l); } } },
-    worker: { uploadPollMs: 100, download: { intervalMs: 300 }, stallMs: 5_000, backoff: { initialMs: 50, maxMs: 300 } },
-  });
+  const { env, gate, token, opts } = await gatedTerminal(t, dir, { logging: { stream: { write: (l: string) => { logLines.push(l); } } } });
+  const created = { token };
+  const agent = await TerminalAgent.start(opts);
   t.teardown(() => agent.stop());
   await until('catalog downloaded', () => agent.terminal.views.views.items.size === 5 && agent.status().sync.pending === 0);
   const card = { token: 'tok_sim_9988776655443322', brand: 'visa', last4: '4242', authCode: 'Z9Y8X7' };

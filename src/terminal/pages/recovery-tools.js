@@ -9,6 +9,19 @@ import { api, confirmDialog, el, formatBytes, formatTime, plural, showBusy, show
 
 const $ = (id) => document.getElementById(id);
 
+/** Runs one button's request: the button disabled meanwhile, `fn`'s text (or the refusal) written to `out`. */
+async function act(button, out, busyText, refusedPrefix, fn) {
+  button.disabled = true;
+  showBusy(out, busyText);
+  try {
+    showOk(out, await fn());
+  } catch (err) {
+    await showError(out, err, refusedPrefix);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 export function initRecoveryTools({ dialog }) {
   let lastState = null;
 
@@ -40,17 +53,11 @@ export function initRecoveryTools({ dialog }) {
       input.focus();
       return;
     }
-    $('btn-reenroll').disabled = true;
-    showBusy(out, 'Re-enrolling…');
-    try {
+    await act($('btn-reenroll'), out, 'Re-enrolling…', 'Not re-enrolled', async () => {
       await api('POST', '/api/credential', { token });
       input.value = '';
-      showOk(out, 'Re-enrolled: the new credential is saved on this terminal and sync starts again with it.');
-    } catch (err) {
-      await showError(out, err, 'Not re-enrolled');
-    } finally {
-      $('btn-reenroll').disabled = false;
-    }
+      return 'Re-enrolled: the new credential is saved on this terminal and sync starts again with it.';
+    });
   });
 
   $('btn-recover').addEventListener('click', async () => {
@@ -68,9 +75,7 @@ export function initRecoveryTools({ dialog }) {
       showOk(out, 'Cancelled; nothing was changed.');
       return;
     }
-    $('btn-recover').disabled = true;
-    showBusy(out, 'Recovering from the cloud…');
-    try {
+    await act($('btn-recover'), out, 'Recovering from the cloud…', 'Not recovered', async () => {
       const r = await api('POST', '/api/recover', { fromCloud: true });
       const parts = [
         r.restored ? `events ${r.restored.from}–${r.restored.to} restored from the cloud` : 'nothing to restore from the cloud',
@@ -78,28 +83,15 @@ export function initRecoveryTools({ dialog }) {
         r.exportedTo ? `set-aside events exported (see Exports)` : '',
         r.lost ? `events ${r.lost.from}–${r.lost.to} are neither here nor on the cloud` : '',
       ].filter(Boolean);
-      showOk(out, `Recovery done: ${parts.join('; ')}. The log now ends at event ${r.head}.`);
       await refreshExports();
-    } catch (err) {
-      await showError(out, err, 'Not recovered');
-    } finally {
-      $('btn-recover').disabled = false;
-    }
+      return `Recovery done: ${parts.join('; ')}. The log now ends at event ${r.head}.`;
+    });
   });
 
-  $('btn-send-bundle').addEventListener('click', async () => {
-    const out = $('result-send-bundle');
-    $('btn-send-bundle').disabled = true;
-    showBusy(out, 'Sending the support bundle…');
-    try {
-      const r = await api('POST', '/api/support-bundle/send', {});
-      showOk(out, `Sent to the cloud (${formatBytes(r.bytes)}): support finds it on the dashboard under this terminal's History as ${r.id}.`);
-    } catch (err) {
-      await showError(out, err, 'Not sent');
-    } finally {
-      $('btn-send-bundle').disabled = false;
-    }
-  });
+  $('btn-send-bundle').addEventListener('click', () => act($('btn-send-bundle'), $('result-send-bundle'), 'Sending the support bundle…', 'Not sent', async () => {
+    const r = await api('POST', '/api/support-bundle/send', {});
+    return `Sent to the cloud (${formatBytes(r.bytes)}): support finds it on the dashboard under this terminal's History as ${r.id}.`;
+  }));
 
   /** Marks the re-enrollment as the thing to do while the credential is revoked. */
   function render(status) {

@@ -6,6 +6,11 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import type { AgentOptions } from '../../../src/terminal/agent.ts';
+import type { Environment } from '../../../src/cli/demo-env.ts';
+import { smallEnvironment } from '../../helpers/env.ts';
 
 export class CloudGate {
   /** Paths (prefix match, e.g. '/v1/feed') answered by cutting the connection. */
@@ -72,4 +77,24 @@ export class CloudGate {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * A small store's cloud (no agents) with store-1/till-1 enrolled, a gate in
+ * front of it, and the options that start till-1's agent through the gate
+ * (quick passes, a 3 s cloud timeout), `extra` on top. Torn down with `t`.
+ */
+export async function gatedTerminal(t: Test, dir: string, extra: Partial<AgentOptions> = {}): Promise<{ env: Environment; gate: CloudGate; token: string; opts: AgentOptions }> {
+  const env = await smallEnvironment(dir, { terminals: [] });
+  t.teardown(() => env.stop());
+  const gate = await CloudGate.start(Number(new URL(env.cloudUrl).port));
+  t.teardown(() => gate.close());
+  const created = await env.admin<{ token: string }>('POST', '/v1/admin/stores/store-1/terminals', { id: 'till-1' });
+  const opts: AgentOptions = {
+    store: 'store-1', terminal: 'till-1', cloudUrl: gate.url, token: created.token, dataDir: join(dir, 'till-1'), port: 0,
+    cloudTimeoutMs: 3_000,
+    worker: { uploadPollMs: 100, download: { intervalMs: 300 }, stallMs: 5_000, backoff: { initialMs: 50, maxMs: 300 } },
+    ...extra,
+  };
+  return { env, gate, token: created.token, opts };
 }
