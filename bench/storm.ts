@@ -18,7 +18,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ask, forkTool, peakRssMb, sampleAnonPeaks, stopChild } from './sync.ts';
+import { ask, forkTool, peakRssMb, sampleAnonPeaks, stopChild } from './children.ts';
 import { benchPgUrl, createBenchDatabase } from './pg.ts';
 import { median, rowFromSamples, runConcurrent, withTempDir, type BenchOptions, type BenchRow } from './lib.ts';
 import type { StormDone, StormJob } from './tools/storm-terminal.ts';
@@ -72,7 +72,7 @@ async function admin(base: string, path: string, body: unknown): Promise<any> {
 async function storm(setup: Setup, root: string, terminals: number, windowMs: number, seed: number, log: (m: string) => void): Promise<StormRun> {
   const db = setup.backend === 'pg' ? await createBenchDatabase(benchPgUrl()) : undefined;
   const dir = join(root, 'cloud');
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const clouds = Array.from({ length: setup.clouds }, () => forkTool('storm-cloud', setup.backend === 'pg' ? ['pg', db!.url] : ['level', dir]));
   const procs = Array.from({ length: TERMINAL_PROCESSES }, () => forkTool('storm-terminal', []));
   try {

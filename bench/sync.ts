@@ -36,6 +36,11 @@
  *     peak RssAnon, sampled every 100 ms: VmHWM counts the pages of LevelDB
  *     table files read through mmap, which grow with the data read, not with
  *     what the process holds.
+ * (e) the peer, PouchDB (bench/peer.ts): the same events as (a), replicated
+ *     from a local PouchDB to an express-pouchdb server on loopback (default
+ *     settings, batch_size 1000); its events/s, and (a)'s worker rate as a
+ *     ratio of it from the same run. Skipped, with a line saying why, when
+ *     bench/peer's packages cannot be installed.
  * The progress lines also give each side's CPU time per event during the
  * sync (user + system, all threads, from /proc/<pid>/stat): on 2 cores the
  * sum of both sides bounds the end-to-end rate.
@@ -47,25 +52,23 @@
  * measured sync and slow its synced writes by chance. The real and the raw
  * side of (a) and (b) take turns going first (odd runs: real first).
  */
-import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { cp, readdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Encoder } from '@msgpack/msgpack';
 import { monotonicFactory } from 'ulid';
-import { buildDist, CLOUD_RUNTIME } from '../scripts/build.ts';
 import { BIG_READS, openLevel, type Sublevel } from '../src/events/level-util.ts';
 import type { EventDraft } from '../src/events/event-types.ts';
 import { generateCatalog } from '../src/fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../src/fixtures/customers.ts';
 import { generateSales, saleToDrafts } from '../src/fixtures/sales.ts';
 import { Terminal } from '../src/terminal/terminal.ts';
+import { ask, cpuMs, flushDirtyPages, forkTool, peakRssMb, perEventByThread, sampleAnonPeaks, stopChild, threadCpuMs } from './children.ts';
+import { ensurePeer, exportLog, peerSync } from './peer.ts';
 import { benchPgUrl, createBenchDatabase } from './pg.ts';
 import { perSecond, rowFromSamples, withTempDir, type BenchOptions, type BenchRow } from './lib.ts';
 import type { CloudReply, CloudSetup } from './tools/sync-cloud.ts';
 import type { TerminalJob, TerminalReply } from './tools/sync-terminal.ts';
 
-const BENCH = dirname(fileURLToPath(import.meta.url));
 const STORE = 'bench-store';
 const ONE_EVENTS = 1_000_000;
 const MANY_TERMINALS = 50;
@@ -77,102 +80,6 @@ const CANNON_CONNECTIONS = 10;
 const CANNON_SECONDS = 5;
 /** Events per append group when building logs (one atomic group each). */
 const BUILD_GROUP = 2000;
-const CHILD_TIMEOUT_MS = 15 * 60_000;
-
-// ------------------------------------------------------------------ children
-
-let compiledTools: string | undefined;
-
-/**
- * Forks a child tool compiled to JavaScript as a deployment runs the product
- * (scripts/build.ts, into dist/ once per process): no tsx loader in the
- * children, whose hooks thread would add ~30 MB to every peak RSS measured.
- */
-export function forkTool(name: string, args: string[], extraExecArgv: string[] = []): ChildProcess {
-  // Both clouds (real and raw) run with the deployed cloud's node settings (bin/tillsync-cloud).
-  const runtime = name.endsWith('-cloud') ? CLOUD_RUNTIME : { execArgv: [], env: {} };
-  if (compiledTools === undefined) {
-    // TILLSYNC_BENCH_DIST: another folder, so two bench runs at once do not empty each other's build.
-    const dist = process.env.TILLSYNC_BENCH_DIST ?? join(BENCH, '..', 'dist');
-    buildDist(dist);
-    compiledTools = join(dist, 'bench', 'tools');
-  }
-  return fork(join(compiledTools, `${name}.js`), args, {
-    execArgv: [...runtime.execArgv, ...extraExecArgv],
-    env: { ...process.env, ...runtime.env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-}
-
-/** Sends `msg` (if any) and waits for the child's next message. */
-export function ask<T>(child: ChildProcess, msg: object | undefined, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`${what}: no answer within ${CHILD_TIMEOUT_MS / 1000} s`)), CHILD_TIMEOUT_MS);
-    const onMessage = (m: unknown): void => {
-      const e = (m as { error?: string }).error;
-      done(e === undefined ? undefined : new Error(`${what}: ${e}`), m as T);
-    };
-    const onExit = (code: number | null): void => done(new Error(`${what}: child exited with ${code}`));
-    const done = (err: Error | undefined, value?: T): void => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-    if (msg) child.send(msg);
-  });
-}
-
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.send({ stop: true });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Peak resident set size (VmHWM) of a live process, in MB. */
-export async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = /VmHWM:\s+(\d+)\s+kB/.exec(status);
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-/**
- * Samples RssAnon (heap, stacks, native allocations: memory the process
- * really holds) of each pid every 100 ms and keeps the peak. VmHWM also counts
- * RssFile: LevelDB reads its table files through mmap, so pages of data files
- * that were read show up as resident although the kernel may drop them at will.
- */
-export function sampleAnonPeaks(pids: readonly number[]): { stop(): Promise<number[]> } {
-  const peaks = pids.map(() => 0);
-  const sample = async (): Promise<void> => {
-    await Promise.all(pids.map(async (pid, i) => {
-      try {
-        const m = /RssAnon:\s+(\d+)\s+kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-        if (m) peaks[i] = Math.max(peaks[i]!, Number(m[1]) / 1024);
-      } catch {
-        // the process is gone
-      }
-    }));
-  };
-  let pending = sample();
-  const timer = setInterval(() => {
-    pending = pending.then(sample);
-  }, 100);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await pending;
-      await sample();
-      return peaks;
-    },
-  };
-}
 
 // ------------------------------------------------------------------ fixtures
 
@@ -253,33 +160,6 @@ export interface SyncRun {
   terminalThreadsUs: Record<string, number>;
 }
 
-export function perEventByThread(before: Map<string, number>, after: Map<string, number>, events: number): Record<string, number> {
-  return Object.fromEntries([...after].map(([k, v]) => [k, ((v - (before.get(k) ?? 0)) * 1000) / events]));
-}
-
-/** CPU time (user + system) of each live thread of a process so far, in ms, keyed by thread name (`comm`) and tid - pid (threads unnamed by Node are all `node`). */
-export async function threadCpuMs(pid: number): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  for (const tid of tids) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (stat === '') continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const key = tid === String(pid) ? `${name} (main)` : `${name}#${Number(tid) - pid}`;
-    out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
-  }
-  return out;
-}
-
-/** CPU time (user + system, all threads) of a live process so far, in ms. */
-export async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[11], [12] = utime, stime (fields 14 and 15 of proc(5)), in clock ticks (100 Hz on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /**
  * One sync-up in child processes; `execArgv` adds node flags to them (e.g.
  * --cpu-prof, see tools/profile-sync.ts). The terminals are spread over
@@ -290,10 +170,6 @@ export async function cpuMs(pid: number): Promise<number> {
  * terminals first; the clock starts when all of them are told to go at once and
  * stops when the last one is done.
  */
-/** Writes the machine's dirty pages out (`sync`, Linux and macOS); elsewhere does nothing. */
-async function flushDirtyPages(): Promise<void> {
-  await new Promise<void>((resolve) => execFile('sync', () => resolve()));
-}
 
 export async function syncUp(
   mode: 'worker' | 'raw',
@@ -469,10 +345,15 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       manyReal: [] as number[], manyRaw: [] as number[], manySecs: [] as number[], manyCloudMb: [] as number[], manyTermMb: [] as number[],
       manyCloudAnon: [] as number[], manyTermAnon: [] as number[], manySoloMb: [] as number[], manySoloAnon: [] as number[],
       dupRps: [] as number[], dupP99: [] as number[], freshRps: [] as number[], freshP99: [] as number[],
+      peer: [] as number[], peerReal: [] as number[], peerSecs: [] as number[], peerServerMb: [] as number[], peerClientMb: [] as number[],
       onePg: [] as number[], oneRawPg: [] as number[], oneSecsPg: [] as number[], oneCloudMbPg: [] as number[],
       manyPg: [] as number[], manyRawPg: [] as number[], manySecsPg: [] as number[], manyCloudMbPg: [] as number[],
     };
     const pgServer = benchPgUrl();
+    const peerSkipped = await ensurePeer(opts.log);
+    const peerLog = join(root, 'peer-log.jsonl');
+    if (peerSkipped) opts.log(`(e) PouchDB peer SKIPPED: ${peerSkipped}`);
+    else opts.log(`(e) exported the (a) log for the PouchDB peer: ${await exportLog(one[0]!.dir, peerLog)} events`);
     for (let r = 1; r <= opts.runs; r++) {
       t0 = performance.now();
       const realFirst = r % 2 === 1;
@@ -492,6 +373,16 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           `(anonymous ${a.cloudAnonMb.toFixed(0)} / ${a.terminalAnonMb.toFixed(0)} MB); ` +
           `CPU per event cloud ${a.cloudCpuUs.toFixed(1)} µs, terminal ${a.terminalCpuUs.toFixed(1)} µs (raw: ${aRaw.cloudCpuUs.toFixed(1)} / ${aRaw.terminalCpuUs.toFixed(1)} µs)`,
       );
+
+      if (!peerSkipped) {
+        const pe = await peerSync(root, peerLog);
+        s.peer.push(perSecond(pe.docs, pe.ms));
+        s.peerReal.push(s.oneReal.at(-1)!);
+        s.peerSecs.push(pe.ms / 1000);
+        s.peerServerMb.push(pe.serverMb);
+        s.peerClientMb.push(pe.clientMb);
+        opts.log(`run ${r}/${opts.runs} (e) PouchDB peer: ${Math.round(s.peer.at(-1)!)} ev/s (${(pe.ms / 1000).toFixed(1)} s); peak RSS server ${pe.serverMb.toFixed(0)} MB, client ${pe.clientMb.toFixed(0)} MB`);
+      }
 
       // The same (a) on PostgreSQL (a fresh database on the same machine), against the same raw baseline.
       const aPg = await syncUp('worker', root, one, fx, {}, Number.MAX_SAFE_INTEGER, false, pgServer);
@@ -555,6 +446,15 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       rowFromSamples({ benchmark, case: `(b) on PostgreSQL: time until all ${MANY_TERMINALS} cursors acked`, unit: 's' }, s.manySecsPg),
       rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak RSS cloud on PostgreSQL during (a) (the database server not counted)` }, s.oneCloudMbPg),
       rowFromSamples({ benchmark, unit: 'MB', case: `(d) peak RSS cloud on PostgreSQL during (b)` }, s.manyCloudMbPg),
+      ...(peerSkipped
+        ? []
+        : [
+            rowFromSamples({ benchmark, case: `(e) peer: PouchDB replicate.to express-pouchdb, ${k(oneHead)} events`, unit: 'events/s' }, s.peer),
+            rowFromSamples({ benchmark, case: `(e) peer: time until replicated`, unit: 's' }, s.peerSecs),
+            rowFromSamples({ benchmark, case: `(a) tillsync vs the PouchDB peer, same events`, unit: 'events/s', baselineLabel: 'PouchDB replicate.to' }, s.peerReal, s.peer),
+            rowFromSamples({ benchmark, unit: 'MB', case: `(e) peak RSS PouchDB server` }, s.peerServerMb),
+            rowFromSamples({ benchmark, unit: 'MB', case: `(e) peak RSS PouchDB client` }, s.peerClientMb),
+          ]),
       rowFromSamples({ benchmark, case: `(c) autocannon duplicates (${cannonBatch}/batch, ${CANNON_CONNECTIONS} conn)`, unit: 'req/s' }, s.dupRps),
       rowFromSamples({ benchmark, case: `(c) autocannon duplicates p99`, unit: 'ms' }, s.dupP99),
       rowFromSamples({ benchmark, case: `(c) autocannon fresh (${cannonBatch}/batch, ${CANNON_CONNECTIONS} conn)`, unit: 'req/s' }, s.freshRps),

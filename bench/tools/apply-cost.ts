@@ -25,7 +25,7 @@ import type { ServerContext } from '../../src/server/store-tx.ts';
 import { UploadBatch } from '../../src/server/upload-batch.ts';
 import { applyUpload, decodeUploadBody } from '../../src/server/upload.ts';
 import { withTempDir } from '../lib.ts';
-import { perEventByThread, threadCpuMs } from '../sync.ts';
+import { perEventByThread, threadCpuMs } from '../children.ts';
 
 const n = Number(process.argv[2] ?? 200_000);
 const store = 'bench-store';
