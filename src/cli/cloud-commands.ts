@@ -254,10 +254,14 @@ export function registerCloudCommands(program: Command): void {
     .requiredOption('--currency <ISO>', 'currency, e.g. EUR')
     .option('--offline <policy>', `stored value while offline: ${OFFLINE_STORED_VALUE.join('|')}`, 'allow')
     .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
+    .option('--card-window <hours>', "the card processor's offline window in hours (1–720; default 24): terminals count down to it", intFlag('card-window'))
     .option('--json', 'print JSON')
-    .action(async (f: AdminFlags & { id: string; name: string; currency: string; offline: string; cap?: number }) => {
+    .action(async (f: AdminFlags & { id: string; name: string; currency: string; offline: string; cap?: number; cardWindow?: number }) => {
       const res = await call(f, 'POST', '/v1/admin/stores', storeAnswer, {
-        json: { id: f.id, name: f.name, currency: f.currency, offlineStoredValue: f.offline, ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) },
+        json: {
+          id: f.id, name: f.name, currency: f.currency, offlineStoredValue: f.offline,
+          ...(f.cap !== undefined ? { offlineCap: f.cap } : {}), ...(f.cardWindow !== undefined ? { cardOfflineWindowHours: f.cardWindow } : {}),
+        },
       });
       print(f, res, () => `store ${res.id} created (${res.settings.currency}, offline stored value: ${res.settings.offlineStoredValue})`);
     });
@@ -267,10 +271,14 @@ export function registerCloudCommands(program: Command): void {
     .option('--currency <ISO>', 'currency, e.g. EUR')
     .option('--offline <policy>', `stored value while offline: ${OFFLINE_STORED_VALUE.join('|')}`)
     .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
+    .option('--card-window <hours>', "the card processor's offline window in hours (1–720; default 24): terminals count down to it", intFlag('card-window'))
     .option('--json', 'print JSON')
-    .action(async (f: AdminFlags & { store: string; currency?: string; offline?: string; cap?: number }) => {
-      const patch = { ...(f.currency ? { currency: f.currency } : {}), ...(f.offline ? { offlineStoredValue: f.offline } : {}), ...(f.cap !== undefined ? { offlineCap: f.cap } : {}) };
-      if (Object.keys(patch).length === 0) throw usageError('nothing to change: pass --currency, --offline or --cap');
+    .action(async (f: AdminFlags & { store: string; currency?: string; offline?: string; cap?: number; cardWindow?: number }) => {
+      const patch = {
+        ...(f.currency ? { currency: f.currency } : {}), ...(f.offline ? { offlineStoredValue: f.offline } : {}), ...(f.cap !== undefined ? { offlineCap: f.cap } : {}),
+        ...(f.cardWindow !== undefined ? { cardOfflineWindowHours: f.cardWindow } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw usageError('nothing to change: pass --currency, --offline, --cap or --card-window');
       const res = await call(f, 'PATCH', `/v1/admin/stores/${f.store}/settings`, storeAnswer, { json: patch });
       print(f, res, () => `store ${res.id} settings: ${JSON.stringify(res.settings)}`);
     });

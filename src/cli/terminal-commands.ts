@@ -65,6 +65,7 @@ export function describeStatus(s: AgentStatus): string {
     `last sync up:      ${up}${s.sync.lastUpError ? `   last error ${s.sync.lastUpError.code}` : ''}`,
     `last sync down:    ${down}${s.sync.lastDownError ? `   last error ${s.sync.lastDownError.code}` : ''}`,
     `oldest unsynced payment: ${formatAge(s.sync.oldestUnsyncedPaymentAgeMs)}`,
+    `card deadline:     ${s.cardWindow.leftMs === null ? 'no card payment waiting' : s.cardWindow.leftMs > 0 ? `${formatAge(s.cardWindow.leftMs)} left` : `past by ${formatAge(-s.cardWindow.leftMs)}`} (the processor's window: ${formatAge(s.cardWindow.windowMs)})`,
     `log:               seq ${s.log.base + 1}..${s.log.head} (${s.log.health}), ${formatBytes(s.sync.logBytes)} on disk`,
     `open exceptions:   ${s.sync.openExceptions ?? 'unknown'}`,
   ];

@@ -211,6 +211,12 @@ export const storeSettingsBody = z.strictObject({
   offlineStoredValue: z.enum(OFFLINE_STORED_VALUE),
   /** With 'cap': most a customer account or voucher may spend offline, unconfirmed by the cloud, in cents. */
   offlineCap: nonNegativeCents,
+  /**
+   * The card processor's offline window, in hours (1–720; absent: 24): a card
+   * payment taken offline must reach the processor within it. The terminal
+   * counts down to it from its oldest card payment the cloud does not have.
+   */
+  cardOfflineWindowHours: z.number().int().min(1).max(720).optional(),
 });
 export type StoreSettings = z.infer<typeof storeSettingsBody>;
 

@@ -27,6 +27,7 @@ export const createStoreRequest = z.strictObject({
   currency: storeSettingsBody.shape.currency,
   offlineStoredValue: storeSettingsBody.shape.offlineStoredValue.optional(),
   offlineCap: storeSettingsBody.shape.offlineCap.optional(),
+  cardOfflineWindowHours: storeSettingsBody.shape.cardOfflineWindowHours,
   /** A store for load tests only: marked at creation, never afterwards (a store with real sales cannot become one). */
   testStore: z.literal(true).optional(),
 });
@@ -66,6 +67,7 @@ export class AdminOps {
     const req = parseWith(createStoreRequest, body, 'body');
     const settings: StoreSettings = parseWith(storeSettingsBody, {
       currency: req.currency, offlineStoredValue: req.offlineStoredValue ?? 'allow', offlineCap: req.offlineCap ?? 0,
+      ...(req.cardOfflineWindowHours !== undefined ? { cardOfflineWindowHours: req.cardOfflineWindowHours } : {}),
     }, 'body');
     return this.locks.run(req.id, async () => {
       if (await this.ctx.storage.getStore(req.id)) throw new TillsyncError('ALREADY_EXISTS', `store ${req.id} exists`, { details: { id: req.id } });

@@ -5,7 +5,7 @@
  *   GET    /v1/admin/stores                                   list stores
  *   POST   /v1/admin/stores                                   create { id, name, currency, offlineStoredValue?, offlineCap? }
  *   GET    /v1/admin/stores/:store                            one store
- *   PATCH  /v1/admin/stores/:store/settings                   { currency?, offlineStoredValue?, offlineCap? }
+ *   PATCH  /v1/admin/stores/:store/settings                   { currency?, offlineStoredValue?, offlineCap?, cardOfflineWindowHours? }
  *   GET    /v1/admin/stores/:store/terminals                  list with ackSeq
  *   POST   /v1/admin/stores/:store/terminals                  create { id, name? } → { token } (shown once)
  *   POST   /v1/admin/stores/:store/terminals/:terminal/revoke

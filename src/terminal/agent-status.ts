@@ -5,7 +5,7 @@
  * routes, and the routes never import agent.ts back.
  */
 import type { ErrorCode } from '../errors.ts';
-import type { Alarm } from './alarm.ts';
+import type { Alarm, CardWindow } from './alarm.ts';
 import type { EventLog } from '../events/event-log.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import type { AuditReport } from './audit.ts';
@@ -48,6 +48,8 @@ export interface AgentStatus {
    * the events behind them.
    */
   unsynced: { sales: number; amount: number; oldest: number | null; oldestAgeMs: number | null };
+  /** The card processor's offline window against the oldest card payment not on the cloud (alarm.ts). */
+  cardWindow: CardWindow;
   operation: OperationState | null;
   lastOperation: OperationOutcome | null;
   resyncInProgress: boolean;

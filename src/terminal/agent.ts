@@ -19,7 +19,7 @@ import type { CatalogDigest } from '../events/catalog-digest.ts';
 import { parseWith } from '../events/validate.ts';
 import { HttpTransport } from '../replication/http-transport.ts';
 import { UnsyncedSalesTracker } from '../replication/unsynced-sales.ts';
-import { alarmOf, DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm.ts';
+import { alarmOf, cardWindowOf, DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
 import { registerWire, toTillsyncError } from '../http/wire.ts';
@@ -285,6 +285,16 @@ export class TerminalAgent implements AgentOperations {
     return this.opts.dataDir;
   }
 
+  /**
+   * The alarm's thresholds: the store's card processor window
+   * (`cardOfflineWindowHours`, pushed by the cloud) wins over the agent's
+   * option, which wins over the defaults.
+   */
+  private alarmThresholds(): AlarmThresholds {
+    const hours = this.terminal.settings().cardOfflineWindowHours;
+    return { ...DEFAULT_ALARM_THRESHOLDS, ...this.opts.alarms, ...(hours !== undefined ? { cardWindowMs: hours * 3_600_000 } : {}) };
+  }
+
   status(): AgentStatus {
     const log = this.terminal.log;
     const now = Date.now();
@@ -292,7 +302,9 @@ export class TerminalAgent implements AgentOperations {
     const unsynced = this.unsynced.report(acked);
     const sync = this.worker.status();
     const oldestCard = this.unsynced.oldestCardPayment(acked);
-    const alarm = alarmOf({ sync, unsynced, oldestCardAgeMs: oldestCard === undefined ? null : Math.max(0, now - oldestCard), logHealth: this.terminal.log.health.state }, now, { ...DEFAULT_ALARM_THRESHOLDS, ...this.opts.alarms });
+    const thresholds = this.alarmThresholds();
+    const oldestCardAgeMs = oldestCard === undefined ? null : Math.max(0, now - oldestCard);
+    const alarm = alarmOf({ sync, unsynced, oldestCardAgeMs, logHealth: this.terminal.log.health.state }, now, thresholds);
     return {
       store: this.terminal.store,
       terminal: this.terminal.terminal,
@@ -301,6 +313,7 @@ export class TerminalAgent implements AgentOperations {
       alarm,
       log: { head: log.head.seq, base: log.base.seq, health: log.health.state, ackSeq: this.ackSeq },
       unsynced: { sales: unsynced.sales, amount: unsynced.amount, oldest: unsynced.oldest ?? null, oldestAgeMs: unsynced.oldest === undefined ? null : Math.max(0, now - unsynced.oldest) },
+      cardWindow: cardWindowOf(thresholds.cardWindowMs, oldestCard, oldestCardAgeMs),
       operation: this.operation ? { ...this.operation } : null,
       lastOperation: this.lastOperation,
       resyncInProgress: this.operation?.name === 'full-resync' || this.resyncWaiting,

@@ -48,6 +48,27 @@ export interface Alarm {
   reasons: AlarmReason[];
 }
 
+/**
+ * The card processor's deadline for the oldest card payment the cloud does
+ * not have: its window, when that payment was taken (terminal clock, ms), the
+ * deadline and the time left when the status was taken (negative: past it),
+ * and the level the alarm gives it (amber from half the window, red from 80 %).
+ * The pages count down from `leftMs` between pushes.
+ */
+export interface CardWindow {
+  windowMs: number;
+  oldest: number | null;
+  deadline: number | null;
+  leftMs: number | null;
+  level: AlarmLevel;
+}
+
+export function cardWindowOf(windowMs: number, oldest: number | undefined, ageMs: number | null): CardWindow {
+  if (oldest === undefined || ageMs === null) return { windowMs, oldest: null, deadline: null, leftMs: null, level: 'ok' };
+  const level: AlarmLevel = ageMs >= windowMs * 0.8 ? 'red' : ageMs >= windowMs / 2 ? 'amber' : 'ok';
+  return { windowMs, oldest, deadline: oldest + windowMs, leftMs: windowMs - ageMs, level };
+}
+
 export interface AlarmInput {
   sync: Pick<SyncStatus, 'connection' | 'quarantined'>;
   unsynced: { sales: number; amount: number };

@@ -33,6 +33,8 @@ t.test('Sync Manager alarm: amber, then red, then clear', async (t) => {
   t.equal(await sm.getAttribute('#alarm', 'data-level'), 'red');
   await see(sm, '#alarm-reasons', /oldest card payment not yet uploaded is .* offline window/);
   await see(sm, '#alarm-reasons', 'call the card processor');
+  await see(sm, '#card-deadline', /past the processor's 3 s window by \d+ s: upload now/);
+  t.equal(await sm.getAttribute('#card-deadline', 'data-level'), 'red', 'the countdown is red past the deadline');
   // The till shows it too: the checkout's sync badge takes the alarm's colour and reasons.
   const till = await env.open(agent, '/checkout', 'cashier');
   await till.waitForSelector('#sync-badge[data-alarm=red]');
@@ -45,5 +47,6 @@ t.test('Sync Manager alarm: amber, then red, then clear', async (t) => {
   await see(sm, '#pending', /^0$/);
   await sm.waitForSelector('#alarm', { state: 'hidden' });
   await till.waitForSelector('#sync-badge[data-alarm=ok]');
+  await see(sm, '#card-deadline', /no card payment waiting/);
   t.pass('the alarm clears once everything is on the cloud');
 });

@@ -3,7 +3,7 @@
  * same through a real agent's status as a card sale waits in local mode.
  */
 import t from 'tap';
-import { alarmOf, DEFAULT_ALARM_THRESHOLDS, type AlarmInput } from '../../src/terminal/alarm.ts';
+import { alarmOf, cardWindowOf, DEFAULT_ALARM_THRESHOLDS, type AlarmInput } from '../../src/terminal/alarm.ts';
 import type { AgentStatus } from '../../src/terminal/agent.ts';
 import { api, smallEnvironment, until } from '../helpers/env.ts';
 import { describeStatus } from '../../src/cli/terminal-commands.ts';
@@ -61,4 +61,46 @@ t.test('through the agent: a card sale waiting in local mode turns amber, then r
   t.match(describeStatus(await status()), /^alarm \(red\):\s+The oldest card payment not yet uploaded/m, 'tillsync status names it, before anything else');
   await api(agent, 'POST', '/api/local-mode', { on: false });
   await until('all clear once uploaded', async () => (await status()).alarm.level === 'ok');
+});
+
+t.test('the card deadline: counts down from the oldest card payment, escalating as the alarm does', async (t) => {
+  const H = 3_600_000;
+  t.same(cardWindowOf(24 * H, undefined, null), { windowMs: 24 * H, oldest: null, deadline: null, leftMs: null, level: 'ok' }, 'nothing waiting');
+  t.same(cardWindowOf(24 * H, NOW, 6 * H), { windowMs: 24 * H, oldest: NOW, deadline: NOW + 24 * H, leftMs: 18 * H, level: 'ok' });
+  t.equal(cardWindowOf(24 * H, NOW, 12 * H).level, 'amber', 'amber from half the window, as the alarm');
+  t.equal(cardWindowOf(24 * H, NOW, 0.8 * 24 * H).level, 'red', 'red from 80 %');
+  const past = cardWindowOf(24 * H, NOW, 25 * H);
+  t.same([past.leftMs, past.level], [-H, 'red'], 'past the deadline: negative time left');
+});
+
+t.test("the store's card processor window is a store setting: the cloud pushes it, the terminal counts down to it", async (t) => {
+  const env = await smallEnvironment(t.testdir(), { terminals: ['till-1'] });
+  t.teardown(() => env.stop());
+  const agent = env.agents[0]!;
+  const status = async () => (await api<AgentStatus>(agent, 'GET', '/api/status')).body;
+  t.equal((await status()).cardWindow.windowMs, DEFAULT_ALARM_THRESHOLDS.cardWindowMs, 'a store without the setting: 24 h');
+
+  for (const bad of [0, 721, 1.5, '12']) {
+    const res = await fetch(`${env.cloudUrl}/v1/admin/stores/${env.store}/settings`, {
+      method: 'PATCH', headers: { authorization: `Bearer ${env.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ cardOfflineWindowHours: bad }),
+    });
+    t.equal(((await res.json()) as { error?: { code?: string } }).error?.code, 'VALIDATION_FAILED', `window ${JSON.stringify(bad)} refused`);
+  }
+  const store = await env.admin<{ settings: Record<string, unknown> }>('GET', `/v1/admin/stores/${env.store}`);
+  t.notOk('cardOfflineWindowHours' in store.settings, 'a refused setting changed nothing');
+
+  await env.admin('PATCH', `/v1/admin/stores/${env.store}/settings`, { cardOfflineWindowHours: 2 });
+  await until('the setting reached the terminal', async () => (await status()).cardWindow.windowMs === 2 * 3_600_000);
+  await api(agent, 'POST', '/api/local-mode', { on: true, hours: 1 });
+  const card = { token: 'tok_test_0002', brand: 'visa', last4: '4242', authCode: 'A1235' };
+  const before = Date.now();
+  t.equal((await api(agent, 'POST', '/api/sales', { lines: [{ item: 'itm-coffee', qty: 1 }], payments: [{ tender: 'card', amount: 500, card }, { tender: 'cash', tendered: 5_000 }] })).status, 201);
+  const w = (await status()).cardWindow;
+  t.ok(w.oldest !== null && w.oldest >= before - 1_000, 'the oldest card payment is the one just taken');
+  t.equal(w.deadline, w.oldest! + 2 * 3_600_000, 'its deadline: two hours after it');
+  t.ok(w.leftMs !== null && w.leftMs > 0 && w.leftMs <= 2 * 3_600_000, 'counting down');
+  t.equal(w.level, 'ok', 'far from the deadline: no alarm');
+  t.match(describeStatus(await status()), /^card deadline:\s+[\d.]+ h left \(the processor's window: 2\.0 h\)/m, 'tillsync status shows it');
+  await api(agent, 'POST', '/api/local-mode', { on: false });
+  await until('no card payment waiting once uploaded', async () => (await status()).cardWindow.leftMs === null);
 });

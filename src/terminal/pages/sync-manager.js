@@ -155,6 +155,30 @@ function renderAge() {
     el.textContent = `${formatAge(s.oldestUnsyncedPaymentAgeMs + (Date.now() - statusAt))} old (event ${s.oldestUnsyncedPayment.seq})`;
     el.dataset.tone = 'warn';
   }
+  renderCardDeadline();
+}
+
+/**
+ * Counts down to the card processor's offline window for the oldest card
+ * payment the cloud does not have; the tone escalates as the alarm does
+ * (amber from half the window, red from 80 % and past it).
+ */
+function renderCardDeadline() {
+  const w = status.cardWindow;
+  const el = $('card-deadline');
+  const window = formatAge(w.windowMs);
+  if (w.leftMs === null) {
+    el.textContent = `no card payment waiting (the processor's window: ${window})`;
+    el.dataset.tone = '';
+    return;
+  }
+  const elapsed = Date.now() - statusAt;
+  const left = w.leftMs - elapsed;
+  const age = w.windowMs - left;
+  const level = age >= w.windowMs * 0.8 ? 'red' : age >= w.windowMs / 2 ? 'amber' : 'ok';
+  el.textContent = left > 0 ? `${formatAge(left)} left of the processor's ${window} window` : `past the processor's ${window} window by ${formatAge(-left)}: upload now`;
+  el.dataset.tone = level === 'red' ? 'bad' : level === 'amber' ? 'warn' : 'ok';
+  el.dataset.level = level;
 }
 
 function renderActivity() {
