@@ -65,6 +65,9 @@ function buildLogs(job: StormJob): Sim[] {
   }));
 }
 
+/** How long one simulated terminal may take from its moment until done, before it gives up and reports why. */
+const GIVE_UP_MS = 8 * 60_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function runOne(sim: Sim, at: number, out: StormDone): Promise<void> {
@@ -72,8 +75,14 @@ async function runOne(sim: Sim, at: number, out: StormDone): Promise<void> {
   if (wait > 0) await sleep(wait);
   const target = { baseUrl: sim.t.baseUrl, token: sim.t.token };
   const stats = emptyStats((ms) => out.uploadMs.push(ms));
-  await uploadBacklog(target, sim.backlog, stats);
-  await downloadFeed(target, stats);
+  // A terminal that cannot finish says why (its last answers by code) instead of leaving the bench to time out.
+  const deadline = at + sim.offsetMs + GIVE_UP_MS;
+  try {
+    await uploadBacklog(target, sim.backlog, stats, { deadline });
+    await downloadFeed(target, stats, { deadline });
+  } catch (err) {
+    throw new Error(`${sim.t.store}/${sim.t.terminal} at ${sim.t.baseUrl}: ${err instanceof Error ? err.message : String(err)}; answers by code ${JSON.stringify(stats.errors)}`);
+  }
   out.busy += stats.busy;
   out.failures += stats.retries - stats.busy;
   out.feedPages += stats.feedPages;

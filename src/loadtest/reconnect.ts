@@ -111,9 +111,10 @@ export async function uploadBacklog(target: SimTarget, backlog: Backlog, stats: 
 export async function downloadFeed(target: SimTarget, stats: ReconnectStats, opts: { deadline?: number } = {}): Promise<void> {
   const auth = { authorization: `Bearer ${target.token}` };
   let since = 0;
+  let head: number | undefined;
   let failures = 0;
   for (;;) {
-    if (opts.deadline !== undefined && Date.now() > opts.deadline) throw new Error(`feed not downloaded by the deadline (at ${since})`);
+    if (opts.deadline !== undefined && Date.now() > opts.deadline) throw new Error(`feed not downloaded by the deadline (at ${since} of head ${head ?? 'unknown'})`);
     let page: { cursor: number; head: number };
     try {
       const res = await fetch(`${target.baseUrl}/v1/feed?since=${since}&limit=1000`, { headers: { ...auth, accept: 'application/msgpack' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
@@ -131,6 +132,7 @@ export async function downloadFeed(target: SimTarget, stats: ReconnectStats, opt
     }
     stats.feedPages++;
     since = page.cursor;
+    head = page.head;
     if (since >= page.head) return;
   }
 }
