@@ -41,14 +41,15 @@ import type { CloudStorage, CredentialRecord } from './storage.ts';
 import { StoreLocks } from './store-locks.ts';
 import { FeedTail } from './feed-tail.ts';
 import type { ServerContext } from './store-tx.ts';
-import { STREAM_PATH, StreamHub } from './stream.ts';
+import { StreamHub, streamRoutes } from './stream.ts';
 import { BodyBudget, type BudgetShares } from './body-budget.ts';
 import { DEFAULT_RECEIVE_RATE, watchReceiveRate, type ReceiveRateOptions } from './receive-rate.ts';
 import { DecodePool } from './decode-pool.ts';
 import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from '../http/wire.ts';
-import { errorContract, rawErrorResponse } from '../http/error-contract.ts';
+import { errorContract } from '../http/error-contract.ts';
+import { isUpgrade, registerWebSocket } from '../http/websocket.ts';
 import { exposition } from '../http/metrics.ts';
 import { serverLogging, type LoggingOptions } from '../http/logging.ts';
 import { CloudMetrics } from './metrics.ts';
@@ -118,6 +119,8 @@ const IMPORT_ROUTES = /\/(items|customers)$/;
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
+/** Stream upgrades whose auth failed: closed after the handshake with the refusal's code (stream.ts). */
+const streamRefusals = new WeakMap<FastifyRequest, unknown>();
 const hubs = new WeakMap<FastifyInstance, StreamHub>();
 const pools = new WeakMap<FastifyInstance, DecodePool>();
 
@@ -166,7 +169,7 @@ export function build(opts: BuildOptions): FastifyInstance {
   });
 
   const auth = new Auth(opts.storage, opts.adminToken, opts.terminalRateLimit);
-  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500, opts.maxStreamsPerCredential);
+  const hub = new StreamHub(opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500, opts.maxStreamsPerCredential);
   hubs.set(app, hub);
   const feedTail = new FeedTail();
   const ctx: ServerContext = {
@@ -200,6 +203,8 @@ export function build(opts: BuildOptions): FastifyInstance {
   // Hooks and routes, declared once swagger listens for routes (http/route-schemas.ts).
   registerRouteSchemas(app, CLOUD_OPENAPI, (app) => {
     registerWire(app);
+    // Before the auth hook: an upgrade of a path that is no WebSocket endpoint is NOT_FOUND, unauthenticated.
+    registerWebSocket(app, { maxPayload: LIMITS.maxFrameBytes });
     // Uploads: the body budget admits a body before it is read (backpressure past
     // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
     // outside the store's lock, so it overlaps phase 2 of the batches ahead.
@@ -207,8 +212,18 @@ export function build(opts: BuildOptions): FastifyInstance {
     const metrics = new CloudMetrics(app, { storage: opts.storage, budget, streams: () => hub.connections });
     app.addHook('onRequest', async (req) => {
       const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
-      if (kind === 'terminal') credentials.set(req, await auth.terminal(req.headers));
-      else if (kind === 'admin') await dashboard.admin(req);
+      if (kind === 'terminal') {
+        // The stream's upgrade is authenticated here like any request, but refused after the handshake
+        // with a close code (stream.ts): its refusal goes to the socket handler, not to the error handler.
+        if (!isUpgrade(req.raw)) credentials.set(req, await auth.terminal(req.headers));
+        else {
+          try {
+            credentials.set(req, await auth.terminal(req.headers));
+          } catch (err) {
+            streamRefusals.set(req, err);
+          }
+        }
+      } else if (kind === 'admin') await dashboard.admin(req);
     });
     dashboard.register(app);
 
@@ -221,12 +236,8 @@ export function build(opts: BuildOptions): FastifyInstance {
       if (kind === 'admin' && req.body !== null && typeof req.body === 'object' && !IMPORT_ROUTES.test(url)) assertNoCardData(req.body);
     });
 
-    app.server.on('upgrade', (req, socket, head) => {
-      if (!hub.handleUpgrade(req, socket, head)) {
-        socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
-      }
-    });
     // preClose: upgraded sockets count as server connections, so they must go before the server can close.
+    // Added before the plugin's own preClose (which closes what is left): the streams close with 1001 SHUTTING_DOWN.
     app.addHook('preClose', async () => hub.close());
 
     app.get('/healthz', { config: { auth: 'none' }, schema: { summary: 'Liveness', tags: ['meta'] } }, async (req, reply) => send(req, reply, { ok: true }));
@@ -307,12 +318,11 @@ export function build(opts: BuildOptions): FastifyInstance {
 
     void app.register(syncRoutes, { storage: opts.storage, feedTail, credentialOf, check: (cred, body) => checkEvents(ctx, cred, body) });
 
-    // A plain GET of the stream path (no Upgrade header) is answered, after auth, with a clear error.
-    app.get(STREAM_PATH, {
-      config: { auth: 'terminal' },
-      schema: { summary: 'WebSocket: feed heads and open-exception counts (stream.ts)', tags: ['sync'], security: TERMINAL_SECURITY },
-    }, async () => {
-      throw new TillsyncError('VALIDATION_FAILED', `${STREAM_PATH} is a WebSocket endpoint: send an Upgrade request`);
+    void app.register(streamRoutes, {
+      hub, auth: (req) => {
+        const refused = streamRefusals.get(req);
+        return refused !== undefined ? { refused } : { cred: credentialOf(req) };
+      },
     });
 
 

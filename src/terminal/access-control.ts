@@ -66,16 +66,6 @@ export function authenticate(headers: IncomingMessage['headers'], credentials: A
   return session ? credentials.session(session) : undefined;
 }
 
-/** Host, Origin and auth for the status stream's upgrade (the same rules as HTTP). */
-export function checkUpgrade(req: IncomingMessage, opts: AccessControlOptions): Actor {
-  const { names, port } = opts.hosts();
-  checkHost(req.headers, names, port);
-  checkOrigin(req.headers, 'GET', '/api/status/stream', opts.tls ? 'https' : 'http');
-  const actor = authenticate(req.headers, opts.credentials, port);
-  if (!actor) throw new TillsyncError('AUTH_REQUIRED', 'sign in or send the pairing token to watch the status');
-  return actor;
-}
-
 /** Numbers and flags of a body worth keeping in the audit log; never free text (notes, reasons). */
 function bodyFacts(body: unknown): Record<string, number | boolean> {
   const out: Record<string, number | boolean> = {};
