@@ -6,8 +6,8 @@
  * fastify's own parsers are removed: JSON goes through a nesting pre-scan (so a
  * hostile `[[[[...` cannot cost stack or time) and `assertSafeShape`
  * (`__proto__`, `constructor`, `prototype` refused); msgpack through
- * `decodeUntrusted`. No fastify schema is used anywhere, so nothing is stripped
- * or coerced: every body and query is validated with zod by the route.
+ * `decodeUntrusted`. Route schemas are zod, validated by `parseWith`
+ * (route-schemas.ts), so nothing is stripped or coerced by ajv.
  *
  * A shared room: the cloud (src/server) and the terminal agent (src/terminal)
  * both speak this wire format, and neither of them imports the other.

@@ -23,13 +23,14 @@
  *   POST   /v1/admin/stores/:store/quarantine/:terminal/:seq/release  → { released: [...] } (the whole sale group)
  *   GET    /v1/admin/stores/:store/events?terminal=&from=&limit=
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { entityId, voucherCode } from '../events/event-types.ts';
-import { parseWith } from '../events/validate.ts';
-import type { AdminOps } from './admin-ops.ts';
+import { createStoreRequest, createTerminalRequest, issueVoucherRequest, resolveRequest, updateSettingsRequest, type AdminOps } from './admin-ops.ts';
+import { ADMIN_SECURITY } from './openapi.ts';
 import { parseCustomerImport, parseItemImport, RowCounter } from './import-rows.ts';
-import { IMPORT_BODY_LIMIT, send } from '../http/wire.ts';
+import { IMPORT_BODY_LIMIT, MSGPACK, send } from '../http/wire.ts';
 
 const digits = z.string().regex(/^\d{1,15}$/);
 const storeParams = z.strictObject({ store: entityId });
@@ -43,11 +44,14 @@ const exceptionsQuery = z.strictObject({ status: z.enum(['open', 'resolved', 'al
 const limitQuery = z.strictObject({ limit: digits.optional() });
 const eventsQuery = z.strictObject({ terminal: entityId, from: digits.optional(), limit: digits.optional() });
 
-const A = { config: { auth: 'admin' as const } };
+const A = { auth: 'admin' as const };
+/** The schema of an admin route: its summary and inputs, under the `admin` tag. */
+const S = <T extends object>(summary: string, parts: T = {} as T) => ({ summary, tags: ['admin'], security: ADMIN_SECURITY, ...parts });
 /** Imports: rows are counted as the body streams in; past MAX_IMPORT_ROWS it is refused unread (import-rows.ts). */
 const IMPORT = {
   // Every row is checked for card data by the import itself, which reports it by line.
-  config: { auth: 'admin' as const, cardData: 'rows' },
+  config: { auth: 'admin' as const, cardData: 'rows' as const },
+  // The rows (a JSON array or text/csv) are parsed row by row by the import (import-rows.ts), not by a schema.
   bodyLimit: IMPORT_BODY_LIMIT,
   preParsing: async (req: FastifyRequest, _reply: unknown, payload: NodeJS.ReadableStream) => {
     const counter = new RowCounter(importFormat(req));
@@ -78,92 +82,59 @@ function importFormat(req: FastifyRequest): 'json' | 'csv' {
 }
 const clampLimit = (s: string | undefined, dflt: number, max: number) => Math.min(max, Math.max(1, s === undefined ? dflt : Number(s)));
 
-export function registerAdminRoutes(app: FastifyInstance, ops: AdminOps): void {
-  const store = (req: FastifyRequest) => {
-    parseWith(noQuery, req.query, 'query');
-    return parseWith(storeParams, req.params, 'params').store;
-  };
+export const adminRoutes: FastifyPluginAsync<{ ops: AdminOps }> = async (plain, { ops }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  const JSON_IN = [MSGPACK, 'application/json'];
 
-  app.get('/v1/admin/stores', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    return send(req, reply, { stores: await ops.listStores() });
-  });
-  app.post('/v1/admin/stores', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    return send(req, reply, await ops.createStore(req.body), 201);
-  });
-  app.get('/v1/admin/stores/:store', A, async (req, reply) => send(req, reply, await ops.getStore(store(req))));
-  app.patch('/v1/admin/stores/:store/settings', A, async (req, reply) => send(req, reply, await ops.updateSettings(store(req), req.body)));
+  app.get('/v1/admin/stores', { config: A, schema: S('List stores', { querystring: noQuery }) }, async (req, reply) => send(req, reply, { stores: await ops.listStores() }));
+  app.post('/v1/admin/stores', { config: A, schema: S('Create a store', { querystring: noQuery, body: createStoreRequest, consumes: JSON_IN }) },
+    async (req, reply) => send(req, reply, await ops.createStore(req.body), 201));
+  app.get('/v1/admin/stores/:store', { config: A, schema: S('One store', { querystring: noQuery, params: storeParams }) },
+    async (req, reply) => send(req, reply, await ops.getStore(req.params.store)));
+  app.patch('/v1/admin/stores/:store/settings', { config: A, schema: S('Change a store\'s settings', { querystring: noQuery, params: storeParams, body: updateSettingsRequest, consumes: JSON_IN }) },
+    async (req, reply) => send(req, reply, await ops.updateSettings(req.params.store, req.body)));
 
-  app.get('/v1/admin/stores/:store/terminals', A, async (req, reply) => send(req, reply, { terminals: await ops.listTerminals(store(req)) }));
-  app.post('/v1/admin/stores/:store/terminals', A, async (req, reply) => send(req, reply, await ops.createTerminal(store(req), req.body), 201));
-  app.post('/v1/admin/stores/:store/terminals/:terminal/revoke', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(terminalParams, req.params, 'params');
-    return send(req, reply, await ops.revokeTerminal(p.store, p.terminal));
-  });
-  app.post('/v1/admin/stores/:store/terminals/:terminal/token', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(terminalParams, req.params, 'params');
-    return send(req, reply, await ops.reissueToken(p.store, p.terminal), 201);
-  });
+  app.get('/v1/admin/stores/:store/terminals', { config: A, schema: S('List a store\'s terminals with their ackSeq', { querystring: noQuery, params: storeParams }) },
+    async (req, reply) => send(req, reply, { terminals: await ops.listTerminals(req.params.store) }));
+  app.post('/v1/admin/stores/:store/terminals', { config: A, schema: S('Enrol a terminal: its token is answered once', { querystring: noQuery, params: storeParams, body: createTerminalRequest, consumes: JSON_IN }) },
+    async (req, reply) => send(req, reply, await ops.createTerminal(req.params.store, req.body), 201));
+  app.post('/v1/admin/stores/:store/terminals/:terminal/revoke', { config: A, schema: S('Revoke a terminal\'s credential', { querystring: noQuery, params: terminalParams }) },
+    async (req, reply) => send(req, reply, await ops.revokeTerminal(req.params.store, req.params.terminal)));
+  app.post('/v1/admin/stores/:store/terminals/:terminal/token', { config: A, schema: S('Re-enrol: a new token, the old one revoked', { querystring: noQuery, params: terminalParams }) },
+    async (req, reply) => send(req, reply, await ops.reissueToken(req.params.store, req.params.terminal), 201));
 
-  app.post('/v1/admin/stores/:store/items', IMPORT, async (req, reply) => {
-    const s = store(req);
-    return send(req, reply, await ops.importItems(s, parseItemImport(req.body, importFormat(req))));
-  });
-  app.delete('/v1/admin/stores/:store/items/:id', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(idParams, req.params, 'params');
-    return send(req, reply, await ops.removeItem(p.store, p.id));
-  });
-  app.post('/v1/admin/stores/:store/customers', IMPORT, async (req, reply) => {
-    const s = store(req);
-    return send(req, reply, await ops.importCustomers(s, parseCustomerImport(req.body, importFormat(req))));
-  });
-  app.delete('/v1/admin/stores/:store/customers/:id', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(idParams, req.params, 'params');
-    return send(req, reply, await ops.removeCustomer(p.store, p.id));
-  });
-  app.get('/v1/admin/stores/:store/customers/:id/balance', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(idParams, req.params, 'params');
-    return send(req, reply, await ops.getBalance(p.store, 'balance', p.id));
-  });
+  app.post('/v1/admin/stores/:store/items', {
+    ...IMPORT,
+    schema: S('Import items (a JSON array of rows, or text/csv)', { querystring: noQuery, params: storeParams, consumes: ['application/json', 'text/csv'] }),
+  }, async (req, reply) => send(req, reply, await ops.importItems(req.params.store, parseItemImport(req.body, importFormat(req)))));
+  app.delete('/v1/admin/stores/:store/items/:id', { config: A, schema: S('Remove an item', { querystring: noQuery, params: idParams }) },
+    async (req, reply) => send(req, reply, await ops.removeItem(req.params.store, req.params.id)));
+  app.post('/v1/admin/stores/:store/customers', {
+    ...IMPORT,
+    schema: S('Import customers (a JSON array of rows, or text/csv)', { querystring: noQuery, params: storeParams, consumes: ['application/json', 'text/csv'] }),
+  }, async (req, reply) => send(req, reply, await ops.importCustomers(req.params.store, parseCustomerImport(req.body, importFormat(req)))));
+  app.delete('/v1/admin/stores/:store/customers/:id', { config: A, schema: S('Remove a customer', { querystring: noQuery, params: idParams }) },
+    async (req, reply) => send(req, reply, await ops.removeCustomer(req.params.store, req.params.id)));
+  app.get('/v1/admin/stores/:store/customers/:id/balance', { config: A, schema: S('A customer\'s account balance', { querystring: noQuery, params: idParams }) },
+    async (req, reply) => send(req, reply, await ops.getBalance(req.params.store, 'balance', req.params.id)));
 
-  app.post('/v1/admin/stores/:store/vouchers', A, async (req, reply) => send(req, reply, await ops.issueVoucher(store(req), req.body), 201));
-  app.get('/v1/admin/stores/:store/vouchers/:code', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(voucherParams, req.params, 'params');
-    return send(req, reply, await ops.getBalance(p.store, 'voucher', p.code));
-  });
+  app.post('/v1/admin/stores/:store/vouchers', { config: A, schema: S('Issue a voucher', { querystring: noQuery, params: storeParams, body: issueVoucherRequest, consumes: JSON_IN }) },
+    async (req, reply) => send(req, reply, await ops.issueVoucher(req.params.store, req.body), 201));
+  app.get('/v1/admin/stores/:store/vouchers/:code', { config: A, schema: S('A voucher\'s balance', { querystring: noQuery, params: voucherParams }) },
+    async (req, reply) => send(req, reply, await ops.getBalance(req.params.store, 'voucher', req.params.code)));
 
-  app.get('/v1/admin/stores/:store/exceptions', A, async (req, reply) => {
-    const q = parseWith(exceptionsQuery, req.query, 'query');
-    const s = parseWith(storeParams, req.params, 'params').store;
-    return send(req, reply, { exceptions: await ops.listExceptions(s, q.status ?? 'open') });
-  });
-  app.post('/v1/admin/stores/:store/exceptions/:id/resolve', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(exceptionParams, req.params, 'params');
-    return send(req, reply, await ops.resolveException(p.store, p.id, req.body));
-  });
+  app.get('/v1/admin/stores/:store/exceptions', { config: A, schema: S('List exceptions (open by default)', { querystring: exceptionsQuery, params: storeParams }) },
+    async (req, reply) => send(req, reply, { exceptions: await ops.listExceptions(req.params.store, req.query.status ?? 'open') }));
+  app.post('/v1/admin/stores/:store/exceptions/:id/resolve', { config: A, schema: S('Resolve an exception', { querystring: noQuery, params: exceptionParams, body: resolveRequest, consumes: JSON_IN }) },
+    async (req, reply) => send(req, reply, await ops.resolveException(req.params.store, req.params.id, req.body)));
 
-  app.get('/v1/admin/stores/:store/quarantine', A, async (req, reply) => {
-    const q = parseWith(limitQuery, req.query, 'query');
-    const s = parseWith(storeParams, req.params, 'params').store;
-    return send(req, reply, { quarantined: await ops.listQuarantine(s, clampLimit(q.limit, 1000, 10_000)) });
-  });
-  app.post('/v1/admin/stores/:store/quarantine/:terminal/:seq/release', A, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(seqParams, req.params, 'params');
-    return send(req, reply, await ops.releaseQuarantined(p.store, p.terminal, Number(p.seq)));
-  });
-  app.get('/v1/admin/stores/:store/events', A, async (req, reply) => {
-    const q = parseWith(eventsQuery, req.query, 'query');
-    const s = parseWith(storeParams, req.params, 'params').store;
+  app.get('/v1/admin/stores/:store/quarantine', { config: A, schema: S('Quarantined events', { querystring: limitQuery, params: storeParams }) },
+    async (req, reply) => send(req, reply, { quarantined: await ops.listQuarantine(req.params.store, clampLimit(req.query.limit, 1000, 10_000)) }));
+  app.post('/v1/admin/stores/:store/quarantine/:terminal/:seq/release', { config: A, schema: S('Release a quarantined event (its whole sale group)', { querystring: noQuery, params: seqParams }) },
+    async (req, reply) => send(req, reply, await ops.releaseQuarantined(req.params.store, req.params.terminal, Number(req.params.seq))));
+  app.get('/v1/admin/stores/:store/events', { config: A, schema: S('A terminal\'s events as the cloud holds them', { querystring: eventsQuery, params: storeParams }) }, async (req, reply) => {
+    const q = req.query;
     const from = q.from === undefined ? 1 : Number(q.from);
-    return send(req, reply, await ops.readEvents(s, q.terminal, from, clampLimit(q.limit, 1000, 5000)));
+    return send(req, reply, await ops.readEvents(req.params.store, q.terminal, from, clampLimit(q.limit, 1000, 5000)));
   });
-}
+};

@@ -28,52 +28,48 @@ import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { assertNoCardData } from '../events/card-data.ts';
 import { systemClock, type Clock } from '../events/event-log.ts';
-import type { Change } from '../events/event-types.ts';
-import { parseWith } from '../events/validate.ts';
-import { LIMITS, type FeedPage, type SyncState } from '../replication/protocol.ts';
-import { registerAdminRoutes } from './admin-routes.ts';
+import { LIMITS, uploadRequestJson } from '../replication/protocol.ts';
+import { adminRoutes } from './admin-routes.ts';
 import { createDashboard, type DashboardOptions } from './dashboard/dashboard.ts';
-import { registerOwnEventsRoute } from './own-events.ts';
-import { registerSupportBundleRoutes } from './support-bundles.ts';
-import { registerDaySummaryRoutes } from './day-summary-routes.ts';
+import { ownEventsRoutes } from './own-events.ts';
+import { supportBundleRoutes } from './support-bundles.ts';
+import { daySummaryRoutes } from './day-summary-routes.ts';
+import { syncRoutes } from './sync-routes.ts';
 import { AdminOps } from './admin-ops.ts';
 import { Auth, type RateLimit } from './auth.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
 import { StoreLocks } from './store-locks.ts';
 import { FeedTail } from './feed-tail.ts';
 import type { ServerContext } from './store-tx.ts';
-import { storeDigest } from './store-digest.ts';
-import { STREAM_PATH, StreamHub } from './stream.ts';
+import { StreamHub, streamRoutes } from './stream.ts';
 import { BodyBudget, type BudgetShares } from './body-budget.ts';
 import { DEFAULT_RECEIVE_RATE, watchReceiveRate, type ReceiveRateOptions } from './receive-rate.ts';
 import { DecodePool } from './decode-pool.ts';
 import { UploadBatch, packUploadBatch } from './upload-batch.ts';
 import { applyUpload, checkEvents, decodeUpload } from './upload.ts';
 import { MSGPACK, registerWire, send } from '../http/wire.ts';
-import { errorContract, rawErrorResponse } from '../http/error-contract.ts';
+import { errorContract } from '../http/error-contract.ts';
+import { isUpgrade, registerWebSocket } from '../http/websocket.ts';
 import { exposition } from '../http/metrics.ts';
 import { serverLogging, type LoggingOptions } from '../http/logging.ts';
 import { CloudMetrics } from './metrics.ts';
+import { docOnly, registerRouteSchemas } from '../http/route-schemas.ts';
+import { ADMIN_SECURITY, CLOUD_OPENAPI, TERMINAL_SECURITY } from './openapi.ts';
 
 export type RouteAuth = 'none' | 'terminal' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route (the onRequest hook below checks it). */
+    auth?: RouteAuth;
+    /** `'rows'`: the route checks each row for card data itself (wire.ts). */
+    cardData?: 'rows';
+  }
+}
 export interface RouteEntry {
   method: string;
   url: string;
   auth: RouteAuth;
-}
-
-/**
- * A feed change as one terminal receives it: a `*.state` change keeps only that
- * terminal's entry of `includes` (the only one it reads: its balance is the
- * cloud's plus its own deltas past that seq). With every terminal's entry, each
- * change grows with the store's terminal count and every terminal decodes,
- * validates and stores all of them: O(terminals²) work across the store.
- */
-function forTerminal(change: Change, terminal: string): Change {
-  if (change.type !== 'balance.state' && change.type !== 'voucher.state') return change;
-  // Own keys only: includes[terminal] of a terminal named `hasOwnProperty` is otherwise a function (a 500).
-  const own = Object.hasOwn(change.body.includes, terminal) ? change.body.includes[terminal] : undefined;
-  return { ...change, body: { ...change.body, includes: own === undefined ? {} : { [terminal]: own } } } as Change;
 }
 
 export interface BuildOptions {
@@ -112,7 +108,6 @@ export interface BuildOptions {
 }
 
 const DEFAULT_UPLOAD_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
-const FEED_READS_AT_ONCE = 4;
 /** As long as a terminal waits for an answer (HttpTransport's default timeout). */
 const DEFAULT_UPLOAD_BODY_READ_MS = 30_000;
 const DEFAULT_UPLOAD_ADMIT_WAIT_MS = 10_000;
@@ -124,6 +119,8 @@ const IMPORT_ROUTES = /\/(items|customers)$/;
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 const credentials = new WeakMap<FastifyRequest, CredentialRecord>();
+/** Stream upgrades whose auth failed: closed after the handshake with the refusal's code (stream.ts). */
+const streamRefusals = new WeakMap<FastifyRequest, unknown>();
 const hubs = new WeakMap<FastifyInstance, StreamHub>();
 const pools = new WeakMap<FastifyInstance, DecodePool>();
 
@@ -148,8 +145,6 @@ export function credentialOf(req: FastifyRequest): CredentialRecord {
   return c;
 }
 
-const digits = z.string().regex(/^\d{1,15}$/);
-const feedQuery = z.strictObject({ since: digits.optional(), limit: digits.optional() });
 const emptyQuery = z.strictObject({});
 
 /** The connection of a request is closed: nobody is waiting for its answer. */
@@ -161,7 +156,7 @@ export function build(opts: BuildOptions): FastifyInstance {
   const app = fastify({
     ...serverLogging('cloud', opts.logging ?? false),
     bodyLimit: LIMITS.maxBodyBytes,
-    // No route uses a fastify schema; should one appear, it must not strip or coerce.
+    // Schemas are zod, validated by parseWith (http/route-schemas.ts): ajv never runs; should it, it must not strip or coerce.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
     ...errorContract(),
   });
@@ -174,7 +169,7 @@ export function build(opts: BuildOptions): FastifyInstance {
   });
 
   const auth = new Auth(opts.storage, opts.adminToken, opts.terminalRateLimit);
-  const hub = new StreamHub(auth, opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500, opts.maxStreamsPerCredential);
+  const hub = new StreamHub(opts.storage, opts.heartbeatMs ?? 30_000, opts.feedNotifyMs ?? 500, opts.maxStreamsPerCredential);
   hubs.set(app, hub);
   const feedTail = new FeedTail();
   const ctx: ServerContext = {
@@ -205,158 +200,136 @@ export function build(opts: BuildOptions): FastifyInstance {
     auth, ops: admin, storage: opts.storage, clock: ctx.clock, streams: (s, t) => hub.streamsOf(s, t), credentialOf,
   }, opts.dashboard);
 
-  registerWire(app);
-  // Uploads: the body budget admits a body before it is read (backpressure past
-  // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
-  // outside the store's lock, so it overlaps phase 2 of the batches ahead.
-  const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT, opts.uploadShares);
-  const metrics = new CloudMetrics(app, { storage: opts.storage, budget, streams: () => hub.connections });
-  app.addHook('onRequest', async (req) => {
-    const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
-    if (kind === 'terminal') credentials.set(req, await auth.terminal(req.headers));
-    else if (kind === 'admin') await dashboard.admin(req);
-  });
-  dashboard.register(app);
-
-  // No card number or CVV in anything the back office sends either (store and terminal names,
-  // voucher codes, notes): stored, it would be answered back and fed to every terminal.
-  // Imports check their rows themselves (IMPORT_INVALID names the line).
-  app.addHook('preHandler', async (req) => {
-    const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
-    const url = req.routeOptions.url ?? '';
-    if (kind === 'admin' && req.body !== null && typeof req.body === 'object' && !IMPORT_ROUTES.test(url)) assertNoCardData(req.body);
-  });
-
-  app.server.on('upgrade', (req, socket, head) => {
-    if (!hub.handleUpgrade(req, socket, head)) {
-      socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
-    }
-  });
-  // preClose: upgraded sockets count as server connections, so they must go before the server can close.
-  app.addHook('preClose', async () => hub.close());
-
-  app.get('/healthz', { config: { auth: 'none' } }, async (req, reply) => send(req, reply, { ok: true }));
-  // Prometheus scrapes with the admin token as its bearer credential.
-  app.get('/metrics', { config: { auth: 'admin' } }, async (req, reply) => {
-    parseWith(emptyQuery, req.query, 'query');
-    const { contentType, text } = await exposition(metrics.registry);
-    return reply.type(contentType).header('cache-control', 'no-store').send(text);
-  });
-
-  const receiveRate = opts.uploadReceiveRate ?? DEFAULT_RECEIVE_RATE;
-  const bodyReadMs = opts.uploadBodyReadMs ?? DEFAULT_UPLOAD_BODY_READ_MS;
-  const admitWaitMs = opts.uploadAdmitWaitMs ?? DEFAULT_UPLOAD_ADMIT_WAIT_MS;
-  const bodyTimers = new WeakMap<FastifyRequest, () => void>();
-  const pool = new DecodePool(opts.decodeWorkers ?? 1);
-  pools.set(app, pool);
-  app.addHook('onClose', async () => pool.close());
-  void app.register(async (uploads) => {
-    uploads.removeContentTypeParser(MSGPACK);
-    uploads.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    uploads.post('/v1/events', {
-      config: { auth: 'terminal' },
-      preParsing: async (req, reply, payload) => {
-        const declared = Number(req.headers['content-length']);
-        const cred = credentialOf(req);
-        const ticket = budget.acquire(
-          Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes,
-          { store: cred.store, terminal: cred.terminal },
-        );
-        reply.raw.once('close', ticket.release);
-        let waited: NodeJS.Timeout | undefined;
-        const admittedInTime = await Promise.race([
-          ticket.admitted.then(() => true),
-          new Promise<boolean>((resolve) => (waited = setTimeout(() => resolve(false), admitWaitMs))),
-        ]);
-        clearTimeout(waited);
-        if (!admittedInTime) {
-          ticket.release(); // leaves the queue; the body is never read
-          metrics.refusedBusy();
-          void reply.header('retry-after', String(BUSY_RETRY_AFTER_S));
-          throw new TillsyncError('CLOUD_BUSY', `upload not admitted within ${admitWaitMs} ms: retry later`, {
-            details: { retryAfterSeconds: BUSY_RETRY_AFTER_S },
-          });
+  // Hooks and routes, declared once swagger listens for routes (http/route-schemas.ts).
+  registerRouteSchemas(app, CLOUD_OPENAPI, (app) => {
+    registerWire(app);
+    // Before the auth hook: an upgrade of a path that is no WebSocket endpoint is NOT_FOUND, unauthenticated.
+    registerWebSocket(app, { maxPayload: LIMITS.maxFrameBytes });
+    // Uploads: the body budget admits a body before it is read (backpressure past
+    // it); msgpack bodies stay raw here and phase 1 runs in the decode pool,
+    // outside the store's lock, so it overlaps phase 2 of the batches ahead.
+    const budget = new BodyBudget(opts.uploadBytesInFlight ?? DEFAULT_UPLOAD_BYTES_IN_FLIGHT, opts.uploadShares);
+    const metrics = new CloudMetrics(app, { storage: opts.storage, budget, streams: () => hub.connections });
+    app.addHook('onRequest', async (req) => {
+      const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
+      if (kind === 'terminal') {
+        // The stream's upgrade is authenticated here like any request, but refused after the handshake
+        // with a close code (stream.ts): its refusal goes to the socket handler, not to the error handler.
+        if (!isUpgrade(req.raw)) credentials.set(req, await auth.terminal(req.headers));
+        else {
+          try {
+            credentials.set(req, await auth.terminal(req.headers));
+          } catch (err) {
+            streamRefusals.set(req, err);
+          }
         }
-        // An admitted body that stalls (a vanished terminal, a half-open connection)
-        // must not hold the budget: its connection is closed, which releases it.
-        const stall = setTimeout(() => req.raw.destroy(), bodyReadMs);
-        stall.unref();
-        // One that trickles (a byte a second) is cut much sooner: it would hold its share of the budget for hours.
-        const stopRate = watchReceiveRate(req, reply, receiveRate);
-        bodyTimers.set(req, () => {
-          clearTimeout(stall);
-          stopRate();
-        });
-        reply.raw.once('close', () => clearTimeout(stall));
-        return payload;
-      },
-      preValidation: async (req) => bodyTimers.get(req)?.(),
-    }, async (req, reply) => {
-      const cred = credentialOf(req);
-      const msgpack = (req.headers['content-type'] ?? '').startsWith(MSGPACK);
-      const batch = msgpack && Buffer.isBuffer(req.body)
-        ? await pool.decode(req.body, cred)
-        : new UploadBatch(packUploadBatch(decodeUpload(req.body, msgpack ? 'msgpack' : 'json', cred)));
-      const res = await locks.run(cred.store, async () => (gone(req) ? undefined : applyUpload(ctx, cred, batch)));
-      // The client gave up while the batch waited (timeout): nothing was stored, nobody to answer.
-      if (res === undefined) return reply;
-      metrics.uploaded(res);
-      return send(req, reply, res);
+      } else if (kind === 'admin') await dashboard.admin(req);
     });
-  });
+    dashboard.register(app);
 
-  app.post('/v1/events/check', { config: { auth: 'terminal' } }, async (req, reply) => {
-    return send(req, reply, await checkEvents(ctx, credentialOf(req), req.body));
-  });
+    // No card number or CVV in anything the back office sends either (store and terminal names,
+    // voucher codes, notes): stored, it would be answered back and fed to every terminal.
+    // Imports check their rows themselves (IMPORT_INVALID names the line).
+    app.addHook('preHandler', async (req) => {
+      const kind = (req.routeOptions.config as { auth?: RouteAuth }).auth ?? 'none';
+      const url = req.routeOptions.url ?? '';
+      if (kind === 'admin' && req.body !== null && typeof req.body === 'object' && !IMPORT_ROUTES.test(url)) assertNoCardData(req.body);
+    });
 
-  // Feed pages are read, decoded and encoded a few at a time: 50 terminals asking
-  // at once otherwise hold 50 decoded pages (the cloud's peak memory).
-  const feedReads = new BodyBudget(FEED_READS_AT_ONCE);
-  app.get('/v1/feed', { config: { auth: 'terminal' } }, async (req, reply) => {
-    const cred = credentialOf(req);
-    const q = parseWith(feedQuery, req.query, 'query');
-    const since = q.since === undefined ? 0 : Number(q.since);
-    const limit = Math.min(LIMITS.maxFeedPage, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
-    // A terminal nearly caught up is served from the changes committed last (no storage read).
-    let read = feedTail.read(cred.store, since, limit);
-    if (!read) {
-      const ticket = feedReads.acquire(1);
-      reply.raw.once('close', ticket.release);
-      await ticket.admitted;
-      const [changes, counters] = await Promise.all([opts.storage.readFeed(cred.store, since, limit), opts.storage.getCounters(cred.store)]);
-      read = { changes, head: counters.feedHead };
-    }
-    const { changes, head } = read;
-    const cursor = changes.length > 0 ? changes[changes.length - 1]!.cursor : since;
-    const page: FeedPage = { changes: changes.map((c) => forTerminal(c, cred.terminal)), cursor, head };
-    return send(req, reply, page);
-  });
+    // preClose: upgraded sockets count as server connections, so they must go before the server can close.
+    // Added before the plugin's own preClose (which closes what is left): the streams close with 1001 SHUTTING_DOWN.
+    app.addHook('preClose', async () => hub.close());
 
-  app.get('/v1/digest', { config: { auth: 'terminal' } }, async (req, reply) => {
-    const cred = credentialOf(req);
-    parseWith(emptyQuery, req.query, 'query');
-    return send(req, reply, await storeDigest(opts.storage, cred.store));
-  });
+    app.get('/healthz', { config: { auth: 'none' }, schema: { summary: 'Liveness', tags: ['meta'] } }, async (req, reply) => send(req, reply, { ok: true }));
+    // Prometheus scrapes with the admin token as its bearer credential.
+    app.get('/metrics', {
+      config: { auth: 'admin' }, schema: { summary: 'Prometheus metrics (text exposition)', tags: ['meta'], security: ADMIN_SECURITY, querystring: emptyQuery },
+    }, async (req, reply) => {
+      const { contentType, text } = await exposition(metrics.registry);
+      return reply.type(contentType).header('cache-control', 'no-store').send(text);
+    });
 
-  app.get('/v1/sync-state', { config: { auth: 'terminal' } }, async (req, reply) => {
-    const cred = credentialOf(req);
-    parseWith(emptyQuery, req.query, 'query');
-    const [hw, counters] = await Promise.all([opts.storage.getHighWater(cred.store, cred.terminal), opts.storage.getCounters(cred.store)]);
-    const state: SyncState = {
-      store: cred.store, terminal: cred.terminal, ackSeq: hw.seq, ackHash: hw.hash, feedHead: counters.feedHead,
-      openExceptions: counters.openExceptions, quarantined: hw.quarantined,
-    };
-    return send(req, reply, state);
-  });
+    const receiveRate = opts.uploadReceiveRate ?? DEFAULT_RECEIVE_RATE;
+    const bodyReadMs = opts.uploadBodyReadMs ?? DEFAULT_UPLOAD_BODY_READ_MS;
+    const admitWaitMs = opts.uploadAdmitWaitMs ?? DEFAULT_UPLOAD_ADMIT_WAIT_MS;
+    const bodyTimers = new WeakMap<FastifyRequest, () => void>();
+    const pool = new DecodePool(opts.decodeWorkers ?? 1);
+    pools.set(app, pool);
+    app.addHook('onClose', async () => pool.close());
+    void app.register(async (uploads) => {
+      uploads.removeContentTypeParser(MSGPACK);
+      uploads.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+      uploads.post('/v1/events', {
+        config: { auth: 'terminal' },
+        // The body is parsed by the route (raw msgpack bytes go to the decode pool): documented, not validated here.
+        schema: {
+          summary: 'Upload a batch of events (msgpack: canonical bytes; JSON: event objects)', tags: ['sync'], security: TERMINAL_SECURITY,
+          consumes: [MSGPACK, 'application/json'], body: docOnly(uploadRequestJson),
+        },
+        preParsing: async (req, reply, payload) => {
+          const declared = Number(req.headers['content-length']);
+          const cred = credentialOf(req);
+          const ticket = budget.acquire(
+            Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, LIMITS.maxBodyBytes) : LIMITS.maxBodyBytes,
+            { store: cred.store, terminal: cred.terminal },
+          );
+          reply.raw.once('close', ticket.release);
+          let waited: NodeJS.Timeout | undefined;
+          const admittedInTime = await Promise.race([
+            ticket.admitted.then(() => true),
+            new Promise<boolean>((resolve) => (waited = setTimeout(() => resolve(false), admitWaitMs))),
+          ]);
+          clearTimeout(waited);
+          if (!admittedInTime) {
+            ticket.release(); // leaves the queue; the body is never read
+            metrics.refusedBusy();
+            void reply.header('retry-after', String(BUSY_RETRY_AFTER_S));
+            throw new TillsyncError('CLOUD_BUSY', `upload not admitted within ${admitWaitMs} ms: retry later`, {
+              details: { retryAfterSeconds: BUSY_RETRY_AFTER_S },
+            });
+          }
+          // An admitted body that stalls (a vanished terminal, a half-open connection)
+          // must not hold the budget: its connection is closed, which releases it.
+          const stall = setTimeout(() => req.raw.destroy(), bodyReadMs);
+          stall.unref();
+          // One that trickles (a byte a second) is cut much sooner: it would hold its share of the budget for hours.
+          const stopRate = watchReceiveRate(req, reply, receiveRate);
+          bodyTimers.set(req, () => {
+            clearTimeout(stall);
+            stopRate();
+          });
+          reply.raw.once('close', () => clearTimeout(stall));
+          return payload;
+        },
+        preValidation: async (req) => bodyTimers.get(req)?.(),
+      }, async (req, reply) => {
+        const cred = credentialOf(req);
+        const msgpack = (req.headers['content-type'] ?? '').startsWith(MSGPACK);
+        const batch = msgpack && Buffer.isBuffer(req.body)
+          ? await pool.decode(req.body, cred)
+          : new UploadBatch(packUploadBatch(decodeUpload(req.body, msgpack ? 'msgpack' : 'json', cred)));
+        const res = await locks.run(cred.store, async () => (gone(req) ? undefined : applyUpload(ctx, cred, batch)));
+        // The client gave up while the batch waited (timeout): nothing was stored, nobody to answer.
+        if (res === undefined) return reply;
+        metrics.uploaded(res);
+        return send(req, reply, res);
+      });
+    });
 
-  // A plain GET of the stream path (no Upgrade header) is answered, after auth, with a clear error.
-  app.get(STREAM_PATH, { config: { auth: 'terminal' } }, async () => {
-    throw new TillsyncError('VALIDATION_FAILED', `${STREAM_PATH} is a WebSocket endpoint: send an Upgrade request`);
-  });
+    void app.register(syncRoutes, { storage: opts.storage, feedTail, credentialOf, check: (cred, body) => checkEvents(ctx, cred, body) });
 
-  registerOwnEventsRoute(app, opts.storage, credentialOf);
-  registerDaySummaryRoutes(app, opts.storage, credentialOf);
-  registerAdminRoutes(app, admin);
-  registerSupportBundleRoutes(app, { storage: opts.storage, clock: ctx.clock, credentialOf, withStore: (store, task) => locks.run(store, task) });
+    void app.register(streamRoutes, {
+      hub, auth: (req) => {
+        const refused = streamRefusals.get(req);
+        return refused !== undefined ? { refused } : { cred: credentialOf(req) };
+      },
+    });
+
+
+    void app.register(ownEventsRoutes, { storage: opts.storage, credentialOf });
+    void app.register(daySummaryRoutes, { storage: opts.storage, credentialOf });
+    void app.register(adminRoutes, { ops: admin });
+    void app.register(supportBundleRoutes, { storage: opts.storage, clock: ctx.clock, credentialOf, withStore: (store, task) => locks.run(store, task) });
+  });
   return app;
 }

@@ -22,6 +22,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import { TillsyncError } from '../errors.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
 
@@ -43,7 +44,7 @@ export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
   return m && TOKEN_SHAPE.test(m[1]!) ? m[1] : undefined;
 }
 
-/** Valid credentials remembered at most (the oldest remembered goes first). */
+/** Valid credentials (and rate-limit buckets) remembered at most: the least recently used goes first (lru-cache). */
 const MAX_REMEMBERED = 10_000;
 
 export interface RateLimit {
@@ -56,17 +57,14 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 100, burst: 500 };
 
 /** Token buckets by credential (token hash). */
 class Buckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new LRUCache<string, { tokens: number; at: number }>({ max: MAX_REMEMBERED });
   constructor(private readonly limit: RateLimit) {}
 
   /** Takes one request's token; throws RATE_LIMITED when there is none. */
   take(key: string): void {
     const now = performance.now();
     let b = this.buckets.get(key);
-    if (!b) {
-      if (this.buckets.size >= MAX_REMEMBERED) this.buckets.delete(this.buckets.keys().next().value!);
-      this.buckets.set(key, (b = { tokens: this.limit.burst, at: now }));
-    }
+    if (!b) this.buckets.set(key, (b = { tokens: this.limit.burst, at: now }));
     b.tokens = Math.min(this.limit.burst, b.tokens + ((now - b.at) / 1000) * this.limit.perSecond);
     b.at = now;
     if (b.tokens >= 1) {
@@ -82,7 +80,7 @@ class Buckets {
 
 export class Auth {
   private readonly adminHash: Buffer | undefined;
-  private readonly valid = new Map<string, Readonly<CredentialRecord>>();
+  private readonly valid = new LRUCache<string, Readonly<CredentialRecord>>({ max: MAX_REMEMBERED });
   private epoch = 0;
   private readonly buckets: Buckets;
 
@@ -119,10 +117,7 @@ export class Auth {
     }
     if (cred.revoked) throw new TillsyncError('CREDENTIAL_REVOKED', 'this terminal credential was revoked');
     this.buckets.take(tokenHash);
-    if (epoch === this.epoch) {
-      if (this.valid.size >= MAX_REMEMBERED) this.valid.delete(this.valid.keys().next().value!);
-      this.valid.set(tokenHash, Object.freeze(cred));
-    }
+    if (epoch === this.epoch) this.valid.set(tokenHash, Object.freeze(cred));
     return cred;
   }
 

@@ -11,14 +11,15 @@
  * terminal can name the seqs that differ. Quarantined events are held, so they
  * count: a day closes on what the cloud has, accepted or not.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { checkedDay, checkedTimeZone, DaySummaryBuilder, type DaySummary } from '../events/day-summary.ts';
 import { decodeTrusted } from '../events/codec.ts';
 import { entityId, type TillEvent } from '../events/event-types.ts';
-import { parseWith } from '../events/validate.ts';
 import { TillsyncError } from '../errors.ts';
 import { send } from '../http/wire.ts';
+import { ADMIN_SECURITY, TERMINAL_SECURITY } from './openapi.ts';
 import type { CloudStorage, CredentialRecord } from './storage.ts';
 
 /** Most seqs one summary may span (a busy till sells a few thousand events a day). */
@@ -59,8 +60,7 @@ export async function cloudDaySummary(
   return { summary: b.summary(), ...(q.hashes ? { hashes: [...b.hashes] } : {}) };
 }
 
-function dayRequest(day: string, query: unknown): { day: string; timeZone: string; from: number; to: number; hashes: boolean } {
-  const q = parseWith(dayQuery, query, 'query');
+function dayRequest(day: string, q: z.infer<typeof dayQuery>): { day: string; timeZone: string; from: number; to: number; hashes: boolean } {
   checkedDay(day);
   checkedTimeZone(q.tz, 'tz');
   const from = Number(q.from);
@@ -71,15 +71,26 @@ function dayRequest(day: string, query: unknown): { day: string; timeZone: strin
   return { day, timeZone: q.tz, from, to, hashes: q.hashes === '1' };
 }
 
-export function registerDaySummaryRoutes(app: FastifyInstance, storage: CloudStorage, credentialOf: (req: never) => CredentialRecord): void {
-  app.get('/v1/days/:day', { config: { auth: 'terminal' } }, async (req, reply) => {
-    const cred = (credentialOf as (r: unknown) => CredentialRecord)(req);
-    const { day } = parseWith(dayParams, req.params, 'params');
-    return send(req, reply, await cloudDaySummary(storage, cred.store, cred.terminal, dayRequest(day, req.query)));
+export interface DaySummaryDeps {
+  storage: CloudStorage;
+  credentialOf: (req: FastifyRequest) => CredentialRecord;
+}
+
+export const daySummaryRoutes: FastifyPluginAsync<DaySummaryDeps> = async (plain, { storage, credentialOf }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  app.get('/v1/days/:day', {
+    config: { auth: 'terminal' },
+    schema: { summary: 'The terminal\'s summary of one business day from the events the cloud holds', tags: ['days'], security: TERMINAL_SECURITY, params: dayParams, querystring: dayQuery },
+  }, async (req, reply) => {
+    const cred = credentialOf(req);
+    return send(req, reply, await cloudDaySummary(storage, cred.store, cred.terminal, dayRequest(req.params.day, req.query)));
   });
 
-  app.get('/v1/admin/stores/:store/terminals/:terminal/days/:day', { config: { auth: 'admin' } }, async (req, reply) => {
-    const p = parseWith(adminDayParams, req.params, 'params');
+  app.get('/v1/admin/stores/:store/terminals/:terminal/days/:day', {
+    config: { auth: 'admin' },
+    schema: { summary: 'Any terminal\'s summary of one business day', tags: ['days', 'admin'], security: ADMIN_SECURITY, params: adminDayParams, querystring: dayQuery },
+  }, async (req, reply) => {
+    const p = req.params;
     if (!(await storage.getStore(p.store))) throw new TillsyncError('STORE_NOT_FOUND', `no store ${p.store}`, { details: { store: p.store } });
     const terminals = await storage.listTerminals(p.store);
     if (!terminals.some((t) => t.id === p.terminal)) {
@@ -87,4 +98,4 @@ export function registerDaySummaryRoutes(app: FastifyInstance, storage: CloudSto
     }
     return send(req, reply, await cloudDaySummary(storage, p.store, p.terminal, dayRequest(p.day, req.query)));
   });
-}
+};

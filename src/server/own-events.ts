@@ -9,20 +9,25 @@
  * next: seq | null, ackSeq }`. JSON answer: the same with each event as base64.
  * The store and terminal come from the credential, never from the request.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { parseWith } from '../events/validate.ts';
 import { LIMITS } from '../replication/protocol.ts';
 import type { CredentialRecord, CloudStorage } from './storage.ts';
 import { send, wantsMsgpack } from '../http/wire.ts';
+import { TERMINAL_SECURITY } from './openapi.ts';
 
 const digits = z.string().regex(/^\d{1,15}$/);
 const ownEventsQuery = z.strictObject({ from: digits.optional(), limit: digits.optional() });
 
-export function registerOwnEventsRoute(app: FastifyInstance, storage: CloudStorage, credentialOf: (req: never) => CredentialRecord): void {
-  app.get('/v1/events', { config: { auth: 'terminal' } }, async (req, reply) => {
-    const cred = (credentialOf as (r: unknown) => CredentialRecord)(req);
-    const q = parseWith(ownEventsQuery, req.query, 'query');
+export const ownEventsRoutes: FastifyPluginAsync<{ storage: CloudStorage; credentialOf: (req: FastifyRequest) => CredentialRecord }> = async (plain, { storage, credentialOf }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  app.get('/v1/events', {
+    config: { auth: 'terminal' },
+    schema: { summary: 'The terminal\'s own events as the cloud stores them (recovery)', tags: ['sync'], security: TERMINAL_SECURITY, querystring: ownEventsQuery },
+  }, async (req, reply) => {
+    const cred = credentialOf(req);
+    const q = req.query;
     const from = Math.max(1, q.from === undefined ? 1 : Number(q.from));
     const limit = Math.min(LIMITS.maxBatchEvents, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
     const [rows, hw] = await Promise.all([storage.readEvents(cred.store, cred.terminal, from, limit), storage.getHighWater(cred.store, cred.terminal)]);
@@ -31,4 +36,4 @@ export function registerOwnEventsRoute(app: FastifyInstance, storage: CloudStora
     const events = wantsMsgpack(req) ? rows.map((r) => r.bytes) : rows.map((r) => Buffer.from(r.bytes).toString('base64'));
     return send(req, reply, { events, next, ackSeq: hw.seq });
   });
-}
+};

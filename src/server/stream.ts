@@ -4,9 +4,12 @@
  * (`serverMessage` in protocol.ts); any frame from the client is a protocol
  * error (closed with 4400), an oversized one is closed by ws with 1009.
  *
- * Auth is the terminal's bearer token on the upgrade request. A bad token still
- * completes the handshake and is then closed with 4401 (4403 for the admin
- * token), so a client sees a stable close code instead of a bare HTTP failure.
+ * The route is app.ts's, through @fastify/websocket (http/websocket.ts): the
+ * upgrade passes the app's onRequest auth hook, which checks the terminal's
+ * bearer token like any request's. A refused upgrade still completes the
+ * handshake and is then closed with 4401 (4403 for the admin token, 1013
+ * RATE_LIMITED past the rate limit), so a client sees a stable close code
+ * instead of a bare HTTP failure: the hook hands its refusal to `accept`.
  *
  * Feed notifications are coalesced per store: the first goes out at once, later
  * ones at most every `feedNotifyMs`, carrying the latest head. While uploads
@@ -30,13 +33,13 @@
  * verdict also waits for the next I/O poll (setImmediate), so a pong that has
  * already arrived is read first (timers run before pending I/O).
  */
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { notAnUpgrade } from '../http/websocket.ts';
+import { TERMINAL_SECURITY } from './openapi.ts';
 import { isTillsyncError } from '../errors.ts';
-import { LIMITS, PROTOCOL_VERSION, WS_CLOSE, type ServerMessage } from '../replication/protocol.ts';
-import type { Auth } from './auth.ts';
-import type { CloudStorage } from './storage.ts';
+import { PROTOCOL_VERSION, WS_CLOSE, type ServerMessage } from '../replication/protocol.ts';
+import type { CloudStorage, CredentialRecord } from './storage.ts';
 import type { Notifier } from './store-tx.ts';
 
 /** Beats in a row without a pong before a socket is terminated (see the heartbeat note). */
@@ -57,8 +60,10 @@ export const MAX_STREAMS_PER_CREDENTIAL = 4;
 /** WebSocket close code "try again later" (RFC 6455 registry). */
 const TRY_AGAIN_LATER = 1013;
 
+/** What the auth hook found on an upgrade: the credential, or why it was refused. */
+export type StreamAuth = { cred: CredentialRecord } | { refused: unknown };
+
 export class StreamHub implements Notifier {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.maxFrameBytes, perMessageDeflate: false });
   private readonly peers = new Set<Peer>();
   private readonly timer: NodeJS.Timeout;
   /** Per store: when the last feed notification went out, and the head waiting for the next. */
@@ -72,7 +77,6 @@ export class StreamHub implements Notifier {
   private readonly told = new Map<string, { head: number; open: number; version: number }>();
 
   constructor(
-    private readonly auth: Auth,
     private readonly storage: CloudStorage,
     heartbeatMs: number,
     private readonly feedNotifyMs = 0,
@@ -86,23 +90,10 @@ export class StreamHub implements Notifier {
     return this.peers.size;
   }
 
-  /** Handles an HTTP upgrade; returns false when the path is not ours. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== STREAM_PATH) return false;
-    socket.on('error', () => socket.destroy());
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', () => ws.terminate());
-      void this.accept(ws, req);
-    });
-    return true;
-  }
-
-  private async accept(ws: WebSocket, req: IncomingMessage): Promise<void> {
-    let cred;
-    try {
-      cred = await this.auth.terminal(req.headers);
-    } catch (err) {
+  /** An upgraded socket: greeted and kept, or closed with the code of its refusal. */
+  async accept(ws: WebSocket, auth: StreamAuth): Promise<void> {
+    if ('refused' in auth) {
+      const err = auth.refused;
       if (isTillsyncError(err, 'RATE_LIMITED')) {
         ws.close(TRY_AGAIN_LATER, 'RATE_LIMITED');
         return;
@@ -111,6 +102,7 @@ export class StreamHub implements Notifier {
       ws.close(code, isTillsyncError(err) ? err.code : 'UNAUTHORIZED');
       return;
     }
+    const { cred } = auth;
     let open = 0;
     for (const p of this.peers) if (p.store === cred.store && p.terminal === cred.terminal) open++;
     if (open >= this.maxPerCredential) {
@@ -225,6 +217,22 @@ export class StreamHub implements Notifier {
     for (const p of this.peers) p.ws.close(1001, 'SHUTTING_DOWN');
     for (const p of this.peers) p.ws.terminate();
     this.peers.clear();
-    this.wss.close();
   }
 }
+
+/**
+ * GET /v1/stream: the upgrade goes to the hub with what the auth hook found;
+ * a plain GET (no Upgrade header) is answered, after auth, with a clear error.
+ */
+export const streamRoutes: FastifyPluginAsync<{ hub: StreamHub; auth: (req: FastifyRequest) => StreamAuth }> = async (app, { hub, auth }) => {
+  app.route({
+    method: 'GET',
+    url: STREAM_PATH,
+    config: { auth: 'terminal', websocket: true },
+    schema: { summary: 'WebSocket: feed heads and open-exception counts (stream.ts)', tags: ['sync'], security: TERMINAL_SECURITY },
+    wsHandler: (socket, req) => hub.accept(socket, auth(req)),
+    handler: async () => {
+      throw notAnUpgrade(STREAM_PATH);
+    },
+  });
+};

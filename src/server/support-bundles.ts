@@ -15,15 +15,16 @@
  * keep a card number or a token). The newest KEEP per terminal are kept; an
  * older one goes in the same commit.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { monotonicFactory } from 'ulid';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { entityId, ulidString } from '../events/event-types.ts';
 import { scrub, SUPPORT_BUNDLE_KIND } from '../events/support-scrub.ts';
-import { parseWith } from '../events/validate.ts';
 import type { Clock } from '../events/event-log.ts';
-import { send } from '../http/wire.ts';
+import { MSGPACK, send } from '../http/wire.ts';
+import { ADMIN_SECURITY, TERMINAL_SECURITY } from './openapi.ts';
 import type { CloudStorage, CredentialRecord, SupportBundleRecord } from './storage.ts';
 
 export const MAX_BUNDLE_BYTES = 512 * 1024;
@@ -46,13 +47,15 @@ function summary(b: SupportBundleRecord): { id: string; received: number; bytes:
   return { id: b.id, received: b.received, bytes: Buffer.byteLength(b.json) };
 }
 
-export function registerSupportBundleRoutes(app: FastifyInstance, deps: SupportBundleDeps): void {
+export const supportBundleRoutes: FastifyPluginAsync<SupportBundleDeps> = async (plain, deps) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
   const ulid = monotonicFactory();
-  app.post('/v1/support-bundles', { config: { auth: 'terminal' } }, async (req, reply) => {
+  app.post('/v1/support-bundles', {
+    config: { auth: 'terminal' },
+    schema: { summary: 'Send a support bundle (kept for support, newest 5 per terminal)', tags: ['support'], security: TERMINAL_SECURITY, querystring: noQuery, body: sendBody, consumes: [MSGPACK, 'application/json'] },
+  }, async (req, reply) => {
     const cred = deps.credentialOf(req);
-    parseWith(noQuery, req.query, 'query');
-    const b = parseWith(sendBody, req.body ?? {}, 'body');
-    const parsed = b.bundle;
+    const parsed = req.body.bundle;
     if (parsed.kind !== SUPPORT_BUNDLE_KIND) throw new TillsyncError('VALIDATION_FAILED', `bundle: not a ${SUPPORT_BUNDLE_KIND}`);
     if ((parsed.store !== undefined && parsed.store !== cred.store) || (parsed.terminal !== undefined && parsed.terminal !== cred.terminal)) {
       throw new TillsyncError('WRONG_TERMINAL', "the bundle names another store or terminal than the credential's");
@@ -74,20 +77,24 @@ export function registerSupportBundleRoutes(app: FastifyInstance, deps: SupportB
     return send(req, reply, summary(record), 201);
   });
 
-  app.get('/v1/admin/stores/:store/terminals/:terminal/support-bundles', { config: { auth: 'admin' } }, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(terminalParams, req.params, 'params');
+  app.get('/v1/admin/stores/:store/terminals/:terminal/support-bundles', {
+    config: { auth: 'admin' },
+    schema: { summary: 'A terminal\'s support bundles, newest first', tags: ['support', 'admin'], security: ADMIN_SECURITY, querystring: noQuery, params: terminalParams },
+  }, async (req, reply) => {
+    const p = req.params;
     const list = await deps.storage.listSupportBundles(p.store, p.terminal);
     return send(req, reply, { bundles: list.map(summary).reverse() });
   });
 
-  app.get('/v1/admin/stores/:store/terminals/:terminal/support-bundles/:id', { config: { auth: 'admin' } }, async (req, reply) => {
-    parseWith(noQuery, req.query, 'query');
-    const p = parseWith(bundleParams, req.params, 'params');
+  app.get('/v1/admin/stores/:store/terminals/:terminal/support-bundles/:id', {
+    config: { auth: 'admin' },
+    schema: { summary: 'One support bundle, as a JSON attachment', tags: ['support', 'admin'], security: ADMIN_SECURITY, querystring: noQuery, params: bundleParams },
+  }, async (req, reply) => {
+    const p = req.params;
     const found = (await deps.storage.listSupportBundles(p.store, p.terminal)).find((b) => b.id === p.id);
     if (!found) throw new TillsyncError('NOT_FOUND', `no support bundle ${p.id} of ${p.store}/${p.terminal}`);
     return reply.type('application/json; charset=utf-8')
       .header('content-disposition', `attachment; filename="support-${p.store}-${p.terminal}-${p.id}.json"`)
       .send(found.json);
   });
-}
+};

@@ -15,15 +15,15 @@
 import type { IncomingMessage } from 'node:http';
 import { fastifyCookie } from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
-import { parseWith } from '../events/validate.ts';
 import { toTillsyncError } from '../http/wire.ts';
 import type { Actor, AgentCredentials } from './agent-credentials.ts';
 import type { AuditLog } from './audit-log.ts';
 import { permissionFor, roleAllows } from './permissions.ts';
 import { checkHost, checkOrigin, checkWriteShape } from '../http/request-guard.ts';
-import { ROLES, staffId, staffSecret, type Role } from './staff-accounts.ts';
+import { ROLES, staffId, staffSecret } from './staff-accounts.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -66,16 +66,6 @@ export function authenticate(headers: IncomingMessage['headers'], credentials: A
   return session ? credentials.session(session) : undefined;
 }
 
-/** Host, Origin and auth for the status stream's upgrade (the same rules as HTTP). */
-export function checkUpgrade(req: IncomingMessage, opts: AccessControlOptions): Actor {
-  const { names, port } = opts.hosts();
-  checkHost(req.headers, names, port);
-  checkOrigin(req.headers, 'GET', '/api/status/stream', opts.tls ? 'https' : 'http');
-  const actor = authenticate(req.headers, opts.credentials, port);
-  if (!actor) throw new TillsyncError('AUTH_REQUIRED', 'sign in or send the pairing token to watch the status');
-  return actor;
-}
-
 /** Numbers and flags of a body worth keeping in the audit log; never free text (notes, reasons). */
 function bodyFacts(body: unknown): Record<string, number | boolean> {
   const out: Record<string, number | boolean> = {};
@@ -90,6 +80,7 @@ function bodyFacts(body: unknown): Record<string, number | boolean> {
 const signInBody = z.strictObject({ staff: staffId, pin: staffSecret });
 const staffBody = z.strictObject({ name: z.string().min(1).max(80), role: z.enum(ROLES), pin: staffSecret });
 const pairingBody = z.strictObject({ name: z.string().min(1).max(80), role: z.enum(ROLES) });
+const staffParam = z.strictObject({ id: staffId });
 const idParam = z.strictObject({ id: z.string().min(1).max(40) });
 const limitQuery = z.strictObject({ limit: z.string().regex(/^\d{1,4}$/).transform(Number).optional() });
 
@@ -142,8 +133,10 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
 
   // ---------------------------------------------------------------- sessions
 
-  app.post('/api/session', async (req, reply) => {
-    const b = parseWith(signInBody, req.body ?? {}, 'body');
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const S = <T extends object>(summary: string, parts: T = {} as T) => ({ summary, tags: ['access'], ...parts });
+  api.post('/api/session', { schema: S('Sign in with a staff PIN: sets the session cookie', { body: signInBody }) }, async (req, reply) => {
+    const b = req.body;
     req.audit = { action: 'sign-in', details: { staff: b.staff } };
     try {
       const { session, actor } = await credentials.signIn(b.staff, b.pin);
@@ -156,8 +149,8 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
       throw err;
     }
   });
-  app.get('/api/session', async (req) => ({ actor: req.actor, refundLimit: opts.refundLimit, checkoutWarnings: opts.checkoutWarnings }));
-  app.delete('/api/session', async (req, reply) => {
+  api.get('/api/session', { schema: S('Who is signed in') }, async (req) => ({ actor: req.actor, refundLimit: opts.refundLimit, checkoutWarnings: opts.checkoutWarnings }));
+  api.delete('/api/session', { schema: S('Sign out') }, async (req, reply) => {
     const cookie = typeof req.headers.cookie === 'string' ? fastifyCookie.parse(req.headers.cookie)[sessionCookieName(opts.hosts().port)] : undefined;
     if (cookie) credentials.endSession(cookie);
     reply.clearCookie(sessionCookieName(opts.hosts().port), { path: '/' });
@@ -166,26 +159,25 @@ export function registerAccessControl(app: FastifyInstance, opts: AccessControlO
 
   // ---------------------------------------------------------------- staff, front ends, audit log
 
-  app.get('/api/staff', async () => ({ staff: credentials.staff.list() }));
-  app.put('/api/staff/:id', async (req) => {
-    const { id } = parseWith(z.strictObject({ id: staffId }), req.params, 'params');
-    const b = parseWith(staffBody, req.body ?? {}, 'body');
+  api.get('/api/staff', { schema: S('Staff accounts') }, async () => ({ staff: credentials.staff.list() }));
+  api.put('/api/staff/:id', { schema: S('Create or change a staff account', { params: staffParam, body: staffBody }) }, async (req) => {
+    const { id } = req.params;
+    const b = req.body;
     const member = await credentials.staff.set({ id, ...b });
     credentials.endSessionsOf(id);
     return { staff: member };
   });
-  app.get('/api/pairings', async () => ({ pairings: credentials.listPairings() }));
-  app.post('/api/pairings', async (req, reply) => {
-    const b = parseWith(pairingBody, req.body ?? {}, 'body');
-    return reply.code(201).send(await credentials.issuePairing(b as { name: string; role: Role }));
+  api.get('/api/pairings', { schema: S('Front-end tokens') }, async () => ({ pairings: credentials.listPairings() }));
+  api.post('/api/pairings', { schema: S('Issue a front-end token (shown once)', { body: pairingBody }) }, async (req, reply) => {
+    return reply.code(201).send(await credentials.issuePairing(req.body));
   });
-  app.delete('/api/pairings/:id', async (req) => {
-    const { id } = parseWith(idParam, req.params, 'params');
+  api.delete('/api/pairings/:id', { schema: S('Revoke a front-end token', { params: idParam }) }, async (req) => {
+    const { id } = req.params;
     if (!(await credentials.revokePairing(id))) throw new TillsyncError('NOT_FOUND', `no front-end token ${id}`);
     return { revoked: id };
   });
-  app.get('/api/audit-log', async (req) => {
-    const q = parseWith(limitQuery, req.query, 'query');
+  api.get('/api/audit-log', { schema: S('The audit log, newest first', { querystring: limitQuery }) }, async (req) => {
+    const q = req.query;
     return { entries: await auditLog.read(Math.min(q.limit ?? 100, 1000)) };
   });
 }

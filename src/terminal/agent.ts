@@ -22,8 +22,8 @@ import { UnsyncedSalesTracker } from '../replication/unsynced-sales.ts';
 import { alarmOf, cardWindowOf, DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm.ts';
 import { SyncWorker, type SyncWorkerOptions } from '../replication/sync-worker.ts';
 import type { SyncStatus } from '../replication/sync-status.ts';
-import { registerWire, toTillsyncError } from '../http/wire.ts';
-import { authenticate, checkUpgrade, DEFAULT_CHECKOUT_WARNINGS, registerAccessControl, type AccessControlOptions, type CheckoutWarnings } from './access-control.ts';
+import { registerWire } from '../http/wire.ts';
+import { authenticate, DEFAULT_CHECKOUT_WARNINGS, registerAccessControl, type AccessControlOptions, type CheckoutWarnings } from './access-control.ts';
 import { AgentCredentials } from './agent-credentials.ts';
 import { errorContract, recordRoutes } from '../http/error-contract.ts';
 import { auditTerminal, type AuditReport } from './audit.ts';
@@ -34,15 +34,18 @@ import { recordOperationEnd, recordOperationStart, takeInterruptedOperation } fr
 import { forceResync, forceResyncDryRun, type ForceResyncDryRun, type ForceResyncReport } from './force-resync.ts';
 import { finishInterruptedSwitch, fullResync, resumeFullResync, RESYNC_META_KEY, type FullResyncReport, type ResyncDeps, type ResyncMarker } from './full-resync.ts';
 import type { AgentOperations, AgentStatus, OperationName, OperationOutcome, OperationState } from './agent-status.ts';
-import { registerOpsRoutes } from './ops-routes.ts';
+import { opsRoutes } from './ops-routes.ts';
 import { registerPages } from './pages.ts';
-import { registerPosRoutes } from './pos-routes.ts';
+import { posRoutes } from './pos-routes.ts';
 import { AuditLog } from './audit-log.ts';
 import { allowedHostnames } from '../http/request-guard.ts';
 import { StaffAccounts, type StaffInput } from './staff-accounts.ts';
-import { StatusStream, refuseUpgrade } from './status-stream.ts';
-import { registerRecoveryRoutes } from './recovery-routes.ts';
-import { registerCloseDayRoutes } from './close-day-routes.ts';
+import { STATUS_STREAM_MAX_PAYLOAD, StatusStream, statusStreamRoutes } from './status-stream.ts';
+import { registerWebSocket } from '../http/websocket.ts';
+import { recoveryRoutes } from './recovery-routes.ts';
+import { closeDayRoutes } from './close-day-routes.ts';
+import { registerRouteSchemas } from '../http/route-schemas.ts';
+import { AGENT_OPENAPI } from './openapi.ts';
 import { registerMetricsRoute } from './metrics.ts';
 import { serverLogging, type LoggingOptions } from '../http/logging.ts';
 import { agentConfigSchema, writeAgentConfig, type AgentConfig } from './agent-config.ts';
@@ -139,26 +142,23 @@ export class TerminalAgent implements AgentOperations {
       checkoutWarnings: { ...DEFAULT_CHECKOUT_WARNINGS, ...opts.checkoutWarnings },
       tls: opts.tls !== undefined,
     };
-    // LevelDB refusing to read its own files while answering a request: the log is damaged (refuse appends, say so).
-    registerWire(this.app, { storageError: (err) => (isStorageFailure(err) ? this.storageFailed('answering a request', err) : undefined) });
-    registerAccessControl(this.app, this.access);
-    registerPosRoutes(this.app, terminal, { refundLimit: this.access.refundLimit });
-    registerOpsRoutes(this.app, this);
-    registerRecoveryRoutes(this.app, this);
-    registerCloseDayRoutes(this.app, this);
-    registerMetricsRoute(this.app, { store: terminal.store, terminal: terminal.terminal }, {
-      status: () => this.status(),
-      unsynced: () => this.unsynced.report(this.acked()),
-    });
-    registerPages(this.app, { signedIn: (headers) => this.signedIn(headers) });
-    this.app.server.on('upgrade', (req, socket, head) => {
-      try {
-        checkUpgrade(req, this.access);
-      } catch (err) {
-        refuseUpgrade(socket, toTillsyncError(err));
-        return;
-      }
-      this.stream.handleUpgrade(req, socket, head);
+    // Hooks and routes, declared once swagger listens for routes (http/route-schemas.ts).
+    registerRouteSchemas(this.app, AGENT_OPENAPI, (app) => {
+      // LevelDB refusing to read its own files while answering a request: the log is damaged (refuse appends, say so).
+      registerWire(app, { storageError: (err) => (isStorageFailure(err) ? this.storageFailed('answering a request', err) : undefined) });
+      registerWebSocket(app, { maxPayload: STATUS_STREAM_MAX_PAYLOAD });
+      // The status stream's upgrade passes this hook too: Host, Origin, the caller and its role.
+      registerAccessControl(app, this.access);
+      void app.register(statusStreamRoutes, { stream: this.stream });
+      void app.register(posRoutes, { terminal, refundLimit: this.access.refundLimit });
+      void app.register(opsRoutes, { agent: this });
+      void app.register(recoveryRoutes, { agent: this });
+      void app.register(closeDayRoutes, { agent: this });
+      registerMetricsRoute(app, { store: terminal.store, terminal: terminal.terminal }, {
+        status: () => this.status(),
+        unsynced: () => this.unsynced.report(this.acked()),
+      });
+      registerPages(app, { signedIn: (headers) => this.signedIn(headers) });
     });
   }
 

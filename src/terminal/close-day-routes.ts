@@ -10,12 +10,12 @@
  * Both reports run as a maintenance operation (one at a time, shown in the
  * status). The printable page is /day-report (src/terminal/pages).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { checkedDay, checkedTimeZone } from '../events/day-summary.ts';
 import type { EventLog } from '../events/event-log.ts';
-import { parseWith } from '../events/validate.ts';
 import type { HttpTransport } from '../replication/http-transport.ts';
 import type { OperationName } from './agent-status.ts';
 import { closeDay, readDayReport, terminalDaySummary } from './close-day.ts';
@@ -41,27 +41,26 @@ function deps(agent: CloseDayAgent) {
   };
 }
 
-export function registerCloseDayRoutes(app: FastifyInstance, agent: CloseDayAgent): void {
-  app.post('/api/day-report', async (req) => {
-    const b = parseWith(dayBody, req.body ?? {}, 'body');
-    return agent.run('day-report', () => closeDay(deps(agent), { ...b, preview: true }));
+export const closeDayRoutes: FastifyPluginAsync<{ agent: CloseDayAgent }> = async (plain, { agent }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  app.post('/api/day-report', { schema: { summary: 'X report: a reading of the day', tags: ['day'], body: dayBody } }, async (req) => {
+    return agent.run('day-report', () => closeDay(deps(agent), { ...req.body, preview: true }));
   });
-  app.post('/api/close-day', async (req) => {
-    const b = parseWith(dayBody, req.body ?? {}, 'body');
-    return agent.run('close-day', () => closeDay(deps(agent), b));
+  app.post('/api/close-day', { schema: { summary: 'Z report: closes the day', tags: ['day'], body: dayBody } }, async (req) => {
+    return agent.run('close-day', () => closeDay(deps(agent), req.body));
   });
-  app.get('/api/day-reports/:day', async (req) => {
-    const { day } = parseWith(dayParams, req.params, 'params');
+  app.get('/api/day-reports/:day', { schema: { summary: 'The kept Z report of a closed day', tags: ['day'], params: dayParams } }, async (req) => {
+    const { day } = req.params;
     checkedDay(day);
     const kept = await readDayReport(agent.dataDir, day);
     if (!kept) throw new TillsyncError('DAY_NOT_CLOSED', `${day} is not closed on this terminal`, { details: { day } });
     return kept;
   });
-  app.get('/api/day-summary', async (req) => {
-    const q = parseWith(summaryQuery, req.query, 'query');
+  app.get('/api/day-summary', { schema: { summary: 'This log\'s summary of a day, now', tags: ['day'], querystring: summaryQuery } }, async (req) => {
+    const q = req.query;
     checkedDay(q.day);
     checkedTimeZone(q.tz, 'tz');
     const t = agent.terminal;
     return { summary: (await terminalDaySummary(t.log, t.store, t.terminal, q.day, q.tz)).summary() };
   });
-}
+};

@@ -30,7 +30,7 @@ const CONNECTION_STATES = ['online', 'offline', 'local', 'stuck', 'revoked'] as 
 /** Counts the app's requests and serves `GET /api/metrics` (its permission is in permissions.ts). */
 export function registerMetricsRoute(app: FastifyInstance, labels: { store: string; terminal: string }, sources: AgentMetricSources): Registry {
   const registry = agentMetrics(app, labels, sources);
-  app.get('/api/metrics', async (_req, reply) => {
+  app.get('/api/metrics', { schema: { summary: 'Prometheus metrics (text exposition)', tags: ['meta'] } }, async (_req, reply) => {
     const { contentType, text } = await exposition(registry);
     return reply.type(contentType).send(text);
   });

@@ -25,6 +25,7 @@ const manager = (action: string): RoutePermission => ({ role: 'manager', action 
 export const PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /api/status': cashier,
   'GET /api/status/stream': cashier,
+  'GET /api/openapi.json': cashier,
   'GET /api/metrics': cashier,
   'GET /api/errors': cashier,
   'GET /api/session': cashier,

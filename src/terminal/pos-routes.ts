@@ -23,13 +23,14 @@
  * here: a refund above the cashier limit, and a discount or a price other
  * than the catalog's, need a manager (and are audited).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { TillsyncError } from '../errors.ts';
 import { entityId, voucherCode } from '../events/event-types.ts';
-import { parseWith } from '../events/validate.ts';
 import { checkPriceOverride, checkRefund } from './access-control.ts';
 import { readAckSeq } from './cleanup.ts';
+import { adjustInput, quoteInput, refundInput, saleInput, voidInput, voucherAmountInput } from './sale-input.ts';
 import { MAX_HISTORY_PAGE, recentSales } from './sale-history.ts';
 import type { Terminal } from './terminal.ts';
 
@@ -46,87 +47,65 @@ const historyQuery = z.strictObject({
 });
 const barcodeParam = z.strictObject({ barcode: z.string().regex(/^[0-9A-Za-z-]{1,32}$/) });
 
-function body(req: { body: unknown }): Record<string, unknown> {
-  const b = req.body;
-  if (b === null || typeof b !== 'object' || Array.isArray(b)) throw new TillsyncError('VALIDATION_FAILED', 'body must be a JSON object');
-  return b as Record<string, unknown>;
-}
+/** Route bodies: the terminal's own input schemas, less the field the path names. */
+const adjustBody = adjustInput.omit({ customer: true });
+const voucherBody = voucherAmountInput.omit({ voucher: true });
+const refundBody = refundInput.omit({ sale: true });
+const voidBody = voidInput.omit({ sale: true });
 
-export function registerPosRoutes(app: FastifyInstance, terminal: Terminal, policy: { refundLimit: number }): void {
-  app.get('/api/items', async (req) => {
-    const q = parseWith(searchQuery, req.query, 'query');
-    return { items: terminal.searchItems(q.q, q.limit ?? 20) };
-  });
-  app.get('/api/items/scan/:barcode', async (req) => {
-    const p = parseWith(barcodeParam, req.params, 'params');
-    return { item: terminal.scan(p.barcode) };
-  });
-  app.get('/api/items/:id', async (req) => {
-    const p = parseWith(idParam, req.params, 'params');
-    const item = terminal.item(p.id);
-    if (!item) throw new TillsyncError('ITEM_NOT_FOUND', `item ${p.id} is not in the local catalog`);
+const S = <T extends object>(summary: string, parts: T = {} as T) => ({ summary, tags: ['pos'], ...parts });
+
+export const posRoutes: FastifyPluginAsync<{ terminal: Terminal; refundLimit: number }> = async (plain, { terminal, refundLimit }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  app.get('/api/items', { schema: S('Ranked item search', { querystring: searchQuery }) }, async (req) => ({ items: terminal.searchItems(req.query.q, req.query.limit ?? 20) }));
+  app.get('/api/items/scan/:barcode', { schema: S('Exact barcode lookup', { params: barcodeParam }) }, async (req) => ({ item: terminal.scan(req.params.barcode) }));
+  app.get('/api/items/:id', { schema: S('One item', { params: idParam }) }, async (req) => {
+    const item = terminal.item(req.params.id);
+    if (!item) throw new TillsyncError('ITEM_NOT_FOUND', `item ${req.params.id} is not in the local catalog`);
     return { item };
   });
-  app.get('/api/customers', async (req) => {
-    const q = parseWith(searchQuery, req.query, 'query');
-    return {
-      customers: terminal.searchCustomers(q.q, q.limit ?? 20).map((c) => ({ ...c, balance: terminal.customerAccount(c.id).balance })),
-    };
+  app.get('/api/customers', { schema: S('Customer search (name, phone, email)', { querystring: searchQuery }) }, async (req) => ({
+    customers: terminal.searchCustomers(req.query.q, req.query.limit ?? 20).map((c) => ({ ...c, balance: terminal.customerAccount(c.id).balance })),
+  }));
+  app.get('/api/customers/:id', { schema: S('A customer with its account balance', { params: idParam }) }, async (req) => terminal.customerAccount(req.params.id));
+  app.post('/api/customers/:id/adjust', { schema: S('Adjust a customer\'s balance (manager)', { params: idParam, body: adjustBody }) }, async (req, reply) => {
+    const events = await terminal.adjustBalance({ ...req.body, customer: req.params.id } as never); // re-parsed by the terminal
+    return reply.code(201).send({ seq: events[0]!.seq, account: terminal.customerAccount(req.params.id) });
   });
-  app.get('/api/customers/:id', async (req) => {
-    const p = parseWith(idParam, req.params, 'params');
-    return terminal.customerAccount(p.id);
+  app.get('/api/vouchers/:code', { schema: S('A voucher\'s balance', { params: codeParam }) }, async (req) => terminal.voucherBalance(req.params.code));
+  app.post('/api/vouchers/:code/redeem', { schema: S('Redeem from a voucher', { params: codeParam, body: voucherBody }) }, async (req, reply) => {
+    const events = await terminal.redeemVoucher({ ...req.body, voucher: req.params.code });
+    return reply.code(201).send({ seq: events[0]!.seq, ...terminal.voucherBalance(req.params.code) });
   });
-  app.post('/api/customers/:id/adjust', async (req, reply) => {
-    const p = parseWith(idParam, req.params, 'params');
-    const b = body(req);
-    const events = await terminal.adjustBalance({ ...b, customer: p.id } as never);
-    return reply.code(201).send({ seq: events[0]!.seq, account: terminal.customerAccount(p.id) });
+  app.post('/api/vouchers/:code/issue', { schema: S('Issue a voucher (manager)', { params: codeParam, body: voucherBody }) }, async (req, reply) => {
+    const events = await terminal.issueVoucher({ ...req.body, voucher: req.params.code });
+    return reply.code(201).send({ seq: events[0]!.seq, ...terminal.voucherBalance(req.params.code) });
   });
-  app.get('/api/vouchers/:code', async (req) => {
-    const p = parseWith(codeParam, req.params, 'params');
-    return terminal.voucherBalance(p.code);
-  });
-  app.post('/api/vouchers/:code/redeem', async (req, reply) => {
-    const p = parseWith(codeParam, req.params, 'params');
-    const events = await terminal.redeemVoucher({ ...body(req), voucher: p.code } as never);
-    return reply.code(201).send({ seq: events[0]!.seq, ...terminal.voucherBalance(p.code) });
-  });
-  app.post('/api/vouchers/:code/issue', async (req, reply) => {
-    const p = parseWith(codeParam, req.params, 'params');
-    const events = await terminal.issueVoucher({ ...body(req), voucher: p.code } as never);
-    return reply.code(201).send({ seq: events[0]!.seq, ...terminal.voucherBalance(p.code) });
-  });
-  app.post('/api/sales', async (req, reply) => {
-    const b = body(req);
-    checkPriceOverride(req, b.lines, (item) => terminal.item(item)?.price);
-    const receipt = await terminal.completeSale(b as never);
+  app.post('/api/sales', { schema: S('Complete a sale: answered after fsync', { body: saleInput }) }, async (req, reply) => {
+    checkPriceOverride(req, req.body.lines, (item) => terminal.item(item)?.price);
+    const receipt = await terminal.completeSale(req.body);
     return reply.code(201).send(receipt);
   });
-  app.get('/api/sales', async (req) => {
-    const q = parseWith(historyQuery, req.query, 'query');
+  app.get('/api/sales', { schema: S('Recent sales, newest first', { querystring: historyQuery }) }, async (req) => {
+    const q = req.query;
     return recentSales(
       { log: terminal.log, sale: (id) => terminal.sale(id), ackSeq: () => readAckSeq(terminal.log) },
       { limit: q.limit ?? 20, ...(q.before !== undefined ? { before: q.before } : {}) },
     );
   });
-  app.post('/api/sales/quote', async (req) => terminal.quote(body(req) as never));
-  app.get('/api/sales/:id', async (req) => {
-    const p = parseWith(saleParam, req.params, 'params');
-    const sale = await terminal.sale(p.id);
-    if (!sale) throw new TillsyncError('SALE_NOT_FOUND', `sale ${p.id} is not known to this terminal`);
-    return { id: p.id, ...sale };
+  app.post('/api/sales/quote', { schema: S('Price lines and totals; nothing is stored', { body: quoteInput }) }, async (req) => terminal.quote(req.body));
+  app.get('/api/sales/:id', { schema: S('A sale as this terminal knows it', { params: saleParam }) }, async (req) => {
+    const sale = await terminal.sale(req.params.id);
+    if (!sale) throw new TillsyncError('SALE_NOT_FOUND', `sale ${req.params.id} is not known to this terminal`);
+    return { id: req.params.id, ...sale };
   });
-  app.post('/api/sales/:id/refund', async (req, reply) => {
-    const p = parseWith(saleParam, req.params, 'params');
-    const b = body(req);
-    checkRefund(req, b.amount, policy.refundLimit);
-    const events = await terminal.refund({ ...b, sale: p.id } as never);
+  app.post('/api/sales/:id/refund', { schema: S('Refund (above the cashier limit: a manager)', { params: saleParam, body: refundBody }) }, async (req, reply) => {
+    checkRefund(req, req.body.amount, refundLimit);
+    const events = await terminal.refund({ ...req.body, sale: req.params.id });
     return reply.code(201).send({ seq: events[0]!.seq });
   });
-  app.post('/api/sales/:id/void', async (req, reply) => {
-    const p = parseWith(saleParam, req.params, 'params');
-    const events = await terminal.voidSale({ ...body(req), sale: p.id } as never);
+  app.post('/api/sales/:id/void', { schema: S('Void a sale (manager)', { params: saleParam, body: voidBody }) }, async (req, reply) => {
+    const events = await terminal.voidSale({ ...req.body, sale: req.params.id });
     return reply.code(201).send({ seq: events[0]!.seq });
   });
-}
+};

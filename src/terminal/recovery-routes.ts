@@ -12,9 +12,9 @@
  * next handshake compares with the cloud again.
  */
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { parseWith } from '../events/validate.ts';
 import type { EventLog } from '../events/event-log.ts';
 import type { TerminalViews } from '../projections/terminal-views.ts';
 import type { AgentStatus, OperationName } from './agent-status.ts';
@@ -75,12 +75,13 @@ export async function recoverAgent(agent: RecoveryHost): Promise<RecoveryReport>
   });
 }
 
-export function registerRecoveryRoutes(app: FastifyInstance, agent: RecoveryHost): void {
+export const recoveryRoutes: FastifyPluginAsync<{ agent: RecoveryHost }> = async (plain, { agent }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
   const recovery = () => {
     const log = agent.terminal.log;
     return { head: log.head.seq, health: log.health, refused: log.refused ?? null, droppedOnOpen: log.droppedOnOpen };
   };
-  app.get('/api/recovery', async () => recovery());
+  app.get('/api/recovery', { schema: { summary: 'The event log\'s health (what the recovery box shows)', tags: ['recovery'] } }, async () => recovery());
   const bundle = async (now: number) => {
     const status = agent.status();
     return supportBundle({
@@ -91,7 +92,7 @@ export function registerRecoveryRoutes(app: FastifyInstance, agent: RecoveryHost
       exports: await listExports(agent.dataDir),
     });
   };
-  app.get('/api/support-bundle', async (_req, reply) => {
+  app.get('/api/support-bundle', { schema: { summary: 'The support bundle, as a JSON attachment', tags: ['recovery'] } }, async (_req, reply) => {
     const now = Date.now();
     const status = agent.status();
     return reply.type('application/json; charset=utf-8')
@@ -99,13 +100,9 @@ export function registerRecoveryRoutes(app: FastifyInstance, agent: RecoveryHost
       .send(JSON.stringify(await bundle(now), null, 2));
   });
   // The same bundle, sent to the cloud for support to read on the dashboard.
-  app.post('/api/support-bundle/send', async (req) => {
-    parseWith(emptyBody, req.body ?? {}, 'body');
+  app.post('/api/support-bundle/send', { schema: { summary: 'Send the support bundle to the cloud', tags: ['recovery'], body: emptyBody } }, async () => {
     const sent = await agent.transport.sendSupportBundle(await bundle(Date.now()));
     return { sent: true, ...sent };
   });
-  app.post('/api/recover', async (req) => {
-    parseWith(recoverBody, req.body ?? {}, 'body');
-    return recoverAgent(agent);
-  });
-}
+  app.post('/api/recover', { schema: { summary: 'Recover the log from the cloud', tags: ['recovery'], body: recoverBody } }, async () => recoverAgent(agent));
+};

@@ -4,28 +4,21 @@
  * frame per `minIntervalMs`. Clients send nothing; any frame from a client or an
  * oversized one closes the socket. Dead peers are found by ping/pong.
  *
- * The agent checks Host, Origin and the caller (access-control.ts) before it
- * hands an upgrade here; a refused upgrade is answered by `refuseUpgrade` with
- * the same `{error:{code,message}}` body and status as any HTTP refusal.
+ * The upgrade is a fastify route (`statusStreamRoutes`, @fastify/websocket:
+ * http/websocket.ts), so it passes the agent's onRequest hook like any /api
+ * request: Host, Origin and the caller (access-control.ts). A refused upgrade
+ * is answered with the same `{error:{code,message}}` body and status as any
+ * HTTP refusal, by the app's error handler.
  */
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { STATUS_CODES } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { TillsyncError } from '../errors.ts';
-import { rawErrorResponse } from '../http/error-contract.ts';
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebSocket } from 'ws';
+import { notAnUpgrade } from '../http/websocket.ts';
 
 export const STATUS_STREAM_PATH = '/api/status/stream';
-
-/** Answers a refused upgrade with the error as JSON and closes the socket. */
-export function refuseUpgrade(socket: Duplex, err: TillsyncError): void {
-  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
-  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Refused'}\r\nContent-Type: application/json; charset=utf-8\r\n`
-    + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-}
+/** Largest frame a client may send (it sends none): past it ws closes with 1009. */
+export const STATUS_STREAM_MAX_PAYLOAD = 1024;
 
 export class StatusStream {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024, perMessageDeflate: false });
   private readonly peers = new Map<WebSocket, { alive: boolean }>();
   private timer: NodeJS.Timeout | undefined;
   private last = 0;
@@ -45,21 +38,15 @@ export class StatusStream {
     this.heartbeat.unref();
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== STATUS_STREAM_PATH) {
-      socket.end(rawErrorResponse('NOT_FOUND', 'no WebSocket endpoint at this path'));
-      return;
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const peer = { alive: true };
-      this.peers.set(ws, peer);
-      ws.on('pong', () => { peer.alive = true; });
-      ws.on('message', () => ws.close(4400, 'clients send nothing on this stream'));
-      ws.on('close', () => this.peers.delete(ws));
-      ws.on('error', () => this.peers.delete(ws));
-      ws.send(JSON.stringify({ type: 'status', status: this.snapshot() }));
-    });
+  /** An upgraded socket of an allowed caller: sent the status now and on every change. */
+  accept(ws: WebSocket): void {
+    const peer = { alive: true };
+    this.peers.set(ws, peer);
+    ws.on('pong', () => { peer.alive = true; });
+    ws.on('message', () => ws.close(4400, 'clients send nothing on this stream'));
+    ws.on('close', () => this.peers.delete(ws));
+    ws.on('error', () => this.peers.delete(ws));
+    ws.send(JSON.stringify({ type: 'status', status: this.snapshot() }));
   }
 
   /** Something changed: push soon (coalesced). */
@@ -78,6 +65,20 @@ export class StatusStream {
     clearInterval(this.heartbeat);
     if (this.timer) clearTimeout(this.timer);
     for (const ws of this.peers.keys()) ws.terminate();
-    this.wss.close();
+    this.peers.clear();
   }
 }
+
+/** GET /api/status/stream: the upgrade joins the stream; a plain GET is answered with a clear error. */
+export const statusStreamRoutes: FastifyPluginAsync<{ stream: StatusStream }> = async (app, { stream }) => {
+  app.route({
+    method: 'GET',
+    url: STATUS_STREAM_PATH,
+    config: { websocket: true },
+    schema: { summary: 'WebSocket: the status, pushed on connect and on every change', tags: ['sync-manager'] },
+    wsHandler: (socket) => stream.accept(socket),
+    handler: async () => {
+      throw notAnUpgrade(STATUS_STREAM_PATH);
+    },
+  });
+};

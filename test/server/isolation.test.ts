@@ -2,6 +2,7 @@
 import t from 'tap';
 import { routeTable } from '../../src/server/app.ts';
 import { PUBLIC_DASHBOARD_ROUTES } from '../../src/server/dashboard/dashboard.ts';
+import { OPENAPI_PATH } from '../../src/server/openapi.ts';
 import { admin, body, sale, setupStore, startCloud, terminalLog, upload } from './harness.ts';
 
 const PARAMS: Record<string, string> = { store: 's2', terminal: 't1', id: 'c1', code: 'GIFT-1' };
@@ -22,8 +23,9 @@ t.test('every route refuses another store; revoked credentials get 401', async (
       ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { payload: '{}' }),
     });
     if (r.auth === 'none') {
-      // Public: /healthz and the dashboard's sign-in, page shell and files (its data needs the admin: dashboard.ts).
-      t.ok(r.url === '/healthz' || PUBLIC_DASHBOARD_ROUTES.some((p) => p.method === r.method && p.url === r.url), `${r.method} ${r.url} is one of the public routes`);
+      // Public: /healthz, the OpenAPI document (no secret in it: openapi.test.ts) and the dashboard's sign-in,
+      // page shell and files (its data needs the admin: dashboard.ts).
+      t.ok(r.url === '/healthz' || r.url === OPENAPI_PATH || PUBLIC_DASHBOARD_ROUTES.some((p) => p.method === r.method && p.url === r.url), `${r.method} ${r.url} is one of the public routes`);
       continue;
     }
     if (r.auth === 'admin') {

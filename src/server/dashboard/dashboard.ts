@@ -28,6 +28,7 @@ import type { Clock } from '../../events/event-log.ts';
 import { parseWith } from '../../events/validate.ts';
 import { allowedHostnames } from '../../http/request-guard.ts';
 import { send, toTillsyncError } from '../../http/wire.ts';
+import { ADMIN_SECURITY } from '../openapi.ts';
 import type { AdminOps } from '../admin-ops.ts';
 import type { Auth } from '../auth.ts';
 import type { CloudStorage, CredentialRecord } from '../storage.ts';
@@ -181,8 +182,9 @@ export function createDashboard(deps: DashboardDeps, opts: DashboardOptions = {}
       const q = parseWith(historyQuery, req.query, 'query');
       return reply.type('text/html; charset=utf-8').send(renderHistory(await terminalHistory(view, q.store, q.terminal), deps.clock.now()));
     });
-    app.get('/v1/admin/overview', A, async (req, reply) => {
-      parseWith(noQuery, req.query, 'query');
+    app.get('/v1/admin/overview', {
+      ...A, schema: { summary: 'Every store\'s overview (what the dashboard shows)', tags: ['admin'], security: ADMIN_SECURITY, querystring: noQuery },
+    }, async (req, reply) => {
       return send(req, reply, { stores: await overview(view) });
     });
   }
