@@ -51,6 +51,11 @@ export function mutate(value: Record<string, unknown>, rng: Rng): void {
   const [parent, key] = all.length > 0 ? rng.pick(all) : [value, 'type'];
   const op = rng.int(0, 5);
   if (op === 0) delete parent[key];
-  else if (op === 1) parent[rng.pick(['extra', '__proto__', 'constructor', 'note', 'customer', 'voucher', 'sale', 'id', 'time'])] = rng.pick(REPLACEMENTS)(rng);
+  else if (op === 1) {
+    // An own key, as JSON.parse makes one: `parent.__proto__ = x` would instead swap parent's prototype
+    // (an array that is no longer iterable, which no wire format can carry).
+    const k = rng.pick(['extra', '__proto__', 'constructor', 'note', 'customer', 'voucher', 'sale', 'id', 'time']);
+    Object.defineProperty(parent, k, { value: rng.pick(REPLACEMENTS)(rng), enumerable: true, writable: true, configurable: true });
+  }
   else parent[key] = rng.pick(REPLACEMENTS)(rng);
 }
