@@ -3,6 +3,7 @@
  * Manager operation, admin and audit task. `tillsync <verb> --help` for each.
  */
 import { Command, CommanderError } from 'commander';
+import { holdsCardNumber } from '../events/card-data.ts';
 import { registerCloudCommands } from './cloud-commands.ts';
 import { registerDayCommands } from './day-commands.ts';
 import { registerDemoCommand } from './demo-command.ts';
@@ -20,7 +21,9 @@ const program = new Command('tillsync')
   // VALIDATION_FAILED with what to do, as JSON with --json; main exits 2 below.
   .configureOutput({
     outputError: (text, write) => {
-      const message = text.replace(/^error: /, '').trim();
+      // commander quotes the value it refused: never a card number (README, "Card data and limits").
+      const said = text.replace(/^error: /, '').trim();
+      const message = holdsCardNumber(said) ? 'a flag value was refused; it may hold a card number, so it is not shown' : said;
       if (process.argv.includes('--json')) console.log(JSON.stringify({ error: { code: 'VALIDATION_FAILED', message } }));
       else write(`error VALIDATION_FAILED: ${message}\n  what to do: ${hintFor('VALIDATION_FAILED')}\n`);
     },

@@ -278,6 +278,10 @@ t.test('bad flags are refused by commander before the verb runs: exit 2, VALIDAT
     t.equal(r.code, 2, `${what}: exit 2`);
     t.match(r.stderr, /^error VALIDATION_FAILED: /, `${what}: VALIDATION_FAILED`);
   }
+  const card = await runCli(['cloud', '--port', '4111111111111111']);
+  t.equal(card.code, 2);
+  t.match(card.stderr, /^error VALIDATION_FAILED: /);
+  t.notMatch(card.stderr, /4111/, 'a refused value that may be a card number is not echoed');
   const json = await runCli(['status', '--json', '--no-such-flag', ...agent]);
   t.equal(json.code, 2);
   t.equal((JSON.parse(json.stdout) as { error: { code: string } }).error.code, 'VALIDATION_FAILED', 'with --json, as JSON on stdout');
