@@ -76,5 +76,5 @@ export function buildDist(outDir = join(ROOT, 'dist')): string {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const cli = buildDist(process.argv[2]);
-  console.log(`built ${cli}`);
+  console.error(`built ${cli}`); // stderr: `npm pack --json` (prepack) keeps stdout for its JSON
 }

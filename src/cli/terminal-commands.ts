@@ -200,7 +200,7 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, s, () => describeStatus(s));
     });
 
-  const sync = program.command('sync').description('trigger a sync now (F5, F6)');
+  const sync = program.command('sync').description('trigger a sync now: up (sales and payments) or down (items, customers, balances)');
   sync.command('up').description('upload sales and payments now').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
       const r = await clientFor(o).request<Record<string, number>>('POST', '/api/sync/up');
@@ -212,7 +212,7 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, r, () => `sync down: ${r.changes ?? 0} changes applied, cursor ${r.cursor ?? '?'}`);
     });
 
-  program.command('resync').description('full data resync (--full, F7) or force re-upload of local transactions (--force, F9)')
+  program.command('resync').description('full data resync (--full) or force re-upload of local transactions (--force)')
     .addOption(new Option('--full', 'discard downloaded data and download everything again').conflicts('force'))
     .addOption(new Option('--export-unsynced <file>', 'with --full: if unsynced sales cannot be uploaded, export them to this file and go on').conflicts('force'))
     .option('--force', 're-upload the whole retained log; the cloud skips what it has')
