@@ -1,5 +1,5 @@
-// The package as a library: built (scripts/build.ts, with declarations), packed
-// with npm, unpacked into a project of its own outside the repository, and used
+// The package as a library: packed with npm (its prepack builds dist/ with the
+// declarations: scripts/build.ts), unpacked into a project of its own outside the repository, and used
 // there through package.json `exports` with plain node (no tsx anywhere): the
 // README's Library example runs and prints what its comments say, a TypeScript
 // use of the entry typechecks against the shipped declarations, and the packed
@@ -14,7 +14,6 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildDist } from '../scripts/build.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -24,8 +23,8 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 /** A child with plain node: none of the test runner's loaders (tsx) or NODE_OPTIONS. */
 const PLAIN_ENV = { ...process.env, NODE_OPTIONS: '' };
 
-// The package root as npm packs it: package.json, README, bin/ and a fresh build in dist/
-// (what prepack's `npm run build` makes), staged so that the clone's own dist/ is left alone.
+// A copy of what `npm pack` reads in a clone (sources, build script, configs; node_modules
+// linked), so that its prepack build goes to the copy's dist/ and the clone's own is left alone.
 const STAGE = join(ROOT, 'test-output', `package-${process.pid}`);
 const OUT = mkdtempSync(join(tmpdir(), 'tillsync-package-'));
 t.teardown(() => {
@@ -33,11 +32,14 @@ t.teardown(() => {
   rmSync(OUT, { recursive: true, force: true });
 });
 mkdirSync(STAGE, { recursive: true });
-for (const f of ['package.json', 'README.md', 'bin']) cpSync(join(ROOT, f), join(STAGE, f), { recursive: true });
-buildDist(join(STAGE, 'dist'));
+for (const f of ['package.json', 'package-lock.json', 'README.md', 'bin', 'src', 'scripts/build.ts', 'tsconfig.json', 'tsconfig.build.json', 'bench/tools']) {
+  cpSync(join(ROOT, f), join(STAGE, f), { recursive: true });
+}
+symlinkSync(join(ROOT, 'node_modules'), join(STAGE, 'node_modules'), 'dir');
 
-const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', OUT], {
-  cwd: STAGE, env: PLAIN_ENV, encoding: 'utf8',
+// The real `npm pack`, prepack (`npm run build`) included: its --json output must stay parseable.
+const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', OUT], {
+  cwd: STAGE, env: PLAIN_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
 })) as Array<{ filename: string; files: Array<{ path: string }> }>;
 const files = packed[0]!.files.map((f) => f.path);
 
