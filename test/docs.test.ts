@@ -22,9 +22,27 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The repository's files: tracked, plus new ones git does not ignore. */
-const FILES: string[] = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
-  .split('\n').filter((f) => f !== '' && existsSync(join(ROOT, f)));
+/** The repository's files: tracked, plus new ones git does not ignore (outside a git checkout: all but local output). */
+function repositoryFiles(): string[] {
+  try {
+    return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n').filter((f) => f !== '' && existsSync(join(ROOT, f)));
+  } catch {
+    const local = new Set(['.git', 'node_modules', 'dist', 'test-output', '.tap', '.test-deps', 'tillsync-data']);
+    const out: string[] = [];
+    const stack = [''];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+        const path = dir === '' ? e.name : `${dir}/${e.name}`;
+        if (e.isDirectory() && !local.has(path)) stack.push(path);
+        else if (e.isFile()) out.push(path);
+      }
+    }
+    return out;
+  }
+}
+const FILES = repositoryFiles();
 const FOLDERS = new Set(FILES.flatMap((f) => f.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
 const inRepo = (path: string) => {
   const p = path.replace(/\/+$/, '');
