@@ -4,15 +4,18 @@
  *   npm run build                 # → dist/src/cli/main.js, the deployable CLI
  *   npx tsx scripts/build.ts OUT  # elsewhere (tests, benchmarks)
  *
- * `bin/tillsync.js` runs the TypeScript sources through tsx, which is what
- * development and the tests use. A deployment runs the compiled files instead
+ * In a clone `bin/tillsync.js` runs the TypeScript sources through tsx (a
+ * devDependency), which is what development and the tests use; installed from
+ * the package (`npm pack` builds first: prepack) it runs these compiled files,
+ * and package.json `exports` points at `dist/src/index.js` and its
+ * declarations. A deployment runs the compiled files too
  * (`node dist/src/cli/main.js cloud ...`): the same code with the types erased
  * by tsc (tsconfig.build.json), without tsx's loader, whose hooks thread and
  * transform cache cost ~30 MB of RSS in every process and worker that loads it.
  * The sync benchmark's children run from such a build (bench/sync.ts).
  *
- * Besides the .js files, the build copies the files read at run time (the
- * terminal's pages).
+ * Besides the .js and .d.ts files, the build copies the files read at run
+ * time (the terminal's pages, the dashboard's assets).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
@@ -73,5 +76,5 @@ export function buildDist(outDir = join(ROOT, 'dist')): string {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const cli = buildDist(process.argv[2]);
-  console.log(`built ${cli}`);
+  console.error(`built ${cli}`); // stderr: `npm pack --json` (prepack) keeps stdout for its JSON
 }

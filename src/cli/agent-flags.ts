@@ -67,9 +67,11 @@ export function cloudAccess(cloud: string, adminToken: string | undefined, store
 /**
  * The cloud to read from for replay / audit: `--cloud`, else TILLSYNC_CLOUD —
  * unless `--data` was given: a flag on the command line beats the environment.
+ * (`--data` with `--cloud` is refused by commander: the verbs declare
+ * `--data` `.conflicts('cloud')`; `--cloud` is deliberately not `.env()`-bound,
+ * or an exported TILLSYNC_CLOUD would conflict with `--data` too.)
  */
 export function sourceCloud(o: { data?: string; cloud?: string }): string | undefined {
-  if (o.data !== undefined && o.cloud !== undefined) throw usageError('choose one of --data and --cloud');
   if (o.data !== undefined) return undefined;
   return o.cloud ?? process.env.TILLSYNC_CLOUD;
 }

@@ -35,6 +35,7 @@ import { build } from '../server/app.ts';
 import { LevelStorage } from '../server/level-storage.ts';
 import { PostgresStorage } from '../server/postgres/postgres-storage.ts';
 import type { ExceptionRecord } from '../server/storage.ts';
+import { port } from './flag-values.ts';
 import { usageError } from './output.ts';
 
 const DEFAULT_CLOUD = 'http://127.0.0.1:8080';
@@ -59,7 +60,7 @@ const idFlag = (name: string, schema: z.ZodType<string> = entityId) => (v: strin
 };
 
 function adminToken(flags: AdminFlags): string {
-  const token = flags.adminToken ?? process.env.TILLSYNC_ADMIN_TOKEN;
+  const token = flags.adminToken;
   if (!token) throw new TillsyncError('UNAUTHORIZED', 'no admin token: pass --admin-token or set TILLSYNC_ADMIN_TOKEN');
   return token;
 }
@@ -82,7 +83,7 @@ const releasedAnswer = z.object({ released: z.array(quarantineRow) }).passthroug
 
 /** One admin HTTP call; a refusal becomes the server's TillsyncError (code, message, details); the answer is validated. */
 async function call<T>(flags: AdminFlags, method: string, path: string, schema: z.ZodType<T>, body?: { json: unknown } | { csv: string }): Promise<T> {
-  const base = (flags.cloud ?? process.env.TILLSYNC_CLOUD ?? DEFAULT_CLOUD).replace(/\/+$/, '');
+  const base = (flags.cloud ?? DEFAULT_CLOUD).replace(/\/+$/, '');
   const headers: Record<string, string> = { authorization: `Bearer ${adminToken(flags)}`, accept: 'application/json' };
   let payload: string | undefined;
   if (body && 'json' in body) {
@@ -156,8 +157,8 @@ function describeException(e: ExceptionRecord): string {
 
 function withAdminFlags(cmd: Command): Command {
   return cmd
-    .option('--cloud <url>', 'cloud base URL (env TILLSYNC_CLOUD)')
-    .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)');
+    .addOption(new Option('--cloud <url>', `cloud base URL (default ${DEFAULT_CLOUD})`).env('TILLSYNC_CLOUD'))
+    .addOption(new Option('--admin-token <token>', 'admin token').env('TILLSYNC_ADMIN_TOKEN'));
 }
 
 /** Where a database URL points, for printing: host and database, never the user or password. */
@@ -174,14 +175,19 @@ const MIN_ADMIN_TOKEN = 16;
 
 /**
  * The cloud's admin token: `--admin-token` (or TILLSYNC_ADMIN_TOKEN) or the
- * first line of `--admin-token-file`. Outside the demo there is no default: a
+ * first line of `--admin-token-file` (or TILLSYNC_ADMIN_TOKEN_FILE: a container's
+ * or systemd's secret file, deploy/). Outside the demo there is no default: a
  * cloud with no admin token, or a guessable one, is a usage error (exit 2).
  */
-async function cloudAdminToken(flags: { adminToken?: string; adminTokenFile?: string }, tokenFromEnv: boolean): Promise<string> {
-  // A token file beats an exported TILLSYNC_ADMIN_TOKEN; both on the command line is a mistake.
-  if (flags.adminToken !== undefined && flags.adminTokenFile !== undefined && !tokenFromEnv) throw usageError('pass --admin-token or --admin-token-file, not both');
+async function cloudAdminToken(flags: { adminToken?: string; adminTokenFile?: string }, cmd: Command): Promise<string> {
+  // The command line beats the environment; between two variables the file wins; both flags on
+  // the command line is a mistake. (commander's .conflicts() counts a variable as given: it
+  // would refuse an exported TILLSYNC_ADMIN_TOKEN next to --admin-token-file.)
+  const tokenOnCli = cmd.getOptionValueSource('adminToken') === 'cli';
+  const fileOnCli = cmd.getOptionValueSource('adminTokenFile') === 'cli';
+  if (tokenOnCli && fileOnCli) throw usageError('pass --admin-token or --admin-token-file, not both');
   let token = flags.adminToken;
-  if (flags.adminTokenFile !== undefined) {
+  if (flags.adminTokenFile !== undefined && flags.adminTokenFile !== '' && (fileOnCli || !tokenOnCli)) {
     try {
       token = (await readFile(flags.adminTokenFile, 'utf8')).split('\n')[0]!.trim();
     } catch (err) {
@@ -201,17 +207,16 @@ export function registerCloudCommands(program: Command): void {
   program
     .command('cloud')
     .description('run the cloud server')
-    .option('--port <port>', 'port to listen on', intFlag('port'), 8080)
+    .option('--port <port>', 'port to listen on (0: any free port)', port('--port'), 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data <dir>', 'data folder (LevelDB)', './tillsync-cloud')
     .addOption(new Option('--db <url>', 'keep the data in PostgreSQL instead of a data folder: postgres://user@host:port/database').env('TILLSYNC_DB'))
     .addOption(new Option('--admin-token <token>', 'admin token for the back office, the dashboard and /metrics (at least 16 characters)').env('TILLSYNC_ADMIN_TOKEN'))
-    .option('--admin-token-file <file>', 'read the admin token from this file (kept out of the process list)')
+    .addOption(new Option('--admin-token-file <file>', 'read the admin token from the first line of this file (kept out of the process list and the environment)').env('TILLSYNC_ADMIN_TOKEN_FILE'))
     .option('--public-host <names>', 'host names the dashboard is opened by, comma-separated (loopback, this machine and --host always are)')
     .option('--https', 'the dashboard is reached over https (a TLS proxy in front): Secure session cookie, https origins')
     .action(async (flags: { port: number; host: string; data: string; db?: string; adminToken?: string; adminTokenFile?: string; publicHost?: string; https?: boolean }, cmd: Command) => {
-      if (flags.port < 0 || flags.port > 65535) throw usageError(`--port out of range: ${flags.port}`);
-      const token = await cloudAdminToken(flags, cmd.getOptionValueSource('adminToken') === 'env');
+      const token = await cloudAdminToken(flags, cmd);
       const db = flags.db;
       const storage = db
         ? await PostgresStorage.open(db)
@@ -252,7 +257,7 @@ export function registerCloudCommands(program: Command): void {
     .requiredOption('--id <id>', 'store id', idFlag('id'))
     .requiredOption('--name <name>', 'display name')
     .requiredOption('--currency <ISO>', 'currency, e.g. EUR')
-    .option('--offline <policy>', `stored value while offline: ${OFFLINE_STORED_VALUE.join('|')}`, 'allow')
+    .addOption(new Option('--offline <policy>', 'stored value while offline').choices(OFFLINE_STORED_VALUE).default('allow'))
     .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
     .option('--card-window <hours>', "the card processor's offline window in hours (1–720; default 24): terminals count down to it", intFlag('card-window'))
     .option('--json', 'print JSON')
@@ -269,7 +274,7 @@ export function registerCloudCommands(program: Command): void {
   withAdminFlags(store.command('settings').description("change a store's settings (pushed to its terminals)"))
     .requiredOption('--store <id>', 'store id', idFlag('store'))
     .option('--currency <ISO>', 'currency, e.g. EUR')
-    .option('--offline <policy>', `stored value while offline: ${OFFLINE_STORED_VALUE.join('|')}`)
+    .addOption(new Option('--offline <policy>', 'stored value while offline').choices(OFFLINE_STORED_VALUE))
     .option('--cap <cents>', 'with --offline cap: most a customer account or voucher may spend offline', intFlag('cap'))
     .option('--card-window <hours>', "the card processor's offline window in hours (1–720; default 24): terminals count down to it", intFlag('card-window'))
     .option('--json', 'print JSON')

@@ -14,22 +14,18 @@ import { generateCatalog } from '../fixtures/catalog.ts';
 import { generateCustomers, generateVouchers } from '../fixtures/customers.ts';
 import { DEMO_STAFF, startEnvironment } from './demo-env.ts';
 import { logLevelFromEnv } from '../http/logging.ts';
-import { usageError } from './output.ts';
+import { wholeNumber } from './flag-values.ts';
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('run a cloud and two terminals with a seeded catalog on this machine (npm start)')
     .option('--data <dir>', 'folder for all demo data (reused on the next start)', DEMO_DATA_DIR)
-    .option('--port-base <port>', 'cloud on this port, terminals on the next ones (0: any free ports)', '7400')
-    .option('--items <n>', 'catalog size on first start', '10000')
-    .option('--customers <n>', 'customers on first start', '2000')
-    .action(async (o: { data: string; portBase: string; items: string; customers: string }) => {
-      const base = Number(o.portBase);
-      const items = Number(o.items);
-      const customers = Number(o.customers);
-      if (!Number.isInteger(base) || base < 0 || base > 65_000) throw usageError('--port-base takes a port number (0 for any)');
-      if (!Number.isInteger(items) || items < 1 || !Number.isInteger(customers) || customers < 1) throw usageError('--items and --customers take positive whole numbers');
+    .option('--port-base <port>', 'cloud on this port, terminals on the next ones (0: any free ports)', wholeNumber('--port-base', 0, 65_000, 'a port number'), 7400)
+    .option('--items <n>', 'catalog size on first start', wholeNumber('--items', 1, 1_000_000), 10_000)
+    .option('--customers <n>', 'customers on first start', wholeNumber('--customers', 1, 1_000_000), 2_000)
+    .action(async (o: { data: string; portBase: number; items: number; customers: number }) => {
+      const { portBase: base, items, customers } = o;
       const dir = resolve(o.data);
       const started = Date.now();
       const env = await startEnvironment({

@@ -8,17 +8,10 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { holdsCardNumber } from '../events/card-data.ts';
 import { ownerId } from '../server/admin-ops.ts';
 import { runLoadTest, runRequestLoad, type LoadTestReport, type RequestLoadReport } from '../loadtest/loadtest.ts';
+import { positiveNumber, wholeNumber } from './flag-values.ts';
 import { CliExit, EXIT, Progress, usageError } from './output.ts';
 
-const positiveInt = (name: string, max: number) => (v: string): number => {
-  if (!/^\d{1,9}$/.test(v) || Number(v) < 1 || Number(v) > max) throw new InvalidArgumentError(`${name} takes a whole number from 1 to ${max}.`);
-  return Number(v);
-};
-const positiveNumber = (name: string, max: number) => (v: string): number => {
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0) || n > max) throw new InvalidArgumentError(`${name} takes a number above 0, at most ${max}.`);
-  return n;
-};
+const positiveInt = (name: string, max: number) => wholeNumber(name, 1, max);
 const duration = (v: string): number => {
   const m = /^(\d{1,6})(s|m|h)?$/.exec(v);
   if (!m) throw new InvalidArgumentError('--duration takes a time like 90s, 10m or 1h.');

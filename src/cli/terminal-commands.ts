@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { TillsyncError } from '../errors.ts';
 import { LOCAL_MODE_HOURS } from '../replication/local-mode.ts';
 import type { AuditReport } from '../terminal/audit.ts';
@@ -24,16 +24,17 @@ import type { RecoveryReport } from '../terminal/recovery.ts';
 import { auditDayReport } from './day-commands.ts';
 import { agentOption, agentTokenOption, clientFor, cloudAccess, jsonOption, openFolder, sourceCloud, type AgentFlags } from './agent-flags.ts';
 import { auditCloud, cloudEvents, cloudTerminals } from './cloud-history.ts';
+import { numberFrom, port, wholeNumber } from './flag-values.ts';
 import { CliExit, EXIT, Progress, formatAge, formatBytes, formatCents, formatTime, usageError } from './output.ts';
 
 function print(json: boolean | undefined, value: unknown, human: () => string): void {
   console.log(json ? JSON.stringify(value, null, 2) : human());
 }
 
-/** "30d", "12h", "90m" or a bare number of days → days. */
+/** "30d", "12h", "90m" or a bare number of days → days (a commander flag parser). */
 export function parseRetention(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(d|h|m)?$/.exec(text.trim());
-  if (!m) throw usageError(`--older-than takes a duration like 30d, 12h or 90m (got "${text}")`);
+  if (!m) throw new InvalidArgumentError('--older-than takes a duration like 30d, 12h or 90m.');
   const n = Number(m[1]);
   const unit = m[2] ?? 'd';
   return unit === 'd' ? n : unit === 'h' ? n / 24 : n / 1440;
@@ -116,23 +117,18 @@ export function registerTerminalCommands(program: Command): void {
     .option('--host <host>', 'address to serve on; anything but loopback exposes the agent to the network and needs --tls-cert and --tls-key', '127.0.0.1')
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (env TILLSYNC_TLS_CERT)').env('TILLSYNC_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert (env TILLSYNC_TLS_KEY)').env('TILLSYNC_TLS_KEY'))
-    .option('--port <port>', 'port to serve on', '7420')
-    .option('--refund-limit <cents>', 'largest refund a cashier may give, in cents; above it needs a manager', String(DEFAULT_REFUND_LIMIT))
-    .option('--warn-quantity <n>', 'the checkout asks to check a line with more than N of an item', String(DEFAULT_CHECKOUT_WARNINGS.quantity))
-    .option('--warn-total <cents>', 'the checkout asks to check a sale above this total, in cents', String(DEFAULT_CHECKOUT_WARNINGS.totalCents))
-    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: string; refundLimit: string; warnQuantity: string; warnTotal: string; tlsCert?: string; tlsKey?: string }) => {
-      const port = Number(o.port);
+    .option('--port <port>', 'port to serve on (0: any free port)', port('--port'), 7420)
+    .option('--refund-limit <cents>', 'largest refund a cashier may give, in cents; above it needs a manager', wholeNumber('--refund-limit', 0, Number.MAX_SAFE_INTEGER, 'a whole number of cents'), DEFAULT_REFUND_LIMIT)
+    .option('--warn-quantity <n>', 'the checkout asks to check a line with more than N of an item', wholeNumber('--warn-quantity', 1, 999_999), DEFAULT_CHECKOUT_WARNINGS.quantity)
+    .option('--warn-total <cents>', 'the checkout asks to check a sale above this total, in cents', wholeNumber('--warn-total', 1, 999_999_999_999, 'a whole number of cents'), DEFAULT_CHECKOUT_WARNINGS.totalCents)
+    .action(async (o: { data: string; store?: string; terminal?: string; cloud?: string; token?: string; host: string; port: number; refundLimit: number; warnQuantity: number; warnTotal: number; tlsCert?: string; tlsKey?: string }) => {
+      const { port, refundLimit } = o;
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new CliExit(EXIT.usage, 'tillsync: --tls-cert and --tls-key go together');
       const offLoopback = !isLoopbackHost(o.host);
       // PINs, tokens and customer data must never cross a network in clear: refused before anything is written.
       if (offLoopback && o.tlsCert === undefined) throw new CliExit(EXIT.usage, `tillsync: --host ${o.host} is not loopback: serving beyond this computer needs --tls-cert and --tls-key`);
       const tls = o.tlsCert !== undefined && o.tlsKey !== undefined ? await readTlsFiles(o.tlsCert, o.tlsKey) : undefined;
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError('--port takes a number from 0 to 65535');
-      const refundLimit = Number(o.refundLimit);
-      if (!Number.isSafeInteger(refundLimit) || refundLimit < 0) throw usageError('--refund-limit takes a whole number of cents (0 or more)');
-      const checkoutWarnings = { quantity: Number(o.warnQuantity), totalCents: Number(o.warnTotal) };
-      if (!/^\d{1,6}$/.test(o.warnQuantity) || checkoutWarnings.quantity < 1) throw usageError('--warn-quantity takes a whole number from 1 to 999999');
-      if (!/^\d{1,12}$/.test(o.warnTotal) || checkoutWarnings.totalCents < 1) throw usageError('--warn-total takes a whole number of cents (1 or more)');
+      const checkoutWarnings = { quantity: o.warnQuantity, totalCents: o.warnTotal };
       // An enrolled folder's identity and credential never change from flags (refused before anything is written).
       const saved = await readAgentConfig(o.data);
       const { config, isNew, ignoredEnvToken } = resolveStartConfig(saved, {
@@ -191,13 +187,11 @@ export function registerTerminalCommands(program: Command): void {
     });
 
   const local = program.command('local-mode').description('work offline from local storage');
-  local.command('on').description('turn local mode on, optionally for N hours').option('--hours <n>', 'turn off by itself after N hours')
+  local.command('on').description('turn local mode on, optionally for N hours')
+    .option('--hours <n>', 'turn off by itself after N hours (at most 14 days)', numberFrom('--hours', LOCAL_MODE_HOURS.min, LOCAL_MODE_HOURS.max, 'a number of hours'))
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
-    .action(async (o: AgentFlags & { hours?: string }) => {
-      const hours = o.hours === undefined ? undefined : Number(o.hours);
-      if (hours !== undefined && !(hours >= LOCAL_MODE_HOURS.min && hours <= LOCAL_MODE_HOURS.max)) {
-        throw usageError(`--hours takes a number of hours from ${LOCAL_MODE_HOURS.min} to ${LOCAL_MODE_HOURS.max} (14 days)`);
-      }
+    .action(async (o: AgentFlags & { hours?: number }) => {
+      const { hours } = o;
       const s = await clientFor(o).request<AgentStatus>('POST', '/api/local-mode', hours === undefined ? { on: true } : { on: true, hours });
       print(o.json, s, () => describeStatus(s));
     });
@@ -207,7 +201,7 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, s, () => describeStatus(s));
     });
 
-  const sync = program.command('sync').description('trigger a sync now (F5, F6)');
+  const sync = program.command('sync').description('trigger a sync now: up (sales and payments) or down (items, customers, balances)');
   sync.command('up').description('upload sales and payments now').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags) => {
       const r = await clientFor(o).request<Record<string, number>>('POST', '/api/sync/up');
@@ -219,18 +213,18 @@ export function registerTerminalCommands(program: Command): void {
       print(o.json, r, () => `sync down: ${r.changes ?? 0} changes applied, cursor ${r.cursor ?? '?'}`);
     });
 
-  program.command('resync').description('full data resync (--full, F7) or force re-upload of local transactions (--force, F9)')
-    .option('--full', 'discard downloaded data and download everything again')
-    .option('--export-unsynced <file>', 'with --full: if unsynced sales cannot be uploaded, export them to this file and go on')
+  program.command('resync').description('full data resync (--full) or force re-upload of local transactions (--force)')
+    .addOption(new Option('--full', 'discard downloaded data and download everything again').conflicts('force'))
+    .addOption(new Option('--export-unsynced <file>', 'with --full: if unsynced sales cannot be uploaded, export them to this file and go on').conflicts('force'))
     .option('--force', 're-upload the whole retained log; the cloud skips what it has')
-    .option('--dry-run', 'with --force: only report what the cloud has, lacks or holds differently')
+    .addOption(new Option('--dry-run', 'with --force: only report what the cloud has, lacks or holds differently').conflicts('full'))
     .option('--yes', 'do not ask for confirmation')
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
     .action(async (o: AgentFlags & { full?: boolean; force?: boolean; dryRun?: boolean; yes?: boolean; exportUnsynced?: string }) => {
-      if (!!o.full === !!o.force) throw usageError('choose exactly one of --full or --force');
+      // Both at once, and --dry-run / --export-unsynced with the other one, are refused by commander (.conflicts).
+      if (!o.full && !o.force) throw usageError('choose exactly one of --full or --force');
       const client = clientFor(o);
       if (o.full) {
-        if (o.dryRun) throw usageError('--dry-run goes with --force');
         await confirm('Discard all downloaded data and download everything again?', o.yes);
         const r = await client.withProgress<FullResyncReport>('/api/resync/full', o.exportUnsynced ? { exportUnsyncedTo: o.exportUnsynced } : {}, new Progress('full resync', !!o.json));
         print(o.json, r, () => [
@@ -239,7 +233,6 @@ export function registerTerminalCommands(program: Command): void {
         ].join('\n'));
         return;
       }
-      if (o.exportUnsynced) throw usageError('--export-unsynced goes with --full');
       const dry = await client.withProgress<ForceResyncDryRun>('/api/resync/force', { dryRun: true }, new Progress('checking', !!o.json));
       const dryText = `the cloud has ${dry.have}, lacks ${dry.lack}, holds ${dry.different} with different content (of ${dry.total} retained events)${dry.different ? `; different at seq ${dry.differentSeqs.join(', ')}` : ''}`;
       if (o.dryRun) {
@@ -278,27 +271,26 @@ export function registerTerminalCommands(program: Command): void {
     });
 
   program.command('cleanup').description('remove old transactions the cloud already has')
-    .option('--older-than <duration>', 'retention: keep everything younger than this (e.g. 30d, 12h)', '30d')
+    .addOption(new Option('--older-than <duration>', 'retention: keep everything younger than this (e.g. 30d, 12h)').argParser(parseRetention).default(30, '30d'))
     .option('--yes', 'do not ask for confirmation')
     .addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
-    .action(async (o: AgentFlags & { olderThan: string; yes?: boolean }) => {
-      const days = parseRetention(o.olderThan);
-      await confirm(`Remove acknowledged transactions older than ${o.olderThan} from this terminal?`, o.yes);
+    .action(async (o: AgentFlags & { olderThan: number; yes?: boolean }) => {
+      const days = o.olderThan;
+      await confirm(`Remove acknowledged transactions older than ${days < 1 ? `${Math.round(days * 1440)} minutes` : `${days} days`} from this terminal?`, o.yes);
       const r = await clientFor(o).withProgress<CleanupReport>('/api/cleanup', { olderThanDays: days }, new Progress('cleanup', !!o.json));
       print(o.json, r, () => `cleanup: ${r.events} events removed${r.leftovers ? ` (and ${r.leftovers} left over by an interrupted cleanup)` : ''}, ${formatBytes(r.bytesFreed)} freed (${formatBytes(r.bytesBefore)} → ${formatBytes(r.bytesAfter)}); ${r.keptUnacknowledged} unacknowledged events kept`);
     });
 
   program.command('replay').description("stream a store's or terminal's history as JSON lines, in order")
-    .option('--data <dir>', 'read a terminal data folder directly (agent stopped)')
-    .option('--from <seq>', 'start at this seq', '1')
+    .addOption(new Option('--data <dir>', 'read a terminal data folder directly (agent stopped)').conflicts('cloud'))
+    .option('--from <seq>', 'start at this seq', wholeNumber('--from', 1, Number.MAX_SAFE_INTEGER, 'a seq'), 1)
     .addOption(agentOption()).addOption(agentTokenOption())
     .option('--cloud <url>', "read from the cloud (admin credential) instead (env TILLSYNC_CLOUD)")
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
     .option('--store <id>', 'with --cloud: the store')
     .option('--terminal <id>', 'with --cloud: one terminal (default: every terminal of the store, one after another)')
-    .action(async (o: { data?: string; from: string; agent: string; agentTokenFile?: string; cloud?: string; adminToken?: string; store?: string; terminal?: string }) => {
-      const from = Number(o.from);
-      if (!Number.isInteger(from) || from < 1) throw usageError('--from takes a seq (1, 2, ...)');
+    .action(async (o: { data?: string; from: number; agent: string; agentTokenFile?: string; cloud?: string; adminToken?: string; store?: string; terminal?: string }) => {
+      const { from } = o;
       const cloud = sourceCloud(o);
       if (cloud) {
         const access = cloudAccess(cloud, o.adminToken, o.store);
@@ -330,7 +322,7 @@ export function registerTerminalCommands(program: Command): void {
     });
 
   program.command('audit').description("verify a terminal's or a store's history and views; exit 3 on findings")
-    .option('--data <dir>', 'audit a terminal data folder directly (agent stopped; e.g. a copied folder)')
+    .addOption(new Option('--data <dir>', 'audit a terminal data folder directly (agent stopped; e.g. a copied folder)').conflicts('cloud'))
     .option('--cloud <url>', "audit every terminal's chain as stored by the cloud (admin credential; env TILLSYNC_CLOUD)")
     .option('--admin-token <token>', 'admin token (env TILLSYNC_ADMIN_TOKEN)')
     .option('--store <id>', 'with --cloud: the store')
@@ -394,9 +386,8 @@ export function registerTerminalCommands(program: Command): void {
     });
 
   program.command('audit-log').description("who did which privileged action on this terminal, newest last")
-    .option('--limit <n>', 'entries', '50').addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
-    .action(async (o: AgentFlags & { limit: string }) => {
-      if (!/^\d{1,4}$/.test(o.limit)) throw usageError('--limit takes a number up to 1000');
+    .option('--limit <n>', 'entries', wholeNumber('--limit', 0, 1000), 50).addOption(agentOption()).addOption(agentTokenOption()).addOption(jsonOption())
+    .action(async (o: AgentFlags & { limit: number }) => {
       const r = await clientFor(o).request<{ entries: Array<{ at: number; actor: { id: string; role: string } | null; action: string; ok: boolean; code?: string }> }>('GET', `/api/audit-log?limit=${o.limit}`);
       print(o.json, r, () => r.entries.map((e) => `${formatTime(e.at)}  ${(e.actor ? `${e.actor.id} (${e.actor.role})` : '-').padEnd(24)} ${e.action.padEnd(18)} ${e.ok ? 'ok' : `refused ${e.code ?? ''}`}`).join('\n') || 'no entries');
     });

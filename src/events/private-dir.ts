@@ -12,9 +12,13 @@
  *   (an older install, a copy, a restore) is made private, with a process
  *   warning (code DATA_DIR_NOT_PRIVATE) naming the folder; if that fails (not
  *   the owner) it refuses with DATA_DIR_NOT_PRIVATE.
+ * The folder named may be a symbolic link (systemd's StateDirectory with
+ * DynamicUser=yes is /var/lib/NAME → /var/lib/private/NAME; a path pointed at a
+ * volume): the folder it points to is checked. Links inside it are never
+ * followed, so nothing outside the folder is changed.
  */
 import { isMainThread } from 'node:worker_threads';
-import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TillsyncError } from '../errors.ts';
 
@@ -36,7 +40,7 @@ export async function makePrivateDir(dir: string): Promise<void> {
   const stack = [dir];
   while (stack.length > 0) {
     const d = stack.pop()!;
-    await tighten(d, PRIVATE_DIR_MODE, loosened);
+    await tighten(d, PRIVATE_DIR_MODE, loosened, d === dir);
     for (const e of await readdir(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) stack.push(p);
@@ -50,10 +54,10 @@ export async function makePrivateDir(dir: string): Promise<void> {
   }
 }
 
-async function tighten(path: string, mode: number, loosened: string[]): Promise<void> {
+async function tighten(path: string, mode: number, loosened: string[], followLink = false): Promise<void> {
   let st;
   try {
-    st = await lstat(path);
+    st = await (followLink ? stat(path) : lstat(path));
   } catch {
     return; // removed meanwhile (a compaction): nothing to protect
   }

@@ -1,7 +1,7 @@
 // Data folders are private: folders 0700, files 0600 on the cloud and the terminal, LevelDB's
 // own files included (also those it creates later), and a folder left open is made private on start.
 import t from 'tap';
-import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LevelStorage } from '../../src/server/level-storage.ts';
 import { TerminalAgent, writeAgentConfig } from '../../src/terminal/agent.ts';
@@ -55,5 +55,30 @@ t.test('a terminal data folder left open (0755 / 0644) is made private on start,
   // 'warning' is emitted on the next tick.
   await new Promise((r) => setImmediate(r));
   t.same(await openEntries(dir), [], 'folders 0700, files 0600');
+  t.ok(warnings.includes('DATA_DIR_NOT_PRIVATE'), 'warned with DATA_DIR_NOT_PRIVATE');
+});
+
+t.test('a data folder named through a symbolic link (systemd StateDirectory with DynamicUser) is checked where it points', async (t) => {
+  const root = t.testdir();
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => { if (w.code) warnings.push(w.code); };
+  process.on('warning', onWarning);
+  t.teardown(() => { process.off('warning', onWarning); });
+  // Private where it points: opened without a word (the link's own mode, 0777, does not count).
+  await mkdir(join(root, 'private', 'cloud'), { recursive: true, mode: 0o700 });
+  await symlink(join(root, 'private', 'cloud'), join(root, 'cloud'));
+  let storage = await LevelStorage.open(join(root, 'cloud'));
+  await storage.close();
+  await new Promise((r) => setImmediate(r));
+  t.same(warnings, [], 'no DATA_DIR_NOT_PRIVATE warning');
+  t.same(await openEntries(join(root, 'private', 'cloud')), [], 'folders 0700, files 0600');
+  // Open where it points: that folder is made private, with the warning.
+  await mkdir(join(root, 'open'), { mode: 0o755 });
+  await chmod(join(root, 'open'), 0o755);
+  await symlink(join(root, 'open'), join(root, 'cloud-2'));
+  storage = await LevelStorage.open(join(root, 'cloud-2'));
+  await storage.close();
+  await new Promise((r) => setImmediate(r));
+  t.equal((await stat(join(root, 'open'))).mode & 0o777, 0o700, 'the folder it points to is made 0700');
   t.ok(warnings.includes('DATA_DIR_NOT_PRIVATE'), 'warned with DATA_DIR_NOT_PRIVATE');
 });
